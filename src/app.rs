@@ -1,0 +1,91 @@
+//! Application state and the router with its middleware.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, Method, Request};
+use axum::routing::{any, get};
+use axum::Router;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::{Clock, UnixTime};
+use crate::config::Config;
+use crate::endpoints::{discovery, health, jwks, token};
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// Everything a request needs, shared through axum state. No globals.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Arc<KeyRing>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Self {
+        let keys = Arc::new(KeyRing::new(store.clone(), &config));
+        Self {
+            config: Arc::new(config),
+            store,
+            keys,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+}
+
+/// The endpoints every authorization server has, mounted at the root for `default` and under
+/// `/oauth2/{server_id}` for the others. Browser apps call these from other origins (CORS).
+fn server_endpoints() -> Router<AppState> {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    Router::new()
+        .route("/token", any(token::token))
+        .route("/keys", get(jwks::jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_authorization_server),
+        )
+        .layer(cors)
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    Router::new()
+        .merge(server_endpoints())
+        .nest("/oauth2/{server_id}", server_endpoints())
+        // RFC 8414 §3: for an issuer with a path, the well-known segment goes first.
+        .route(
+            "/.well-known/oauth-authorization-server/oauth2/{server_id}",
+            get(discovery::oauth_authorization_server),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(config.http.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.http.request_timeout.as_duration(),
+        ))
+        .layer(
+            // Log the path only: query strings can carry values that do not belong in logs.
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            }),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,43 @@
+//! Client authentication at the token, introspection and revocation endpoints (RFC 6749 §2.3).
+
+use axum::http::HeaderMap;
+
+use crate::error::Error;
+use crate::protocol::{ClientAuthMethod, FormParams, PresentedCredentials};
+use crate::store::{Client, Store};
+
+/// The client the request comes from, authenticated by the method it registered.
+/// A public client is identified by its `client_id` and not authenticated.
+pub async fn authenticate(
+    store: &Store,
+    server_id: &str,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<Client, Error> {
+    let presented = PresentedCredentials::from_request(headers, form)?;
+    let fail = |why: &'static str| Error::invalid_client(why).with_challenge(presented.challenge());
+    let client = match store.client(presented.client_id()).await? {
+        // A client belongs to one server; to every other it does not exist.
+        Some(client) if client.server_id == server_id => client,
+        _ => return Err(fail("client authentication failed")),
+    };
+    let method = presented.method();
+    if client.auth_method != method {
+        return Err(match client.auth_method {
+            ClientAuthMethod::None => fail("a public client does not authenticate with a secret"),
+            _ if method == ClientAuthMethod::None => fail("client authentication is required"),
+            _ => {
+                fail("client authentication failed: use the registered token_endpoint_auth_method")
+            }
+        });
+    }
+    match &presented {
+        PresentedCredentials::Basic { secret, .. } | PresentedCredentials::Post { secret, .. } => {
+            if !client.secret_matches(secret.expose()) {
+                return Err(fail("client authentication failed"));
+            }
+        }
+        PresentedCredentials::ClientIdOnly { .. } => {}
+    }
+    Ok(client)
+}

@@ -1,0 +1,514 @@
+//! Configuration: defaults, then a TOML file (`--config FILE`), then environment variables.
+//!
+//! Every key has a default (listed, with its meaning, in `config/portcullis.toml`). Every key can
+//! be set from the environment as `PORTCULLIS_` followed by its dotted path in upper case with
+//! dots and dashes as underscores: `tokens.access_token_ttl` is `PORTCULLIS_TOKENS_ACCESS_TOKEN_TTL`.
+//! The whole configuration is validated once at start; an error names the offending key.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "PORTCULLIS_";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The public base URL: the `default` server's issuer, and the prefix of every other's.
+    pub issuer: String,
+    /// Allow a plain-http issuer on a host other than loopback (development in containers).
+    pub allow_insecure_issuer: bool,
+    /// The socket address to listen on.
+    pub listen: String,
+    /// `sqlite://FILE` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub tokens: TokenConfig,
+    pub keys: KeyConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human) or `json`.
+    pub format: String,
+    /// A tracing filter: `info`, `portcullis=debug,tower_http=info`, …
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// A request taking longer than this is answered 408.
+    pub request_timeout: Seconds,
+    /// How long graceful shutdown waits for in-flight requests after SIGTERM.
+    pub shutdown_grace: Seconds,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    pub access_token_ttl: Seconds,
+    pub id_token_ttl: Seconds,
+    pub refresh_token_ttl: Seconds,
+    pub authorization_code_ttl: Seconds,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    /// RSA modulus size of generated keys.
+    pub rsa_bits: usize,
+    /// How long a rotated-in key is published before it signs. Must cover the JWKS cache
+    /// lifetime plus the key cache refresh, so relying parties know it before they see it.
+    pub activation_delay: Seconds,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age: Seconds,
+    /// How often each replica re-reads the keys from the database.
+    pub cache_ttl: Seconds,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            allow_insecure_issuer: false,
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://portcullis.db".into(),
+            database_max_connections: 16,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            tokens: TokenConfig::default(),
+            keys: KeyConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 64 * 1024,
+            request_timeout: Seconds(30),
+            shutdown_grace: Seconds(20),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Seconds(3600),
+            id_token_ttl: Seconds(3600),
+            refresh_token_ttl: Seconds(30 * 86400),
+            authorization_code_ttl: Seconds(60),
+        }
+    }
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        Self {
+            rsa_bits: 2048,
+            activation_delay: Seconds(600),
+            jwks_max_age: Seconds(300),
+            cache_ttl: Seconds(30),
+        }
+    }
+}
+
+/// A duration in whole seconds, written as an integer or with a unit: `90`, `90s`, `15m`, `1h`, `30d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seconds(pub u64);
+
+impl Seconds {
+    pub fn as_i64(self) -> i64 {
+        self.0 as i64
+    }
+    pub fn as_duration(self) -> Duration {
+        Duration::from_secs(self.0)
+    }
+}
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => s.split_at(i),
+            None => (s, "s"),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration (use 90, 90s, 15m, 1h or 30d)"))?;
+        let factor = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            _ => return Err(format!("`{s}` has an unknown unit (use s, m, h or d)")),
+        };
+        n.checked_mul(factor)
+            .map(Seconds)
+            .ok_or_else(|| format!("`{s}` is too large"))
+    }
+}
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}s", self.0)
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Seconds(n)),
+            Raw::Str(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// A configuration error, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Load from an optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, |name| std::env::var(name).ok())
+    }
+
+    /// Load from an optional file and an environment given as a lookup function (testable
+    /// without touching the process environment).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new("--config", format!("cannot read {}: {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    ConfigError::new(path.display().to_string(), e.message().to_string())
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let defaults = toml::Table::try_from(Config::default())
+            .map_err(|e| ConfigError::new("(defaults)", e.to_string()))?;
+        apply_env(&mut table, &defaults, ENV_PREFIX, &env);
+        let config = Self::from_table(table)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
+        // Deserialize key by key so an error names the key that failed, not just "the file".
+        let text =
+            toml::to_string(&table).map_err(|e| ConfigError::new("(file)", e.to_string()))?;
+        toml::from_str::<Config>(&text).map_err(|e| {
+            let key = key_of_error(&text, &e).unwrap_or_else(|| "(file)".into());
+            ConfigError::new(key, e.message().to_string())
+        })
+    }
+
+    /// Every check that does not need I/O; run once at start.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::new("issuer", format!("not a URL: {e}")))?;
+        if !matches!(issuer.scheme(), "https" | "http") {
+            return Err(ConfigError::new("issuer", "must be an https URL"));
+        }
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::new(
+                "issuer",
+                "must not have a query or fragment (OIDC Discovery §3)",
+            ));
+        }
+        if self.issuer.ends_with('/') {
+            return Err(ConfigError::new(
+                "issuer",
+                "must not end with `/` (issuers are compared byte for byte)",
+            ));
+        }
+        if issuer.scheme() == "http" && !is_loopback(&issuer) && !self.allow_insecure_issuer {
+            return Err(ConfigError::new(
+                "issuer",
+                "plain http is allowed only on loopback hosts; use https, or set allow_insecure_issuer = true for development",
+            ));
+        }
+        self.listen
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::new("listen", format!("not a socket address: {e}")))?;
+        let db = self.database_url.as_str();
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(ConfigError::new(
+                "database_max_connections",
+                "must be at least 1",
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::new("log.format", "must be `text` or `json`"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::new("log.level", "not a valid tracing filter"));
+        }
+        if self.http.body_limit < 1024 {
+            return Err(ConfigError::new("http.body_limit", "must be at least 1024"));
+        }
+        for (key, value) in [
+            ("tokens.access_token_ttl", self.tokens.access_token_ttl),
+            ("tokens.id_token_ttl", self.tokens.id_token_ttl),
+            ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
+            (
+                "tokens.authorization_code_ttl",
+                self.tokens.authorization_code_ttl,
+            ),
+            ("keys.cache_ttl", self.keys.cache_ttl),
+        ] {
+            if value.0 == 0 {
+                return Err(ConfigError::new(key, "must be longer than 0s"));
+            }
+        }
+        if self.tokens.authorization_code_ttl.0 > 600 {
+            return Err(ConfigError::new(
+                "tokens.authorization_code_ttl",
+                "must be at most 10m (RFC 6749 §4.1.2)",
+            ));
+        }
+        if !(2048..=4096).contains(&self.keys.rsa_bits) || self.keys.rsa_bits % 1024 != 0 {
+            return Err(ConfigError::new(
+                "keys.rsa_bits",
+                "must be 2048, 3072 or 4096",
+            ));
+        }
+        let needed = self.keys.jwks_max_age.0 + self.keys.cache_ttl.0;
+        if self.keys.activation_delay.0 < needed {
+            return Err(ConfigError::new(
+                "keys.activation_delay",
+                format!(
+                    "must be at least keys.jwks_max_age + keys.cache_ttl ({needed}s), so relying parties see a key before it signs"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // Checked by validate().
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Overlay `PORTCULLIS_*` variables on `table`, for every key that `defaults` has.
+fn apply_env(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    prefix: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) {
+    for (key, default) in defaults {
+        let name = format!("{prefix}{}", key.to_uppercase().replace('-', "_"));
+        if let toml::Value::Table(sub_defaults) = default {
+            let entry = table
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(sub) = entry {
+                apply_env(sub, sub_defaults, &format!("{name}_"), env);
+            }
+        } else if let Some(raw) = env(&name) {
+            table.insert(key.clone(), env_value(&raw, default));
+        }
+    }
+}
+
+/// Interpret an environment string with the type of the key's default.
+fn env_value(raw: &str, default: &toml::Value) -> toml::Value {
+    let parsed = match default {
+        toml::Value::Integer(_) => raw.trim().parse().ok().map(toml::Value::Integer),
+        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(toml::Value::Boolean(true)),
+            "false" | "0" | "no" => Some(toml::Value::Boolean(false)),
+            _ => None,
+        },
+        _ => None,
+    };
+    // A value that does not fit stays a string, and deserialization names the key.
+    parsed.unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// The dotted key an error's span points into.
+fn key_of_error(text: &str, error: &toml::de::Error) -> Option<String> {
+    let span = error.span()?;
+    let mut section = String::new();
+    let mut offset = 0;
+    let mut found = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') && trimmed.ends_with(']') {
+            section = trimmed.trim_matches(|c| c == '[' || c == ']').to_string();
+        }
+        let end = offset + line.len();
+        if span.start < end && span.start >= offset {
+            if let Some((key, _)) = trimmed.split_once('=') {
+                let key = key.trim().trim_matches('"');
+                found = Some(if section.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{section}.{key}")
+                });
+            } else if !section.is_empty() {
+                found = Some(section.clone());
+            }
+            break;
+        }
+        offset = end;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load_with_env(None, |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = load(&[]).expect("defaults load");
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert_eq!(config.tokens.access_token_ttl, Seconds(3600));
+    }
+
+    #[test]
+    fn environment_overrides_every_level() {
+        let config = load(&[
+            ("PORTCULLIS_ISSUER", "https://id.example.com"),
+            ("PORTCULLIS_LISTEN", "0.0.0.0:9000"),
+            ("PORTCULLIS_DATABASE_URL", "postgres://db/portcullis"),
+            ("PORTCULLIS_TOKENS_ACCESS_TOKEN_TTL", "15m"),
+            ("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "4"),
+            ("PORTCULLIS_LOG_FORMAT", "json"),
+        ])
+        .expect("valid");
+        assert_eq!(config.issuer, "https://id.example.com");
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.database_max_connections, 4);
+        assert_eq!(config.tokens.access_token_ttl, Seconds(900));
+        assert_eq!(config.log.format, "json");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("PORTCULLIS_ISSUER", "not a url", "issuer"),
+            ("PORTCULLIS_ISSUER", "https://id.example.com/", "issuer"),
+            ("PORTCULLIS_ISSUER", "http://id.example.com", "issuer"),
+            ("PORTCULLIS_LISTEN", "localhost", "listen"),
+            ("PORTCULLIS_DATABASE_URL", "mysql://x", "database_url"),
+            (
+                "PORTCULLIS_TOKENS_ACCESS_TOKEN_TTL",
+                "soon",
+                "tokens.access_token_ttl",
+            ),
+            ("PORTCULLIS_TOKENS_ID_TOKEN_TTL", "0", "tokens.id_token_ttl"),
+            ("PORTCULLIS_LOG_FORMAT", "xml", "log.format"),
+            (
+                "PORTCULLIS_DATABASE_MAX_CONNECTIONS",
+                "many",
+                "database_max_connections",
+            ),
+            (
+                "PORTCULLIS_KEYS_ACTIVATION_DELAY",
+                "1m",
+                "keys.activation_delay",
+            ),
+        ];
+        for (var, value, key) in cases {
+            let err = load(&[(var, value)]).expect_err(var);
+            assert_eq!(err.key, key, "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!("90".parse::<Seconds>(), Ok(Seconds(90)));
+        assert_eq!("15m".parse::<Seconds>(), Ok(Seconds(900)));
+        assert_eq!("2h".parse::<Seconds>(), Ok(Seconds(7200)));
+        assert_eq!("30d".parse::<Seconds>(), Ok(Seconds(30 * 86400)));
+        assert!("1w".parse::<Seconds>().is_err());
+        assert!("".parse::<Seconds>().is_err());
+    }
+}

@@ -1,0 +1,56 @@
+//! The authorization server a request is addressed to: `default` at the root, or the
+//! `{server_id}` of `/oauth2/{server_id}/…`.
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::store::servers::{issuer_of, DEFAULT_SERVER};
+use crate::store::AuthorizationServer;
+
+pub struct AuthServer {
+    pub server: AuthorizationServer,
+    /// The issuer identifier, byte for byte as published.
+    pub issuer: String,
+}
+
+impl AuthServer {
+    pub fn id(&self) -> &str {
+        &self.server.id
+    }
+
+    /// An absolute endpoint URL under this server's issuer.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+}
+
+impl FromRequestParts<AppState> for AuthServer {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let from_path = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(params) => params
+                .iter()
+                .find(|(name, _)| *name == "server_id")
+                .map(|(_, value)| value.to_string()),
+            Err(_) => None,
+        };
+        let id = match from_path {
+            // The default server lives at the root only: one issuer, one set of URLs.
+            Some(id) if id == DEFAULT_SERVER => {
+                return Err(Error::not_found("no such authorization server"))
+            }
+            Some(id) => id,
+            None => DEFAULT_SERVER.to_string(),
+        };
+        let server = state
+            .store
+            .server(&id)
+            .await?
+            .ok_or_else(|| Error::not_found("no such authorization server"))?;
+        let issuer = issuer_of(&state.config.issuer, &server.id);
+        Ok(Self { server, issuer })
+    }
+}

@@ -1,0 +1,21 @@
+//! Portcullis: a standalone OAuth 2.0 / OpenID Connect authorization server.
+//!
+//! A request flows one way: router (`app`) → endpoint (`endpoints`, parsing with `protocol`
+//! types) → grant or flow logic (`grants`) → `store` → response. Nothing below the endpoints
+//! knows about axum routing; nothing above the store writes SQL.
+
+pub mod app;
+pub mod cli;
+pub mod client_auth;
+pub mod clock;
+pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod grants;
+pub mod keys;
+pub mod protocol;
+pub mod registration;
+pub mod security;
+pub mod serve;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,11 @@
+//! Protocol values as types: parsed once at the edge, trusted afterwards.
+
+pub mod client_auth;
+pub mod form;
+pub mod grant_type;
+pub mod scope;
+
+pub use client_auth::{ClientAuthMethod, PresentedCredentials};
+pub use form::FormParams;
+pub use grant_type::GrantType;
+pub use scope::ScopeSet;

@@ -1,0 +1,154 @@
+//! Client registration rules, shared by the CLI and the tests.
+
+use crate::clock::UnixTime;
+use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
+use crate::security::{hash_secret, random_secret, random_token, Secret};
+use crate::store::{Client, NewClient, Store};
+
+/// What an operator asks for.
+#[derive(Debug, Clone)]
+pub struct ClientRequest {
+    pub server_id: String,
+    pub name: String,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub default_scopes: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    /// Defaults to client_secret_basic (confidential) or none (public).
+    pub auth_method: Option<ClientAuthMethod>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistrationError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn invalid(message: impl Into<String>) -> RegistrationError {
+    RegistrationError::Invalid(message.into())
+}
+
+/// Validate and store a client. The secret (confidential clients only) is returned once and
+/// stored only as its SHA-256 hash.
+pub async fn register_client(
+    store: &Store,
+    request: ClientRequest,
+    now: UnixTime,
+) -> Result<(Client, Option<Secret>), RegistrationError> {
+    if store.server(&request.server_id).await?.is_none() {
+        return Err(invalid(format!(
+            "no authorization server `{}`",
+            request.server_id
+        )));
+    }
+    if request.name.trim().is_empty() {
+        return Err(invalid("--name must not be empty"));
+    }
+    if request.grant_types.is_empty() {
+        return Err(invalid("give at least one --grant-type"));
+    }
+    let auth_method = match (request.public, request.auth_method) {
+        (true, None | Some(ClientAuthMethod::None)) => ClientAuthMethod::None,
+        (true, Some(m)) => {
+            return Err(invalid(format!("a public client cannot use {m}")));
+        }
+        (false, None) => ClientAuthMethod::ClientSecretBasic,
+        (false, Some(ClientAuthMethod::None)) => {
+            return Err(invalid(
+                "auth method `none` is for public clients (--public)",
+            ));
+        }
+        (false, Some(m)) => m,
+    };
+    if request.public {
+        if let Some(g) = request
+            .grant_types
+            .iter()
+            .find(|g| g.requires_confidential_client())
+        {
+            return Err(invalid(format!(
+                "a public client cannot use the {g} grant (it needs a client secret)"
+            )));
+        }
+    }
+    let redirecting = request
+        .grant_types
+        .iter()
+        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
+    if redirecting && request.redirect_uris.is_empty() {
+        return Err(invalid(
+            "the authorization_code and implicit grants need at least one --redirect-uri",
+        ));
+    }
+    for uri in request
+        .redirect_uris
+        .iter()
+        .chain(&request.post_logout_redirect_uris)
+    {
+        validate_redirect_uri(uri)?;
+    }
+    let scopes = ScopeSet::from_tokens(&request.scopes).map_err(|e| invalid(e.to_string()))?;
+    let default_scopes =
+        ScopeSet::from_tokens(&request.default_scopes).map_err(|e| invalid(e.to_string()))?;
+    if !default_scopes.is_subset(&scopes) {
+        return Err(invalid("every --default-scope must also be a --scope"));
+    }
+    let secret = (auth_method != ClientAuthMethod::None).then(random_secret);
+    let new = NewClient {
+        id: random_token(15),
+        server_id: request.server_id,
+        name: request.name.trim().to_string(),
+        secret_hash: secret.as_ref().map(|s| hash_secret(s.expose())),
+        auth_method,
+        first_party: request.first_party,
+        grant_types: dedup(request.grant_types),
+        redirect_uris: request.redirect_uris,
+        post_logout_redirect_uris: request.post_logout_redirect_uris,
+        scopes,
+        default_scopes,
+    };
+    store
+        .ensure_scopes(&new.server_id, &new.scopes, now)
+        .await?;
+    let client = store.insert_client(&new, now).await?;
+    Ok((client, secret))
+}
+
+fn dedup(mut grants: Vec<GrantType>) -> Vec<GrantType> {
+    grants.sort();
+    grants.dedup();
+    grants
+}
+
+/// RFC 6749 §3.1.2: an absolute URI without a fragment. Plain http only for loopback
+/// (RFC 8252 §7.3); private-use schemes (`com.example.app:/cb`) for native apps.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), RegistrationError> {
+    let parsed = url::Url::parse(uri).map_err(|e| invalid(format!("redirect URI `{uri}`: {e}")))?;
+    if parsed.fragment().is_some() {
+        return Err(invalid(format!(
+            "redirect URI `{uri}` must not have a fragment"
+        )));
+    }
+    if parsed.scheme() == "http" {
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if !loopback {
+            return Err(invalid(format!(
+                "redirect URI `{uri}`: plain http is allowed only for loopback hosts"
+            )));
+        }
+    }
+    if parsed.scheme() == "javascript" || parsed.scheme() == "data" {
+        return Err(invalid(format!("redirect URI `{uri}`: scheme not allowed")));
+    }
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Security helpers, in one place: random values, hashing of stored secrets, constant-time
+//! comparison. Nothing else in the crate generates randomness or compares secrets.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// A secret value that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// `bytes` random bytes from the OS generator, base64url without padding.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A 256-bit secret (client secrets, codes, refresh tokens, session ids).
+pub fn random_secret() -> Secret {
+    Secret(random_token(32))
+}
+
+/// SHA-256 of a high-entropy secret. Client secrets, codes and refresh tokens are stored only
+/// as this hash: they carry 256 bits of entropy, so a slow password hash adds nothing but cost.
+pub fn hash_secret(value: &str) -> Vec<u8> {
+    Sha256::digest(value.as_bytes()).to_vec()
+}
+
+/// Constant-time check of a presented secret against a stored SHA-256 hash.
+pub fn verify_secret(presented: &str, stored_hash: &[u8]) -> bool {
+    let presented_hash = hash_secret(presented);
+    presented_hash.ct_eq(stored_hash).into()
+}
+
+/// Constant-time equality of two strings (CSRF tokens, PKCE challenges).
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+pub fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+    }
+
+    #[test]
+    fn verify_secret_accepts_only_the_same_value() {
+        let secret = random_secret();
+        let stored = hash_secret(secret.expose());
+        assert!(verify_secret(secret.expose(), &stored));
+        assert!(!verify_secret("something else", &stored));
+        assert!(!verify_secret("", &stored));
+    }
+
+    #[test]
+    fn random_secrets_are_256_bits_and_distinct() {
+        let a = random_secret();
+        let b = random_secret();
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a, b);
+    }
+}

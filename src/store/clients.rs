@@ -1,0 +1,218 @@
+//! Clients. Each belongs to one authorization server.
+
+use super::{on_pool, split_list, Store, StoreError};
+use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
+use crate::security::verify_secret;
+
+/// A registered client, parsed from its row.
+#[derive(Clone)]
+pub struct Client {
+    pub id: String,
+    pub server_id: String,
+    pub name: String,
+    secret_hash: Option<Vec<u8>>,
+    pub auth_method: ClientAuthMethod,
+    pub first_party: bool,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: ScopeSet,
+    pub default_scopes: ScopeSet,
+    pub access_token_ttl: Option<i64>,
+    pub id_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("server_id", &self.server_id)
+            .field("auth_method", &self.auth_method)
+            .field("grant_types", &self.grant_types)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == ClientAuthMethod::None
+    }
+
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    /// Constant-time check of a presented secret; a public client has none to match.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            Some(hash) => verify_secret(presented, hash),
+            None => false,
+        }
+    }
+
+    /// The JSON shown by `client show|list` (never the secret or its hash).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.id,
+            "server": self.server_id,
+            "name": self.name,
+            "token_endpoint_auth_method": self.auth_method.as_str(),
+            "public": self.is_public(),
+            "first_party": self.first_party,
+            "grant_types": self.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            "redirect_uris": self.redirect_uris,
+            "post_logout_redirect_uris": self.post_logout_redirect_uris,
+            "scope": self.scopes.to_string(),
+            "default_scope": self.default_scopes.to_string(),
+            "access_token_ttl": self.access_token_ttl,
+            "id_token_ttl": self.id_token_ttl,
+            "refresh_token_ttl": self.refresh_token_ttl,
+            "created_at": self.created_at,
+        })
+    }
+}
+
+/// A client about to be stored; the secret is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: String,
+    pub server_id: String,
+    pub name: String,
+    pub secret_hash: Option<Vec<u8>>,
+    pub auth_method: ClientAuthMethod,
+    pub first_party: bool,
+    pub grant_types: Vec<GrantType>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: ScopeSet,
+    pub default_scopes: ScopeSet,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    server_id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    token_endpoint_auth_method: String,
+    first_party: bool,
+    grant_types: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    scopes: String,
+    default_scopes: String,
+    access_token_ttl: Option<i64>,
+    id_token_ttl: Option<i64>,
+    refresh_token_ttl: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("client {}: {what}", row.id));
+        let grant_types = split_list(&row.grant_types)
+            .iter()
+            .map(|g| g.parse())
+            .collect::<Result<Vec<GrantType>, _>>()
+            .map_err(|e| corrupt(&e))?;
+        Ok(Client {
+            auth_method: row
+                .token_endpoint_auth_method
+                .parse()
+                .map_err(|e: String| corrupt(&e))?,
+            scopes: ScopeSet::parse(&row.scopes).map_err(|e| corrupt(&e.to_string()))?,
+            default_scopes: ScopeSet::parse(&row.default_scopes)
+                .map_err(|e| corrupt(&e.to_string()))?,
+            grant_types,
+            redirect_uris: split_list(&row.redirect_uris),
+            post_logout_redirect_uris: split_list(&row.post_logout_redirect_uris),
+            id: row.id,
+            server_id: row.server_id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            first_party: row.first_party,
+            access_token_ttl: row.access_token_ttl,
+            id_token_ttl: row.id_token_ttl,
+            refresh_token_ttl: row.refresh_token_ttl,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
+    grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
+    access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, updated_at";
+
+fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
+    items
+        .into_iter()
+        .map(|s| s.as_ref().to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+impl Store {
+    pub async fn insert_client(&self, new: &NewClient, now: i64) -> Result<Client, StoreError> {
+        let grant_types = join(new.grant_types.iter().map(|g| g.as_str()), " ");
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO clients (id, server_id, name, secret_hash, token_endpoint_auth_method, \
+             first_party, grant_types, redirect_uris, post_logout_redirect_uris, scopes, \
+             default_scopes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(&new.id)
+        .bind(&new.server_id)
+        .bind(&new.name)
+        .bind(&new.secret_hash)
+        .bind(new.auth_method.as_str())
+        .bind(new.first_party)
+        .bind(&grant_types)
+        .bind(join(&new.redirect_uris, "\n"))
+        .bind(join(&new.post_logout_redirect_uris, "\n"))
+        .bind(new.scopes.to_string())
+        .bind(new.default_scopes.to_string())
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        self.client(&new.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("client `{}`", new.id)))
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM clients WHERE id = $1");
+        let row = on_pool!(self, pool => sqlx::query_as::<_, ClientRow>(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
+        row.map(Client::try_from).transpose()
+    }
+
+    pub async fn clients(&self, server_id: Option<&str>) -> Result<Vec<Client>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE ($1 IS NULL OR server_id = $1) ORDER BY server_id, name, id"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, ClientRow>(&sql)
+            .bind(server_id)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// Delete a client; its grants, codes and refresh tokens go with it.
+    pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+}

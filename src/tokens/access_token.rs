@@ -1,0 +1,66 @@
+//! JWT access tokens, RFC 9068.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::keys::{JwtType, LoadedKey};
+use crate::protocol::ScopeSet;
+use crate::security::random_token;
+
+/// RFC 9068 §2.2: the claims of a JWT access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    /// The resource owner, or the client itself for client credentials (§2.2).
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub scope: String,
+    pub iat: UnixTime,
+    pub exp: UnixTime,
+    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth_time: Option<UnixTime>,
+    /// The grant this token was issued under (withdrawn with it); absent for client credentials.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub gid: Option<String>,
+}
+
+pub struct IssuedAccessToken {
+    pub token: String,
+    pub claims: AccessTokenClaims,
+}
+
+/// What the token is about; the grant decides these.
+pub struct AccessTokenRequest<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    pub subject: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a ScopeSet,
+    pub ttl: i64,
+    pub auth_time: Option<UnixTime>,
+    pub grant_id: Option<&'a str>,
+}
+
+pub fn mint(
+    key: &LoadedKey,
+    request: AccessTokenRequest<'_>,
+    now: UnixTime,
+) -> Result<IssuedAccessToken, String> {
+    let claims = AccessTokenClaims {
+        iss: request.issuer.to_string(),
+        sub: request.subject.to_string(),
+        aud: request.audience.to_string(),
+        client_id: request.client_id.to_string(),
+        scope: request.scope.to_string(),
+        iat: now,
+        exp: now + request.ttl,
+        jti: random_token(16),
+        auth_time: request.auth_time,
+        gid: request.grant_id.map(str::to_string),
+    };
+    let token = key.signer.sign(JwtType::AccessToken, &claims)?;
+    Ok(IssuedAccessToken { token, claims })
+}
