@@ -1,0 +1,146 @@
+//! The client credentials grant (RFC 6749 §4.4) with a real OAuth client library, and the
+//! token (RFC 9068) verified by an independent JWT library against the published JWKS.
+
+use oauth2::basic::BasicClient;
+use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use portcullis::protocol::{ClientAuthMethod, GrantType};
+use portcullis::registration::ClientRequest;
+
+use crate::common::{Backend, TestServer};
+use crate::jwt::{fetch_jwks, typ_of, verify};
+use crate::on_both_databases;
+
+fn oauth_client(
+    server: &TestServer,
+    id: &str,
+    secret: &str,
+) -> BasicClient<
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointNotSet,
+    oauth2::EndpointSet,
+> {
+    BasicClient::new(ClientId::new(id.into()))
+        .set_client_secret(ClientSecret::new(secret.into()))
+        .set_token_uri(TokenUrl::new(server.url("/token")).unwrap())
+}
+
+async fn client_credentials_token_verifies_against_the_jwks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (client, secret) = server
+        .service_client("default", &["invoices.read", "invoices.write"])
+        .await;
+    let token = oauth_client(&server, &client.id, secret.expose())
+        .exchange_client_credentials()
+        .add_scope(Scope::new("invoices.read".into()))
+        .request_async(&server.http)
+        .await
+        .expect("client credentials token");
+    assert!(
+        token.refresh_token().is_none(),
+        "RFC 6749 §4.4.3: no refresh token"
+    );
+    assert_eq!(
+        token
+            .scopes()
+            .map(|s| s.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        Some(vec!["invoices.read".to_string()])
+    );
+    assert_eq!(token.expires_in().map(|d| d.as_secs()), Some(3600));
+
+    let access_token = token.access_token().secret();
+    // RFC 9068 §2.1: typ at+jwt.
+    assert_eq!(typ_of(access_token).as_deref(), Some("at+jwt"));
+    let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
+    let claims = verify(access_token, &jwks, &server.base, "api://default").expect("verifies");
+    assert_eq!(claims["sub"], client.id.as_str());
+    assert_eq!(claims["client_id"], client.id.as_str());
+    assert_eq!(claims["scope"], "invoices.read");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+}
+
+async fn client_secret_post_is_accepted_when_registered(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (client, secret) = server
+        .register(ClientRequest {
+            server_id: "default".into(),
+            name: "poster".into(),
+            grant_types: vec![GrantType::ClientCredentials],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec!["a".into()],
+            default_scopes: vec![],
+            public: false,
+            first_party: false,
+            auth_method: Some(ClientAuthMethod::ClientSecretPost),
+        })
+        .await;
+    let secret = secret.unwrap();
+    let token = oauth_client(&server, &client.id, secret.expose())
+        .set_auth_type(AuthType::RequestBody)
+        .exchange_client_credentials()
+        .request_async(&server.http)
+        .await
+        .expect("client_secret_post");
+    assert!(!token.access_token().secret().is_empty());
+}
+
+/// No scope requested: the client's default scopes (all its scopes when it has none).
+async fn no_scope_requested_grants_the_default_scopes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (client, secret) = server.service_client("default", &["b", "a"]).await;
+    let response = server
+        .post_form(
+            "/token",
+            Some((&client.id, secret.expose())),
+            &[("grant_type", "client_credentials")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "a b");
+    assert_eq!(body["token_type"], "Bearer");
+}
+
+/// RFC 6749 §5.1: token responses are not cached.
+async fn token_responses_are_not_cached(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (client, secret) = server.service_client("default", &["a"]).await;
+    let response = server
+        .post_form(
+            "/token",
+            Some((&client.id, secret.expose())),
+            &[("grant_type", "client_credentials"), ("scope", "a")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["pragma"], "no-cache");
+}
+
+/// Secrets are stored only as hashes.
+async fn client_secret_is_not_stored_in_clear(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, secret) = server.service_client("default", &["a"]).await;
+    let db = std::fs::read(server.db.url.trim_start_matches("sqlite://")).ok();
+    if let Some(bytes) = db {
+        let needle = secret.expose().as_bytes();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "secret found in the database file"
+        );
+    }
+}
+
+on_both_databases!(
+    client_credentials_token_verifies_against_the_jwks,
+    client_secret_post_is_accepted_when_registered,
+    no_scope_requested_grants_the_default_scopes,
+    token_responses_are_not_cached,
+    client_secret_is_not_stored_in_clear,
+);

@@ -1,0 +1,195 @@
+//! Starts the real router on a loopback port, on a fresh SQLite file or a fresh PostgreSQL
+//! database, with a manual clock. Every test gets its own database.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use portcullis::app::{router, AppState};
+use portcullis::clock::{Clock, ManualClock};
+use portcullis::config::Config;
+use portcullis::protocol::GrantType;
+use portcullis::registration::{register_client, ClientRequest};
+use portcullis::security::Secret;
+use portcullis::store::{Client, Store};
+use tokio::net::TcpListener;
+
+pub mod db;
+pub use db::{Backend, TestDatabase};
+
+pub struct TestServer {
+    pub base: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub db: TestDatabase,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Start with configuration adjusted by `tweak` (after the test's database is set).
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDatabase::create(backend).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut config = Config {
+            issuer: format!("http://{addr}"),
+            listen: addr.to_string(),
+            database_url: db.url.clone(),
+            database_max_connections: 4,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        config.validate().expect("test configuration is valid");
+
+        // The manual clock starts at the real time, so independent JWT libraries (which check
+        // `exp` against the system clock) accept fresh tokens.
+        let clock = ManualClock::new(portcullis::clock::SystemClock.now());
+        let clock_dyn: Arc<dyn Clock> = Arc::new(clock.clone());
+        let store = portcullis::serve::open(&config, clock_dyn.as_ref())
+            .await
+            .expect("open store");
+        let state = AppState::new(config, store, clock_dyn);
+        portcullis::serve::prepare(&state)
+            .await
+            .expect("prepare keys");
+        let app = router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Self {
+            base: format!("http://{addr}"),
+            state,
+            clock,
+            http,
+            db,
+            task,
+        }
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The issuer of a server: the base URL for `default`, `{base}/oauth2/{id}` otherwise.
+    pub fn issuer(&self, server: &str) -> String {
+        if server == "default" {
+            self.base.clone()
+        } else {
+            format!("{}/oauth2/{server}", self.base)
+        }
+    }
+
+    pub async fn create_server(&self, id: &str) {
+        self.store()
+            .create_server(id, id, &format!("api://{id}"), self.clock.now())
+            .await
+            .expect("create server");
+    }
+
+    pub async fn register(&self, request: ClientRequest) -> (Client, Option<Secret>) {
+        register_client(self.store(), request, self.clock.now())
+            .await
+            .expect("register client")
+    }
+
+    /// A confidential client_credentials client on `server` with `scopes`.
+    pub async fn service_client(&self, server: &str, scopes: &[&str]) -> (Client, Secret) {
+        let (client, secret) = self
+            .register(ClientRequest {
+                server_id: server.into(),
+                name: "service".into(),
+                grant_types: vec![GrantType::ClientCredentials],
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                default_scopes: vec![],
+                public: false,
+                first_party: false,
+                auth_method: None,
+            })
+            .await;
+        (client, secret.expect("confidential client has a secret"))
+    }
+
+    /// POST a form to a path, optionally with Basic credentials.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        request.send().await.expect("request")
+    }
+}
+
+/// Assert an RFC 6749 §5.2 error response: status, `error` code, no caching.
+pub async fn assert_oauth_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> reqwest::header::HeaderMap {
+    assert_eq!(response.status().as_u16(), status, "status for {code}");
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers.get("cache-control").map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "error responses are not cached"
+    );
+    let body: serde_json::Value = response.json().await.expect("JSON error body");
+    assert_eq!(body["error"], code, "body: {body}");
+    headers
+}
+
+/// Generate a test per backend from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(portcullis_pg_tests),
+                    ignore = "set PORTCULLIS_TEST_POSTGRES_URL to run against PostgreSQL"
+                )]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
