@@ -12,8 +12,12 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
-use crate::endpoints::{discovery, health, jwks, token};
+use crate::endpoints::{
+    authorize, consent, discovery, health, jwks, login, logout, token, userinfo,
+};
 use crate::keys::KeyRing;
+use crate::pages::Pages;
+use crate::passwords::PasswordHasher;
 use crate::store::Store;
 
 /// Everything a request needs, shared through axum state. No globals.
@@ -23,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
+    pub pages: Arc<Pages>,
+    pub passwords: Arc<PasswordHasher>,
 }
 
 impl AppState {
@@ -33,6 +39,8 @@ impl AppState {
             store,
             keys,
             clock,
+            pages: Arc::new(Pages::new()),
+            passwords: Arc::new(PasswordHasher::default()),
         }
     }
 
@@ -42,8 +50,23 @@ impl AppState {
 }
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
-/// `/oauth2/{server_id}` for the others. Browser apps call these from other origins (CORS).
+/// `/oauth2/{server_id}` for the others.
 fn server_endpoints() -> Router<AppState> {
+    // Pages the user's browser navigates to: no CORS.
+    let pages = Router::new()
+        .route(
+            "/authorize",
+            get(authorize::authorize).post(authorize::authorize),
+        )
+        .route("/authorize/resume", get(authorize::resume))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/consent", get(consent::show).post(consent::submit))
+        .route("/logout", get(logout::logout).post(logout::logout));
+    pages.merge(api_endpoints())
+}
+
+/// Endpoints browser apps call from other origins (CORS).
+fn api_endpoints() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
@@ -52,6 +75,10 @@ fn server_endpoints() -> Router<AppState> {
     Router::new()
         .route("/token", any(token::token))
         .route("/keys", get(jwks::jwks))
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),

@@ -29,6 +29,22 @@ pub struct Config {
     pub http: HttpConfig,
     pub tokens: TokenConfig,
     pub keys: KeyConfig,
+    pub sessions: SessionConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// How long a sign-in lasts (single sign-on across the server's clients).
+    pub ttl: Seconds,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            ttl: Seconds(12 * 3600),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +102,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
+            sessions: SessionConfig::default(),
         }
     }
 }
@@ -315,6 +332,7 @@ impl Config {
                 self.tokens.authorization_code_ttl,
             ),
             ("keys.cache_ttl", self.keys.cache_ttl),
+            ("sessions.ttl", self.sessions.ttl),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::new(key, "must be longer than 0s"));
@@ -349,6 +367,11 @@ impl Config {
         self.listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+
+    /// Cookies get `Secure` when the issuer is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -83,6 +83,8 @@ pub enum Challenge {
     Basic,
     /// A protected resource: 401 with `WWW-Authenticate: Bearer error="…"`.
     Bearer,
+    /// RFC 6750 §3.1: a request without any token gets a bare challenge, no error code.
+    BearerBare,
 }
 
 #[derive(Debug)]
@@ -149,7 +151,8 @@ impl Error {
     }
 
     pub fn with_challenge(mut self, challenge: Challenge) -> Self {
-        if challenge != Challenge::None {
+        // RFC 6750 §3.1: insufficient_scope is 403, the other challenges 401.
+        if challenge != Challenge::None && self.code != ErrorCode::InsufficientScope {
             self.status = StatusCode::UNAUTHORIZED;
         }
         self.challenge = challenge;
@@ -217,6 +220,12 @@ impl IntoResponse for Error {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"portcullis\", charset=\"UTF-8\""),
+                );
+            }
+            Challenge::BearerBare => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"portcullis\""),
                 );
             }
             Challenge::Bearer => {

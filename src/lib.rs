@@ -5,17 +5,22 @@
 //! knows about axum routing; nothing above the store writes SQL.
 
 pub mod app;
+pub mod authorize;
 pub mod cli;
 pub mod client_auth;
 pub mod clock;
 pub mod config;
+pub mod cookies;
 pub mod endpoints;
 pub mod error;
 pub mod grants;
 pub mod keys;
+pub mod pages;
+pub mod passwords;
 pub mod protocol;
 pub mod registration;
 pub mod security;
 pub mod serve;
+pub mod sessions;
 pub mod store;
 pub mod tokens;

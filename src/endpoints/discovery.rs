@@ -11,7 +11,8 @@ use crate::app::AppState;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
 use crate::grants;
-use crate::protocol::ScopeSet;
+use crate::protocol::{response_type, ScopeSet};
+use crate::tokens::claims;
 
 /// `/.well-known/oauth-authorization-server`
 pub async fn oauth_authorization_server(
@@ -28,6 +29,14 @@ pub async fn openid_configuration(
     server: AuthServer,
 ) -> Result<Response, Error> {
     let mut metadata = common_metadata(&state, &server).await?;
+    metadata.insert(
+        "userinfo_endpoint".into(),
+        json!(server.endpoint("/userinfo")),
+    );
+    metadata.insert(
+        "end_session_endpoint".into(),
+        json!(server.endpoint("/logout")),
+    );
     metadata.insert("subject_types_supported".into(), json!(["public"]));
     metadata.insert(
         "id_token_signing_alg_values_supported".into(),
@@ -44,17 +53,42 @@ async fn common_metadata(
     server: &AuthServer,
 ) -> Result<Map<String, Value>, Error> {
     let custom_scopes = state.store.scope_names(server.id()).await?;
-    let scopes = ScopeSet::from_tokens(custom_scopes).unwrap_or_default();
+    let mut scopes = ScopeSet::from_tokens(custom_scopes).unwrap_or_default();
+    for s in claims::OIDC_SCOPES {
+        scopes.insert(s);
+    }
+    let mut grant_types: Vec<&str> = grants::SUPPORTED.iter().map(|g| g.as_str()).collect();
+    grant_types.push("implicit");
+    let mut claims_supported = vec![
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "acr",
+        "azp",
+        "at_hash",
+        "sid",
+    ];
+    claims_supported.extend(claims::all_claim_names());
     let metadata = json!({
         "issuer": server.issuer,
+        "authorization_endpoint": server.endpoint("/authorize"),
         "token_endpoint": server.endpoint("/token"),
         "jwks_uri": server.endpoint("/keys"),
         "scopes_supported": scopes.iter().collect::<Vec<_>>(),
-        // No /authorize yet: no response type is offered.
-        "response_types_supported": [],
-        "grant_types_supported": grants::SUPPORTED.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"],
+        "response_types_supported": response_type::SUPPORTED,
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": grant_types,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "display_values_supported": ["page", "popup"],
+        "claims_supported": claims_supported,
+        // RFC 9207: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
     });
     match metadata {
         Value::Object(map) => Ok(map),

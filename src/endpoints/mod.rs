@@ -1,10 +1,15 @@
 //! One module per endpoint. Each parses and validates with protocol types, calls the flow or
 //! grant logic, and renders the response.
 
+pub mod authorize;
+pub mod consent;
 pub mod discovery;
 pub mod health;
 pub mod jwks;
+pub mod login;
+pub mod logout;
 pub mod token;
+pub mod userinfo;
 
 mod auth_server;
 pub use auth_server::AuthServer;

@@ -1,6 +1,7 @@
 //! One module per grant. Each receives an authenticated client and the request form, decides,
 //! and returns the token response; none of them knows about HTTP routing.
 
+pub mod authorization_code;
 pub mod client_credentials;
 
 use axum::http::{header, HeaderValue};
@@ -16,7 +17,7 @@ use crate::protocol::{FormParams, GrantType};
 use crate::store::Client;
 
 /// The grants the token endpoint serves.
-pub const SUPPORTED: &[GrantType] = &[GrantType::ClientCredentials];
+pub const SUPPORTED: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::ClientCredentials];
 
 pub struct GrantContext<'a> {
     pub state: &'a AppState,
@@ -34,10 +35,18 @@ impl GrantContext<'_> {
             .or(self.server.server.access_token_ttl)
             .unwrap_or(self.state.config.tokens.access_token_ttl.as_i64())
     }
+
+    pub fn id_token_ttl(&self) -> i64 {
+        self.client
+            .id_token_ttl
+            .or(self.server.server.id_token_ttl)
+            .unwrap_or(self.state.config.tokens.id_token_ttl.as_i64())
+    }
 }
 
 pub async fn dispatch(grant: GrantType, context: GrantContext<'_>) -> Result<TokenResponse, Error> {
     match grant {
+        GrantType::AuthorizationCode => authorization_code::handle(context).await,
         GrantType::ClientCredentials => client_credentials::handle(context).await,
         other => Err(Error::new(
             crate::error::ErrorCode::UnsupportedGrantType,

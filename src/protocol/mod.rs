@@ -3,9 +3,15 @@
 pub mod client_auth;
 pub mod form;
 pub mod grant_type;
+pub mod pkce;
+pub mod prompt;
+pub mod redirect_uri;
+pub mod response_type;
 pub mod scope;
 
 pub use client_auth::{ClientAuthMethod, PresentedCredentials};
 pub use form::FormParams;
 pub use grant_type::GrantType;
+pub use prompt::Prompt;
+pub use response_type::{ResponseMode, ResponseType};
 pub use scope::ScopeSet;

@@ -14,13 +14,23 @@ use sqlx::sqlite::{
 };
 
 mod clients;
+mod consents;
+mod grants;
+mod interactions;
 mod keys;
+mod revocations;
 mod scopes;
 pub mod servers;
+mod sessions;
+mod users;
 
 pub use clients::{Client, NewClient};
+pub use grants::{AuthorizationCode, Redemption};
+pub use interactions::StoredInteraction;
 pub use keys::StoredKey;
 pub use servers::AuthorizationServer;
+pub use sessions::Session;
+pub use users::{NewUser, User};
 
 #[derive(Clone)]
 pub struct Store {

@@ -36,3 +36,18 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// (name, description) of a server's custom scopes, for the consent page.
+    pub async fn scope_descriptions(
+        &self,
+        server_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as(
+            "SELECT name, description FROM scopes WHERE server_id = $1 ORDER BY name",
+        )
+        .bind(server_id)
+        .fetch_all(pool)
+        .await?))
+    }
+}

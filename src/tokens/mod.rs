@@ -1,5 +1,8 @@
 //! Minting and checking tokens.
 
 pub mod access_token;
+pub mod claims;
+pub mod id_token;
+pub mod verify;
 
 pub use access_token::{AccessTokenClaims, IssuedAccessToken};

@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod client_credentials;
+mod code_flow;
 mod discovery;
 mod jwt;
 mod keys;

@@ -14,7 +14,9 @@ use portcullis::security::Secret;
 use portcullis::store::{Client, Store};
 use tokio::net::TcpListener;
 
+pub mod agent;
 pub mod db;
+pub use agent::{Landing, UserAgent};
 pub use db::{Backend, TestDatabase};
 
 pub struct TestServer {
@@ -132,6 +134,58 @@ impl TestServer {
             })
             .await;
         (client, secret.expect("confidential client has a secret"))
+    }
+
+    /// A user with a password and some standard claims.
+    pub async fn create_user(&self, username: &str, password: &str) -> portcullis::store::User {
+        let hash = self
+            .state
+            .passwords
+            .hash(&Secret::new(password))
+            .await
+            .expect("hash password");
+        let claims = serde_json::json!({
+            "name": "Ada Lovelace",
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "email": format!("{username}@example.com"),
+            "email_verified": true,
+            "phone_number": "+44 20 7946 0000",
+            "address": { "locality": "London", "country": "GB" },
+        });
+        self.store()
+            .insert_user(
+                &portcullis::store::NewUser {
+                    username: username.into(),
+                    password_hash: Some(hash),
+                    claims: claims.as_object().cloned().unwrap_or_default(),
+                },
+                self.clock.now(),
+            )
+            .await
+            .expect("insert user")
+    }
+
+    /// A web app client (confidential, authorization code) redirecting to `redirect_uri`.
+    pub async fn web_client(
+        &self,
+        redirect_uri: &str,
+        first_party: bool,
+        public: bool,
+    ) -> (Client, Option<Secret>) {
+        self.register(ClientRequest {
+            server_id: "default".into(),
+            name: "Web app".into(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::Implicit],
+            redirect_uris: vec![redirect_uri.into()],
+            post_logout_redirect_uris: vec![format!("{redirect_uri}/logged-out")],
+            scopes: vec!["invoices.read".into()],
+            default_scopes: vec![],
+            public,
+            first_party,
+            auth_method: None,
+        })
+        .await
     }
 
     /// POST a form to a path, optionally with Basic credentials.

@@ -1,0 +1,332 @@
+//! What happens to a validated authorization request: sign in, consent, or issue. Shared by
+//! /authorize and by the resumption after the login and consent pages.
+
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::interaction::{self, Browser, InteractionState};
+use super::request::AuthorizationRequest;
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::endpoints::AuthServer;
+use crate::error::{Error, ErrorCode};
+use crate::protocol::{ResponseType, ScopeSet};
+use crate::security::{hash_secret, random_secret, random_token};
+use crate::sessions;
+use crate::store::{AuthorizationCode, Client, Session, User};
+use crate::tokens::access_token::{self, AccessTokenRequest};
+use crate::tokens::id_token::{self, IdTokenRequest};
+
+use super::response::AuthorizeError;
+
+/// One request's view of the flow.
+pub struct Flow<'a> {
+    pub state: &'a AppState,
+    pub server: &'a AuthServer,
+    pub client: &'a Client,
+    pub browser: Browser,
+    pub now: UnixTime,
+}
+
+/// The interaction this request continues, if it does.
+pub struct Continuing {
+    pub id: String,
+    pub state: InteractionState,
+}
+
+impl Flow<'_> {
+    pub async fn proceed(
+        &self,
+        request: AuthorizationRequest,
+        session: Option<Session>,
+        continuing: Option<Continuing>,
+    ) -> Result<Response, AuthorizeError> {
+        let progress = continuing.as_ref().map(|c| &c.state);
+        // A sign-in during this interaction satisfies prompt=login and max_age.
+        let signed_in_here = progress
+            .and_then(|p| p.authenticated.as_ref())
+            .is_some_and(|a| session.as_ref().is_some_and(|s| s.sid == a.sid));
+        let user = match &session {
+            Some(s) => self
+                .state
+                .store
+                .user(&s.user_id)
+                .await
+                .map_err(Error::from)?,
+            None => None,
+        };
+        let session_user = match (session, user) {
+            (Some(s), Some(u)) if !u.disabled => Some((s, u)),
+            _ => None,
+        };
+        let must_sign_in = match &session_user {
+            None => true,
+            Some((s, u)) => {
+                !signed_in_here
+                    && (request.prompt.login
+                        || request
+                            .max_age
+                            .is_some_and(|max| self.now - s.auth_time > max)
+                        || request
+                            .hinted_subject
+                            .as_ref()
+                            .is_some_and(|sub| sub != &u.id))
+            }
+        };
+        if must_sign_in {
+            if request.prompt.none {
+                return Err(request.redirect_error(Error::new(
+                    ErrorCode::LoginRequired,
+                    "the user is not signed in",
+                )));
+            }
+            return self.interact("login", request, continuing).await;
+        }
+        let Some((session, user)) = session_user else {
+            return Err(AuthorizeError::page(Error::internal(
+                "no session after sign-in check",
+            )));
+        };
+        let consented_here = progress.is_some_and(|p| p.consented);
+        if !consented_here && self.needs_consent(&request, &user).await? {
+            if request.prompt.none {
+                return Err(request.redirect_error(Error::new(
+                    ErrorCode::ConsentRequired,
+                    "the user has not consented to this client",
+                )));
+            }
+            return self.interact("consent", request, continuing).await;
+        }
+        // The interaction is single use: a second resumption (another tab, a replay) fails.
+        if let Some(c) = &continuing {
+            let taken = self
+                .state
+                .store
+                .take_interaction(&hash_secret(&c.id))
+                .await
+                .map_err(Error::from)?;
+            if !taken {
+                return Err(AuthorizeError::page(Error::invalid_request(
+                    "this sign-in request was already completed",
+                )));
+            }
+        }
+        self.issue(&request, &user, &session).await
+    }
+
+    async fn needs_consent(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+    ) -> Result<bool, AuthorizeError> {
+        if self.client.first_party {
+            return Ok(false);
+        }
+        if request.prompt.consent {
+            return Ok(true);
+        }
+        let consented = self
+            .state
+            .store
+            .consented_scope(self.server.id(), &user.id, &self.client.id)
+            .await
+            .map_err(Error::from)?;
+        Ok(!consented.is_some_and(|c| request.scopes().is_subset(&c)))
+    }
+
+    /// Send the browser to the login or consent page, creating the interaction if needed.
+    async fn interact(
+        &self,
+        page: &str,
+        request: AuthorizationRequest,
+        continuing: Option<Continuing>,
+    ) -> Result<Response, AuthorizeError> {
+        let id = match continuing {
+            Some(c) => c.id,
+            None => {
+                let state = InteractionState {
+                    request,
+                    browser: self.browser.binding(),
+                    authenticated: None,
+                    consented: false,
+                };
+                interaction::create(&self.state.store, self.server.id(), &state, self.now).await?
+            }
+        };
+        let location = format!("{}/{page}?interaction={id}", self.server.issuer);
+        let mut response = Redirect::to(&location).into_response();
+        let headers = response.headers_mut();
+        headers.extend(
+            self.browser
+                .set_cookie_headers(self.state.config.secure_cookies()),
+        );
+        headers.insert(
+            header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        Ok(response)
+    }
+
+    /// Issue the code or tokens and send them to the client.
+    async fn issue(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+        session: &Session,
+    ) -> Result<Response, AuthorizeError> {
+        let fail = |e: Error| request.redirect_error(e);
+        let scope = request.scopes();
+        let grant_id = random_token(16);
+        let grant_ttl = self
+            .client
+            .refresh_token_ttl
+            .or(self.server.server.refresh_token_ttl)
+            .unwrap_or(self.state.config.tokens.refresh_token_ttl.as_i64());
+        self.state
+            .store
+            .insert_grant(
+                &grant_id,
+                self.server.id(),
+                &self.client.id,
+                Some(&user.id),
+                &scope.to_string(),
+                self.now,
+                self.now + grant_ttl,
+            )
+            .await
+            .map_err(|e| fail(e.into()))?;
+        let response_type = request.response_type();
+        let params = match response_type {
+            ResponseType::Code => self
+                .issue_code(request, user, session, &grant_id)
+                .await
+                .map_err(fail)?,
+            _ => self
+                .issue_implicit(request, response_type, user, session, &scope, &grant_id)
+                .await
+                .map_err(fail)?,
+        };
+        tracing::info!(client_id = %self.client.id, server = %self.server.id(), user = %user.id, response_type = response_type.as_str(), "authorization granted");
+        Ok(request
+            .target
+            .respond(&self.state.pages, params, HeaderMap::new()))
+    }
+
+    async fn issue_code(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+        session: &Session,
+        grant_id: &str,
+    ) -> Result<Vec<(&'static str, String)>, Error> {
+        let code = random_secret();
+        let record = AuthorizationCode {
+            grant_id: grant_id.to_string(),
+            server_id: self.server.id().to_string(),
+            client_id: self.client.id.clone(),
+            user_id: user.id.clone(),
+            session_sid: Some(session.sid.clone()),
+            redirect_uri: request.redirect_uri.clone(),
+            scope: request.scope.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            code_challenge_method: request.code_challenge_method.clone(),
+            auth_time: session.auth_time,
+            claims_request: None,
+            created_at: self.now,
+            expires_at: self.now + self.state.config.tokens.authorization_code_ttl.as_i64(),
+        };
+        self.state
+            .store
+            .insert_code(&hash_secret(code.expose()), &record)
+            .await?;
+        Ok(vec![("code", code.expose().to_string())])
+    }
+
+    async fn issue_implicit(
+        &self,
+        request: &AuthorizationRequest,
+        response_type: ResponseType,
+        user: &User,
+        session: &Session,
+        scope: &ScopeSet,
+        grant_id: &str,
+    ) -> Result<Vec<(&'static str, String)>, Error> {
+        let keys = self
+            .state
+            .keys
+            .key_set(&self.server.server, self.now)
+            .await?;
+        let key = keys
+            .signing_key(self.now)
+            .ok_or_else(|| Error::internal("no signing key"))?;
+        let mut params = Vec::new();
+        let mut access_token = None;
+        if response_type.issues_access_token() {
+            let ttl = self
+                .client
+                .access_token_ttl
+                .or(self.server.server.access_token_ttl)
+                .unwrap_or(self.state.config.tokens.access_token_ttl.as_i64());
+            let issued = access_token::mint(
+                key,
+                AccessTokenRequest {
+                    issuer: &self.server.issuer,
+                    audience: &self.server.server.audience,
+                    subject: &user.id,
+                    client_id: &self.client.id,
+                    scope,
+                    ttl,
+                    auth_time: Some(session.auth_time),
+                    grant_id: Some(grant_id),
+                },
+                self.now,
+            )
+            .map_err(Error::internal)?;
+            params.push(("access_token", issued.token.clone()));
+            params.push(("token_type", "Bearer".to_string()));
+            params.push(("expires_in", ttl.to_string()));
+            params.push(("scope", scope.to_string()));
+            access_token = Some(issued.token);
+        }
+        if response_type.issues_id_token() {
+            let id_token = id_token::mint(
+                key,
+                IdTokenRequest {
+                    issuer: &self.server.issuer,
+                    client_id: &self.client.id,
+                    user,
+                    auth_time: session.auth_time,
+                    nonce: request.nonce.as_deref(),
+                    sid: Some(&session.sid),
+                    access_token: access_token.as_deref(),
+                    code: None,
+                    scope,
+                    include_scope_claims: access_token.is_none(),
+                    ttl: self.id_token_ttl(),
+                },
+                self.now,
+            )
+            .map_err(Error::internal)?;
+            params.push(("id_token", id_token));
+        }
+        Ok(params)
+    }
+
+    fn id_token_ttl(&self) -> i64 {
+        self.client
+            .id_token_ttl
+            .or(self.server.server.id_token_ttl)
+            .unwrap_or(self.state.config.tokens.id_token_ttl.as_i64())
+    }
+}
+
+/// The session of this browser at this server, for a flow.
+pub async fn session_for(
+    state: &AppState,
+    server: &AuthServer,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<Session>, AuthorizeError> {
+    Ok(sessions::current(state, server.id(), headers, now).await?)
+}

@@ -1,0 +1,147 @@
+//! `/authorize` (GET, and POST as a form, OIDC Core §3.1.2.1) and its resumption after the
+//! login and consent pages.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+
+use crate::app::AppState;
+use crate::authorize::decision::session_for;
+use crate::authorize::{interaction, request, AuthorizeError, Browser, Continuing, Flow};
+use crate::endpoints::AuthServer;
+use crate::error::Error;
+use crate::protocol::FormParams;
+use crate::tokens::verify::{verify, Expected};
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    server: AuthServer,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match start(&state, &server, &method, &headers, query, body).await {
+        Ok(response) => response,
+        Err(e) => e.render(&state.pages),
+    }
+}
+
+async fn start(
+    state: &AppState,
+    server: &AuthServer,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AuthorizeError> {
+    let params = match *method {
+        Method::GET => FormParams::from_query(query.as_deref())?,
+        Method::POST => {
+            let body = body.map_err(|e| {
+                Error::invalid_request("unreadable request body").with_status(e.status())
+            })?;
+            FormParams::from_body(headers, &body)?
+        }
+        _ => {
+            return Err(AuthorizeError::page(
+                Error::invalid_request("use GET or POST")
+                    .with_status(StatusCode::METHOD_NOT_ALLOWED),
+            ))
+        }
+    };
+    let now = state.now();
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| AuthorizeError::page(Error::invalid_request("missing client_id")))?;
+    let client = request::check_client(
+        state.store.client(client_id).await.map_err(Error::from)?,
+        server.id(),
+    )?;
+    let target = request::check_redirect(&params, &client, &server.issuer)?;
+    let mut request = request::check_rest(&params, &client, target)?;
+    if let Some(hint) = params.get("id_token_hint") {
+        let keys = state
+            .keys
+            .key_set(&server.server, now)
+            .await
+            .map_err(Error::from)?;
+        let claims: serde_json::Value =
+            verify(hint, &keys, &server.issuer, "", Expected::IdTokenHint, now).map_err(|_| {
+                request.redirect_error(Error::invalid_request(
+                    "id_token_hint is not an ID token of this server",
+                ))
+            })?;
+        request.hinted_subject = claims
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .map(str::to_string);
+    }
+    let session = session_for(state, server, headers, now).await?;
+    let flow = Flow {
+        state,
+        server,
+        client: &client,
+        browser: Browser::from_headers(headers),
+        now,
+    };
+    flow.proceed(request, session, None).await
+}
+
+/// `GET /authorize/resume?interaction=…`: continue after the login or consent page.
+pub async fn resume(
+    State(state): State<AppState>,
+    server: AuthServer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match continue_flow(&state, &server, &headers, query).await {
+        Ok(response) => response,
+        Err(e) => e.render(&state.pages),
+    }
+}
+
+async fn continue_flow(
+    state: &AppState,
+    server: &AuthServer,
+    headers: &HeaderMap,
+    query: Option<String>,
+) -> Result<Response, AuthorizeError> {
+    let params = FormParams::from_query(query.as_deref())?;
+    let id = params.require("interaction")?;
+    let now = state.now();
+    let browser = Browser::existing(headers);
+    let interaction_state =
+        interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
+    let client = request::check_client(
+        state
+            .store
+            .client(&interaction_state.request.client_id)
+            .await
+            .map_err(Error::from)?,
+        server.id(),
+    )?;
+    let session = session_for(state, server, headers, now).await?;
+    let flow = Flow {
+        state,
+        server,
+        client: &client,
+        browser: Browser {
+            value: browser.unwrap_or_default(),
+            is_new: false,
+        },
+        now,
+    };
+    let request = interaction_state.request.clone();
+    flow.proceed(
+        request,
+        session,
+        Some(Continuing {
+            id: id.to_string(),
+            state: interaction_state,
+        }),
+    )
+    .await
+}

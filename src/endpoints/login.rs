@@ -1,0 +1,171 @@
+//! The login page: `GET /login?interaction=…` shows the form, `POST /login` checks the
+//! password and starts a session. One generic failure message, whatever failed.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::authorize::interaction::{
+    self, check_csrf, csrf_token, Authenticated, InteractionState,
+};
+use crate::authorize::{AuthorizeError, Browser};
+use crate::endpoints::AuthServer;
+use crate::error::Error;
+use crate::pages::form_target;
+use crate::protocol::FormParams;
+use crate::security::Secret;
+use crate::sessions;
+
+const FAILED: &str = "Incorrect username or password.";
+
+pub async fn show(
+    State(state): State<AppState>,
+    server: AuthServer,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let params = FormParams::from_query(query.as_deref())?;
+        let id = params.require("interaction")?.to_string();
+        let browser = Browser::existing(&headers);
+        let loaded = interaction::load(
+            &state.store,
+            server.id(),
+            &id,
+            browser.as_deref(),
+            state.now(),
+        )
+        .await?;
+        let username = loaded.request.login_hint.clone().unwrap_or_default();
+        Ok::<_, Error>(
+            render(
+                &state,
+                &server,
+                &id,
+                browser.as_deref().unwrap_or(""),
+                &loaded,
+                &username,
+                None,
+            )
+            .await,
+        )
+    }
+    .await;
+    result.unwrap_or_else(|e| AuthorizeError::page(e).render(&state.pages))
+}
+
+async fn render(
+    state: &AppState,
+    server: &AuthServer,
+    id: &str,
+    browser: &str,
+    loaded: &InteractionState,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    let client_name = state
+        .store
+        .client(&loaded.request.client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name)
+        .unwrap_or_default();
+    let status = if error.is_some() {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::OK
+    };
+    state.pages.render(
+        status,
+        "login.html",
+        json!({
+            "action": server.endpoint("/login"),
+            "interaction": id,
+            "csrf_token": csrf_token("login", id, browser),
+            "client_name": client_name,
+            "username": username,
+            "error": error,
+        }),
+        // The form's POST ends, through redirects, at the client.
+        &form_target(&loaded.request.redirect_uri)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        HeaderMap::new(),
+    )
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    server: AuthServer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match sign_in(&state, &server, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => AuthorizeError::page(e).render(&state.pages),
+    }
+}
+
+async fn sign_in(
+    state: &AppState,
+    server: &AuthServer,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
+    let body = body
+        .map_err(|e| Error::invalid_request("unreadable request body").with_status(e.status()))?;
+    let form = FormParams::from_body(headers, &body)?;
+    let id = form.require("interaction")?;
+    let browser = Browser::existing(headers);
+    check_csrf("login", id, browser.as_deref(), form.get("csrf_token"))?;
+    let now = state.now();
+    let mut loaded =
+        interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
+    let username = form.get("username").unwrap_or("").trim().to_string();
+    let password = Secret::new(form.get("password").unwrap_or(""));
+    let user = state.store.user_by_username(&username).await?;
+    // Verify even for unknown users (against a dummy hash) so timing does not tell them apart.
+    let password_ok = state
+        .passwords
+        .verify(&password, user.as_ref().and_then(|u| u.password_hash()))
+        .await;
+    let user = match user {
+        Some(u) if password_ok && !u.disabled => u,
+        _ => {
+            tracing::info!(server = %server.id(), "failed sign-in");
+            let browser = browser.unwrap_or_default();
+            return Ok(render(
+                state,
+                server,
+                id,
+                &browser,
+                &loaded,
+                &username,
+                Some(FAILED),
+            )
+            .await);
+        }
+    };
+    let previous = sessions::current(state, server.id(), headers, now).await?;
+    let (session, cookie) =
+        sessions::start(state, server.id(), &user.id, previous.as_ref(), now).await?;
+    tracing::info!(server = %server.id(), user = %user.id, sid = %session.sid, "signed in");
+    loaded.authenticated = Some(Authenticated {
+        user_id: user.id.clone(),
+        sid: session.sid.clone(),
+        auth_time: session.auth_time,
+    });
+    interaction::save(&state.store, id, &loaded).await?;
+    let mut response = Redirect::to(&format!(
+        "{}/authorize/resume?interaction={id}",
+        server.issuer
+    ))
+    .into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}

@@ -1,0 +1,116 @@
+//! `/userinfo` (OIDC Core §5.3), GET and POST, with the bearer token in the header or, for
+//! POST, the form body (RFC 6750 §2.1-2.2). The claims of the granted scopes; `sub` always.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::endpoints::AuthServer;
+use crate::error::{Challenge, Error, ErrorCode};
+use crate::protocol::{FormParams, ScopeSet};
+use crate::tokens::claims;
+use crate::tokens::verify::{verify, Expected};
+use crate::tokens::AccessTokenClaims;
+
+pub async fn userinfo(
+    State(state): State<AppState>,
+    server: AuthServer,
+    method: Method,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Error> {
+    let token = bearer_token(&method, &headers, body)?;
+    let now = state.now();
+    let keys = state.keys.key_set(&server.server, now).await?;
+    let claims: AccessTokenClaims = verify(
+        &token,
+        &keys,
+        &server.issuer,
+        &server.server.audience,
+        Expected::AccessToken {
+            audience_check: true,
+        },
+        now,
+    )
+    .map_err(Error::invalid_token)?;
+    if let Some(gid) = &claims.gid {
+        if !state.store.grant_is_active(gid, now).await? {
+            return Err(Error::invalid_token("the token was revoked"));
+        }
+    }
+    if state.store.jti_is_revoked(&claims.jti).await? {
+        return Err(Error::invalid_token("the token was revoked"));
+    }
+    let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
+    if !scope.contains("openid") {
+        return Err(
+            Error::new(ErrorCode::InsufficientScope, "the openid scope is required")
+                .with_challenge(Challenge::Bearer),
+        );
+    }
+    let user = match state.store.user(&claims.sub).await? {
+        Some(u) if !u.disabled => u,
+        _ => {
+            return Err(Error::invalid_token(
+                "the user no longer exists or is disabled",
+            ))
+        }
+    };
+    let mut body = claims::for_scope(&user, &scope);
+    body.insert("sub".into(), Value::String(user.id));
+    let mut response = Json(Value::Object(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// RFC 6750 §2: exactly one way of sending the token.
+fn bearer_token(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<String, Error> {
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        Some(value) => {
+            let value = value
+                .to_str()
+                .map_err(|_| Error::invalid_token("malformed Authorization header"))?;
+            match value.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Some(token.trim().to_string())
+                }
+                _ => return Err(Error::invalid_token("use the Bearer scheme")),
+            }
+        }
+        None => None,
+    };
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let from_body = if *method == Method::POST && is_form {
+        let body =
+            body.map_err(|e| Error::invalid_request("unreadable body").with_status(e.status()))?;
+        FormParams::from_body(headers, &body)?
+            .get("access_token")
+            .map(str::to_string)
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(Error::invalid_request("send the access token one way only")
+            .with_challenge(Challenge::Bearer)
+            .with_status(StatusCode::BAD_REQUEST)),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(Error::new(ErrorCode::InvalidRequest, "no access token")
+            .with_challenge(Challenge::BearerBare)),
+    }
+}

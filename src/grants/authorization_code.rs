@@ -1,0 +1,124 @@
+//! The authorization code grant at the token endpoint (RFC 6749 §4.1.3, RFC 7636 §4.5,
+//! OIDC Core §3.1.3). The code is consumed first, atomically, so every failure below burns it:
+//! a guessed verifier gets one try.
+
+use super::{GrantContext, TokenResponse};
+use crate::error::Error;
+use crate::protocol::{pkce, ScopeSet};
+use crate::security::hash_secret;
+use crate::store::Redemption;
+use crate::tokens::access_token::{self, AccessTokenRequest};
+use crate::tokens::id_token::{self, IdTokenRequest};
+
+pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
+    let code = cx.form.require("code")?;
+    let store = &cx.state.store;
+    let record = match store.redeem_code(&hash_secret(code), cx.now).await? {
+        Redemption::Redeemed(record) => record,
+        Redemption::Replayed { grant_id } => {
+            // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+            store.revoke_grant(&grant_id, cx.now).await?;
+            tracing::warn!(client_id = %cx.client.id, grant = %grant_id, "authorization code replayed; grant revoked");
+            return Err(Error::invalid_grant(
+                "the authorization code was already used",
+            ));
+        }
+        Redemption::Unknown => return Err(Error::invalid_grant("unknown authorization code")),
+    };
+    // §4.1.3: the code is bound to the client it was issued to.
+    if record.client_id != cx.client.id || record.server_id != cx.server.id() {
+        store.revoke_grant(&record.grant_id, cx.now).await?;
+        return Err(Error::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    if record.expires_at <= cx.now {
+        return Err(Error::invalid_grant("the authorization code has expired"));
+    }
+    // §4.1.3: and to the redirect URI of the authorization request.
+    if cx.form.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(Error::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_pkce(
+        record.code_challenge.as_deref(),
+        cx.form.get("code_verifier"),
+    )?;
+    if !store.grant_is_active(&record.grant_id, cx.now).await? {
+        return Err(Error::invalid_grant("the grant was revoked"));
+    }
+    let user = match store.user(&record.user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(Error::invalid_grant("the user is no longer active")),
+    };
+    let scope = ScopeSet::parse(&record.scope).map_err(|e| Error::internal(e.to_string()))?;
+    let keys = cx.state.keys.key_set(&cx.server.server, cx.now).await?;
+    let key = keys
+        .signing_key(cx.now)
+        .ok_or_else(|| Error::internal("no signing key"))?;
+    let ttl = cx.access_token_ttl();
+    let issued = access_token::mint(
+        key,
+        AccessTokenRequest {
+            issuer: &cx.server.issuer,
+            audience: &cx.server.server.audience,
+            subject: &user.id,
+            client_id: &cx.client.id,
+            scope: &scope,
+            ttl,
+            auth_time: Some(record.auth_time),
+            grant_id: Some(&record.grant_id),
+        },
+        cx.now,
+    )
+    .map_err(Error::internal)?;
+    let id_token = if scope.contains("openid") {
+        Some(
+            id_token::mint(
+                key,
+                IdTokenRequest {
+                    issuer: &cx.server.issuer,
+                    client_id: &cx.client.id,
+                    user: &user,
+                    auth_time: record.auth_time,
+                    nonce: record.nonce.as_deref(),
+                    sid: record.session_sid.as_deref(),
+                    access_token: Some(&issued.token),
+                    code: None,
+                    scope: &scope,
+                    include_scope_claims: false,
+                    ttl: cx.id_token_ttl(),
+                },
+                cx.now,
+            )
+            .map_err(Error::internal)?,
+        )
+    } else {
+        None
+    };
+    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.claims.jti, "tokens issued (authorization_code)");
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: scope.to_string(),
+        refresh_token: None,
+        id_token,
+    })
+}
+
+/// RFC 7636 §4.6 and RFC 9700 §2.1.1: a verifier exactly when a challenge was sent.
+fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), Error> {
+    match (challenge, verifier) {
+        (Some(c), Some(v)) if pkce::verify_s256(v, c) => Ok(()),
+        (Some(_), Some(_)) => Err(Error::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        )),
+        (Some(_), None) => Err(Error::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => Err(Error::invalid_grant(
+            "no code_challenge was sent with the authorization request",
+        )),
+        (None, None) => Ok(()),
+    }
+}

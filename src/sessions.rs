@@ -1,0 +1,71 @@
+//! Browser sessions: which user is signed in to which authorization server in this browser.
+//! State lives in the database; the cookie holds only a random id (its hash is the key).
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::cookies;
+use crate::error::Error;
+use crate::security::{hash_secret, random_secret, random_token};
+use crate::store::Session;
+
+/// The live session of this browser at `server_id`, if any.
+pub async fn current(
+    state: &AppState,
+    server_id: &str,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<Session>, Error> {
+    let (name, _) = cookies::session_cookie(server_id);
+    let Some(value) = cookies::get(headers, &name) else {
+        return Ok(None);
+    };
+    let session = state.store.live_session(&hash_secret(&value), now).await?;
+    Ok(session.filter(|s| s.server_id == server_id))
+}
+
+/// Start a session after a successful sign-in. The id is always new (no session fixation); a
+/// previous session in this browser ends.
+pub async fn start(
+    state: &AppState,
+    server_id: &str,
+    user_id: &str,
+    previous: Option<&Session>,
+    now: UnixTime,
+) -> Result<(Session, HeaderValue), Error> {
+    if let Some(old) = previous {
+        state.store.end_session(&old.sid, now).await?;
+    }
+    let id = random_secret();
+    let ttl = state.config.sessions.ttl.as_i64();
+    let session = Session {
+        sid: random_token(16),
+        server_id: server_id.to_string(),
+        user_id: user_id.to_string(),
+        auth_time: now,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + ttl,
+        ended_at: None,
+    };
+    state
+        .store
+        .insert_session(&hash_secret(id.expose()), &session)
+        .await?;
+    let (name, path) = cookies::session_cookie(server_id);
+    let cookie = cookies::set(
+        &name,
+        id.expose(),
+        &path,
+        state.config.secure_cookies(),
+        Some(ttl),
+    );
+    Ok((session, cookie))
+}
+
+/// A `Set-Cookie` that removes the session cookie.
+pub fn clear_cookie(state: &AppState, server_id: &str) -> HeaderValue {
+    let (name, path) = cookies::session_cookie(server_id);
+    cookies::set(&name, "", &path, state.config.secure_cookies(), Some(0))
+}

@@ -1,0 +1,164 @@
+//! Grants and authorization codes. Every token carries its grant id, so a replayed code
+//! withdraws everything issued under that grant.
+
+use super::{on_pool, Store, StoreError};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthorizationCode {
+    pub grant_id: String,
+    pub server_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_sid: Option<String>,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: i64,
+    pub claims_request: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum Redemption {
+    /// This call consumed it.
+    Redeemed(AuthorizationCode),
+    /// It was consumed before: a replay. The grant it belongs to.
+    Replayed {
+        grant_id: String,
+    },
+    Unknown,
+}
+
+const CODE_COLUMNS: &str = "grant_id, server_id, client_id, user_id, session_sid, redirect_uri, \
+    scope, nonce, code_challenge, code_challenge_method, auth_time, claims_request, created_at, expires_at";
+
+impl Store {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_grant(
+        &self,
+        id: &str,
+        server_id: &str,
+        client_id: &str,
+        user_id: Option<&str>,
+        scope: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO grants (id, server_id, client_id, user_id, scope, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(server_id)
+        .bind(client_id)
+        .bind(user_id)
+        .bind(scope)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Withdraw a grant and the refresh tokens issued under it. Access tokens carry the grant
+    /// id (`gid`), so /userinfo and introspection refuse them from now on.
+    pub async fn revoke_grant(&self, id: &str, now: UnixTime) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Is the grant still in force?
+    pub async fn grant_is_active(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT 1 FROM grants WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.is_some())
+    }
+
+    pub async fn insert_code(
+        &self,
+        code_hash: &[u8],
+        c: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO authorization_codes (code_hash, grant_id, server_id, client_id, user_id, \
+             session_sid, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
+             auth_time, claims_request, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(code_hash)
+        .bind(&c.grant_id)
+        .bind(&c.server_id)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.session_sid)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(&c.code_challenge_method)
+        .bind(c.auth_time)
+        .bind(&c.claims_request)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// Consume a code at most once, atomically on either database: the conditional UPDATE
+    /// succeeds for exactly one caller, however many replicas race.
+    pub async fn redeem_code(
+        &self,
+        code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Redemption, StoreError> {
+        let sql = format!(
+            "UPDATE authorization_codes SET consumed_at = $2 \
+             WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}"
+        );
+        let redeemed = on_pool!(self, pool => sqlx::query_as::<_, AuthorizationCode>(&sql)
+            .bind(code_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?);
+        if let Some(code) = redeemed {
+            return Ok(Redemption::Redeemed(code));
+        }
+        let previous: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT grant_id FROM authorization_codes WHERE code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(pool)
+        .await?);
+        Ok(match previous {
+            Some((grant_id,)) => Redemption::Replayed { grant_id },
+            None => Redemption::Unknown,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! Browser sessions. The cookie holds a random id; the table holds its SHA-256 hash, so a
+//! database leak does not hand out live sessions. Every replica sees every session.
+
+use super::{on_pool, Store, StoreError};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Session {
+    /// The public session id: the `sid` claim of ID tokens.
+    pub sid: String,
+    pub server_id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn insert_session(&self, id_hash: &[u8], s: &Session) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO sessions (id_hash, sid, server_id, user_id, auth_time, created_at, \
+             last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id_hash)
+        .bind(&s.sid)
+        .bind(&s.server_id)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    /// A live session by the hash of its cookie value.
+    pub async fn live_session(
+        &self,
+        id_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<Session>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Session>(
+            "SELECT sid, server_id, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at \
+             FROM sessions WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?))
+    }
+
+    pub async fn end_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET ended_at = $2 WHERE sid = $1 AND ended_at IS NULL",
+        )
+        .bind(sid)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+}

@@ -1,0 +1,69 @@
+//! Which user claims each scope releases (OIDC Core §5.4).
+
+use serde_json::{Map, Value};
+
+use crate::protocol::ScopeSet;
+use crate::store::User;
+
+pub const PROFILE: &[&str] = &[
+    "name",
+    "family_name",
+    "given_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+];
+pub const EMAIL: &[&str] = &["email", "email_verified"];
+pub const ADDRESS: &[&str] = &["address"];
+pub const PHONE: &[&str] = &["phone_number", "phone_number_verified"];
+
+/// The standard scopes of OIDC Core §5.4, available to every client that signs users in.
+pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone"];
+
+/// The claims released by `scope` (never `sub`; callers add it).
+pub fn for_scope(user: &User, scope: &ScopeSet) -> Map<String, Value> {
+    let mut out = Map::new();
+    let groups: [(&str, &[&str]); 4] = [
+        ("profile", PROFILE),
+        ("email", EMAIL),
+        ("address", ADDRESS),
+        ("phone", PHONE),
+    ];
+    for (scope_name, names) in groups {
+        if !scope.contains(scope_name) {
+            continue;
+        }
+        for name in names.iter().copied() {
+            let value = match name {
+                "preferred_username" => user
+                    .claims
+                    .get(name)
+                    .cloned()
+                    .or_else(|| Some(Value::String(user.username.clone()))),
+                "updated_at" => Some(Value::from(user.updated_at)),
+                _ => user.claims.get(name).cloned(),
+            };
+            if let Some(v) = value.filter(|v| !v.is_null()) {
+                out.insert(name.to_string(), v);
+            }
+        }
+    }
+    out
+}
+
+pub fn all_claim_names() -> impl Iterator<Item = &'static str> {
+    PROFILE
+        .iter()
+        .chain(EMAIL)
+        .chain(ADDRESS)
+        .chain(PHONE)
+        .copied()
+}
