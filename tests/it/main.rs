@@ -5,6 +5,7 @@ mod common;
 mod cli;
 mod client_credentials;
 mod code_flow;
+mod conformance;
 mod discovery;
 mod jwt;
 mod keys;

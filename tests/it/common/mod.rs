@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 pub mod agent;
 pub mod db;
+pub mod rp;
 pub use agent::{Landing, UserAgent};
 pub use db::{Backend, TestDatabase};
 
