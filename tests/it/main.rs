@@ -7,6 +7,7 @@ mod client_credentials;
 mod code_flow;
 mod conformance;
 mod discovery;
+mod interaction;
 mod jwt;
 mod keys;
 mod servers;
