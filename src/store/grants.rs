@@ -89,8 +89,9 @@ impl Store {
 
     /// Is the grant still in force?
     pub async fn grant_is_active(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT 1 FROM grants WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        // A real column, not `SELECT 1`: PostgreSQL types a literal 1 as INT4.
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id FROM grants WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2",
         )
         .bind(id)
         .bind(now)
