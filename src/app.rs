@@ -14,6 +14,7 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::endpoints::{discovery, health, jwks, token};
 use crate::keys::KeyRing;
+use crate::passwords::PasswordHasher;
 use crate::store::Store;
 
 /// Everything a request needs, shared through axum state. No globals.
@@ -23,16 +24,20 @@ pub struct AppState {
     pub store: Store,
     pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
+    /// One per process, so `passwords.max_concurrent` bounds every login path together.
+    pub passwords: Arc<PasswordHasher>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Self {
         let keys = Arc::new(KeyRing::new(store.clone(), &config));
+        let passwords = Arc::new(PasswordHasher::new(&config.passwords));
         Self {
             config: Arc::new(config),
             store,
             keys,
             clock,
+            passwords,
         }
     }
 

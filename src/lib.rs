@@ -13,6 +13,7 @@ pub mod endpoints;
 pub mod error;
 pub mod grants;
 pub mod keys;
+pub mod passwords;
 pub mod protocol;
 pub mod registration;
 pub mod security;
