@@ -17,10 +17,12 @@ mod clients;
 mod keys;
 mod scopes;
 pub mod servers;
+mod users;
 
 pub use clients::{Client, NewClient};
 pub use keys::StoredKey;
 pub use servers::AuthorizationServer;
+pub use users::{NewUser, User, Username};
 
 #[derive(Clone)]
 pub struct Store {
