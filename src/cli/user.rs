@@ -28,8 +28,9 @@ pub enum UserCommand {
         /// password and cannot sign in until `user set-password`.
         #[arg(long)]
         password_stdin: bool,
+        // Boxed: two dozen optional claims would make every command value that large.
         #[command(flatten)]
-        claims: ClaimArgs,
+        claims: Box<ClaimArgs>,
     },
     /// List users.
     List,
