@@ -28,19 +28,21 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
     pub pages: Arc<Pages>,
+    /// One per process, so `passwords.max_concurrent` bounds every login path together.
     pub passwords: Arc<PasswordHasher>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Self {
         let keys = Arc::new(KeyRing::new(store.clone(), &config));
+        let passwords = Arc::new(PasswordHasher::new(&config.passwords));
         Self {
             config: Arc::new(config),
             store,
             keys,
             clock,
             pages: Arc::new(Pages::new()),
-            passwords: Arc::new(PasswordHasher::default()),
+            passwords,
         }
     }
 

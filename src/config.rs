@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
 
+/// RFC 9106 §3.1: the degree of parallelism is at most 2^24 - 1.
+const MAX_ARGON2_PARALLELISM: u32 = (1 << 24) - 1;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -29,6 +32,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub tokens: TokenConfig,
     pub keys: KeyConfig,
+    pub passwords: PasswordConfig,
     pub sessions: SessionConfig,
 }
 
@@ -90,6 +94,22 @@ pub struct KeyConfig {
     pub cache_ttl: Seconds,
 }
 
+/// User password hashing: argon2id (RFC 9106). Changing the parameters affects new hashes only;
+/// a stored hash is verified with the parameters written in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Memory cost in KiB; at least 8 × `argon2_parallelism`.
+    pub argon2_memory_kib: u32,
+    /// Time cost: passes over the memory.
+    pub argon2_iterations: u32,
+    /// Lanes.
+    pub argon2_parallelism: u32,
+    /// Hashes or verifications running at once in a process; more wait their turn, so a burst
+    /// of logins cannot take every core (or `memory × max_concurrent` of RAM).
+    pub max_concurrent: usize,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -103,6 +123,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
             sessions: SessionConfig::default(),
+            passwords: PasswordConfig::default(),
         }
     }
 }
@@ -144,6 +165,18 @@ impl Default for KeyConfig {
             activation_delay: Seconds(600),
             jwks_max_age: Seconds(300),
             cache_ttl: Seconds(30),
+        }
+    }
+}
+
+impl Default for PasswordConfig {
+    /// OWASP's argon2id recommendation (Password Storage Cheat Sheet): m=19 MiB, t=2, p=1.
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent: 2,
         }
     }
 }
@@ -359,6 +392,37 @@ impl Config {
                 ),
             ));
         }
+        self.validate_passwords()
+    }
+
+    /// The limits RFC 9106 §3.1 puts on argon2's parameters, checked here so that building the
+    /// hasher cannot fail later.
+    fn validate_passwords(&self) -> Result<(), ConfigError> {
+        let p = &self.passwords;
+        if !(1..=MAX_ARGON2_PARALLELISM).contains(&p.argon2_parallelism) {
+            return Err(ConfigError::new(
+                "passwords.argon2_parallelism",
+                format!("must be between 1 and {MAX_ARGON2_PARALLELISM}"),
+            ));
+        }
+        if u64::from(p.argon2_memory_kib) < 8 * u64::from(p.argon2_parallelism) {
+            return Err(ConfigError::new(
+                "passwords.argon2_memory_kib",
+                "must be at least 8 × passwords.argon2_parallelism",
+            ));
+        }
+        if p.argon2_iterations == 0 {
+            return Err(ConfigError::new(
+                "passwords.argon2_iterations",
+                "must be at least 1",
+            ));
+        }
+        if p.max_concurrent == 0 {
+            return Err(ConfigError::new(
+                "passwords.max_concurrent",
+                "must be at least 1",
+            ));
+        }
         Ok(())
     }
 
@@ -484,8 +548,13 @@ mod tests {
             ("PORTCULLIS_TOKENS_ACCESS_TOKEN_TTL", "15m"),
             ("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "4"),
             ("PORTCULLIS_LOG_FORMAT", "json"),
+            ("PORTCULLIS_PASSWORDS_ARGON2_MEMORY_KIB", "64"),
+            ("PORTCULLIS_PASSWORDS_MAX_CONCURRENT", "8"),
         ])
         .expect("valid");
+        assert_eq!(config.passwords.argon2_memory_kib, 64);
+        assert_eq!(config.passwords.argon2_iterations, 2);
+        assert_eq!(config.passwords.max_concurrent, 8);
         assert_eq!(config.issuer, "https://id.example.com");
         assert_eq!(config.listen, "0.0.0.0:9000");
         assert_eq!(config.database_max_connections, 4);
@@ -517,6 +586,31 @@ mod tests {
                 "PORTCULLIS_KEYS_ACTIVATION_DELAY",
                 "1m",
                 "keys.activation_delay",
+            ),
+            (
+                "PORTCULLIS_PASSWORDS_ARGON2_MEMORY_KIB",
+                "7",
+                "passwords.argon2_memory_kib",
+            ),
+            (
+                "PORTCULLIS_PASSWORDS_ARGON2_MEMORY_KIB",
+                "lots",
+                "passwords.argon2_memory_kib",
+            ),
+            (
+                "PORTCULLIS_PASSWORDS_ARGON2_ITERATIONS",
+                "0",
+                "passwords.argon2_iterations",
+            ),
+            (
+                "PORTCULLIS_PASSWORDS_ARGON2_PARALLELISM",
+                "0",
+                "passwords.argon2_parallelism",
+            ),
+            (
+                "PORTCULLIS_PASSWORDS_MAX_CONCURRENT",
+                "0",
+                "passwords.max_concurrent",
             ),
         ];
         for (var, value, key) in cases {

@@ -26,11 +26,16 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// `len` random bytes from the OS generator (password salts).
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    buf
+}
+
 /// `bytes` random bytes from the OS generator, base64url without padding.
 pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
+    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
 }
 
 /// A 256-bit secret (client secrets, codes, refresh tokens, session ids).

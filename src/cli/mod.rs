@@ -4,6 +4,7 @@ mod client;
 mod healthcheck;
 mod keys;
 mod server;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ pub enum Command {
     /// Signing keys of an authorization server.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Users who sign in; shared by every authorization server.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Exit 0 if the server on `listen` answers /healthz (for container health checks).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -73,6 +77,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Server(cmd) => server::run(&config, cmd).await,
         Command::Client(cmd) => client::run(&config, cmd).await,
         Command::Keys(cmd) => keys::run(&config, cmd).await,
+        Command::User(cmd) => user::run(&config, cmd).await,
         Command::Healthcheck(args) => healthcheck::run(&config, args).await,
     };
     match result {

@@ -135,7 +135,8 @@ async fn sign_in(
         .verify(&password, user.as_ref().and_then(|u| u.password_hash()))
         .await;
     let user = match user {
-        Some(u) if password_ok && !u.disabled => u,
+        // A locked account fails like a wrong password: nothing tells an attacker which.
+        Some(u) if password_ok && !u.disabled && !u.is_locked(now) => u,
         _ => {
             tracing::info!(server = %server.id(), "failed sign-in");
             let browser = browser.unwrap_or_default();

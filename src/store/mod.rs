@@ -30,7 +30,7 @@ pub use interactions::StoredInteraction;
 pub use keys::StoredKey;
 pub use servers::AuthorizationServer;
 pub use sessions::Session;
-pub use users::{NewUser, User};
+pub use users::{NewUser, User, Username};
 
 #[derive(Clone)]
 pub struct Store {

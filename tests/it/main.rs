@@ -12,3 +12,4 @@ mod jwt;
 mod keys;
 mod servers;
 mod token_errors;
+mod users;

@@ -52,6 +52,9 @@ impl TestServer {
             database_max_connections: 4,
             ..Config::default()
         };
+        // Cheap argon2 through the same configuration operators use (the defaults are OWASP's).
+        config.passwords.argon2_memory_kib = 64;
+        config.passwords.argon2_iterations = 1;
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
 
@@ -157,7 +160,7 @@ impl TestServer {
         self.store()
             .insert_user(
                 &portcullis::store::NewUser {
-                    username: username.into(),
+                    username: portcullis::store::Username::parse(username).expect("username"),
                     password_hash: Some(hash),
                     claims: claims.as_object().cloned().unwrap_or_default(),
                 },

@@ -1,0 +1,206 @@
+//! `portcullis user create|list|show|disable|enable|delete|set-password|unlock`
+//!
+//! A password is only ever read from standard input (`--password-stdin`), never from an
+//! argument, where it would show in `ps` and in shell history.
+
+mod claims;
+
+use clap::Subcommand;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
+
+use self::claims::ClaimArgs;
+use super::{open_store, print_json, CliError};
+use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::config::Config;
+use crate::passwords::PasswordHasher;
+use crate::security::Secret;
+use crate::store::{NewUser, Store, User, Username};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; prints it as JSON (never the password or its hash).
+    Create {
+        /// 1 to 128 characters, trimmed; compared case-sensitively.
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (one line). Without it the user has no
+        /// password and cannot sign in until `user set-password`.
+        #[arg(long)]
+        password_stdin: bool,
+        // Boxed: two dozen optional claims would make every command value that large.
+        #[command(flatten)]
+        claims: Box<ClaimArgs>,
+    },
+    /// List users.
+    List,
+    /// Show a user, by username or id.
+    Show { user: String },
+    /// Disable a user: no sign-in, and their grants, refresh tokens and sessions are revoked.
+    Disable { user: String },
+    /// Enable a disabled user (revoked grants stay revoked).
+    Enable { user: String },
+    /// Delete a user, with their grants, tokens, sessions and consents.
+    Delete { user: String },
+    /// Set a user's password, read from standard input; revokes their grants and sessions
+    /// and clears a lockout.
+    SetPassword {
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Clear a lockout after failed logins.
+    Unlock { user: String },
+}
+
+pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> {
+    // Standard input is read before the database is opened: an empty or missing password
+    // stops the command before it has touched anything.
+    let password = match &command {
+        UserCommand::Create {
+            password_stdin: true,
+            ..
+        }
+        | UserCommand::SetPassword { .. } => Some(read_password().await?),
+        _ => None,
+    };
+    let store = open_store(config).await?;
+    let result = execute(config, &store, command, password, SystemClock.now()).await;
+    store.close().await;
+    result
+}
+
+async fn execute(
+    config: &Config,
+    store: &Store,
+    command: UserCommand,
+    password: Option<Secret>,
+    now: UnixTime,
+) -> Result<(), CliError> {
+    match command {
+        UserCommand::Create {
+            username, claims, ..
+        } => {
+            let username = Username::parse(&username).map_err(CliError)?;
+            let claims = claims.into_claims()?;
+            let password_hash = match &password {
+                Some(password) => Some(hash(config, password).await?),
+                None => None,
+            };
+            let new = NewUser {
+                username,
+                password_hash,
+                claims,
+            };
+            let user = store.insert_user(&new, now).await.map_err(CliError::from)?;
+            print_json(&user.to_json());
+        }
+        UserCommand::List => {
+            let users = store.users().await.map_err(CliError::from)?;
+            print_json(&json!(users.iter().map(User::to_json).collect::<Vec<_>>()));
+        }
+        UserCommand::Show { user } => {
+            print_json(&find_user(store, &user).await?.to_json());
+        }
+        UserCommand::Disable { user } => set_disabled(store, &user, true, now).await?,
+        UserCommand::Enable { user } => set_disabled(store, &user, false, now).await?,
+        UserCommand::Delete { user } => {
+            let user = find_user(store, &user).await?;
+            if !store.delete_user(&user.id).await.map_err(CliError::from)? {
+                return Err(no_user(&user.username));
+            }
+            print_json(&json!({ "deleted": user.id, "username": user.username }));
+        }
+        UserCommand::SetPassword { user, .. } => {
+            let user = find_user(store, &user).await?;
+            let password = password.ok_or_else(|| CliError("no password was read".into()))?;
+            let hashed = hash(config, &password).await?;
+            let changed = store
+                .set_password_hash(&user.id, &hashed, now)
+                .await
+                .map_err(CliError::from)?;
+            print_json(&reload(store, &user, changed).await?.to_json());
+        }
+        UserCommand::Unlock { user } => {
+            let user = find_user(store, &user).await?;
+            let changed = store
+                .unlock_user(&user.id, now)
+                .await
+                .map_err(CliError::from)?;
+            print_json(&reload(store, &user, changed).await?.to_json());
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(
+    store: &Store,
+    key: &str,
+    disabled: bool,
+    now: UnixTime,
+) -> Result<(), CliError> {
+    let user = find_user(store, key).await?;
+    let changed = store
+        .set_user_disabled(&user.id, disabled, now)
+        .await
+        .map_err(CliError::from)?;
+    print_json(&reload(store, &user, changed).await?.to_json());
+    Ok(())
+}
+
+/// A user named by the operator: a username or an id.
+async fn find_user(store: &Store, key: &str) -> Result<User, CliError> {
+    let by_id = store.user(key).await.map_err(CliError::from)?;
+    let by_name = store.user_by_username(key).await.map_err(CliError::from)?;
+    match (by_id, by_name) {
+        // A username may happen to equal another user's id; acting on either would be a guess.
+        (Some(a), Some(b)) if a.id != b.id => Err(CliError(format!(
+            "`{key}` is both the id of user `{}` and the username of user {}; name one of them another way",
+            a.username, b.id
+        ))),
+        (Some(user), _) | (None, Some(user)) => Ok(user),
+        (None, None) => Err(no_user(key)),
+    }
+}
+
+/// The user as stored after a change; `changed` is false if it vanished in between.
+async fn reload(store: &Store, user: &User, changed: bool) -> Result<User, CliError> {
+    if !changed {
+        return Err(no_user(&user.username));
+    }
+    store
+        .user(&user.id)
+        .await
+        .map_err(CliError::from)?
+        .ok_or_else(|| no_user(&user.username))
+}
+
+fn no_user(key: &str) -> CliError {
+    CliError(format!("no user `{key}`"))
+}
+
+async fn hash(config: &Config, password: &Secret) -> Result<String, CliError> {
+    PasswordHasher::new(&config.passwords)
+        .hash(password)
+        .await
+        .map_err(CliError::from)
+}
+
+/// One line of standard input, without its line ending.
+async fn read_password() -> Result<Secret, CliError> {
+    let mut line = String::new();
+    tokio::io::BufReader::new(tokio::io::stdin())
+        .read_line(&mut line)
+        .await
+        .map_err(|e| CliError(format!("cannot read the password from standard input: {e}")))?;
+    let password = line
+        .strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(&line);
+    if password.is_empty() {
+        return Err(CliError(
+            "the password on standard input is empty (--password-stdin reads one line)".into(),
+        ));
+    }
+    Ok(Secret::new(password))
+}
