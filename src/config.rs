@@ -34,6 +34,25 @@ pub struct Config {
     pub keys: KeyConfig,
     pub passwords: PasswordConfig,
     pub sessions: SessionConfig,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed password checks (login form and password grant together) that lock an account.
+    pub max_failed_attempts: u32,
+    /// How long a locked account stays locked (`portcullis user unlock` lifts it sooner).
+    pub lockout: Seconds,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failed_attempts: 5,
+            lockout: Seconds(15 * 60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,7 +95,15 @@ pub struct HttpConfig {
 pub struct TokenConfig {
     pub access_token_ttl: Seconds,
     pub id_token_ttl: Seconds,
+    /// Absolute lifetime of a refresh token family (rotation does not extend it).
     pub refresh_token_ttl: Seconds,
+    /// A refresh token unused this long expires.
+    pub refresh_idle_ttl: Seconds,
+    /// After a rotation, the old refresh token still works this long (0-60s), so concurrent
+    /// refreshes of one token succeed instead of revoking the family as a reuse.
+    pub refresh_reuse_grace: Seconds,
+    /// Issue refresh tokens only when the `offline_access` scope is granted.
+    pub refresh_requires_offline_access: bool,
     pub authorization_code_ttl: Seconds,
 }
 
@@ -123,6 +150,7 @@ impl Default for Config {
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
             sessions: SessionConfig::default(),
+            login: LoginConfig::default(),
             passwords: PasswordConfig::default(),
         }
     }
@@ -153,6 +181,9 @@ impl Default for TokenConfig {
             access_token_ttl: Seconds(3600),
             id_token_ttl: Seconds(3600),
             refresh_token_ttl: Seconds(30 * 86400),
+            refresh_idle_ttl: Seconds(7 * 86400),
+            refresh_reuse_grace: Seconds(30),
+            refresh_requires_offline_access: false,
             authorization_code_ttl: Seconds(60),
         }
     }
@@ -360,6 +391,8 @@ impl Config {
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
             ("tokens.refresh_token_ttl", self.tokens.refresh_token_ttl),
+            ("tokens.refresh_idle_ttl", self.tokens.refresh_idle_ttl),
+            ("login.lockout", self.login.lockout),
             (
                 "tokens.authorization_code_ttl",
                 self.tokens.authorization_code_ttl,
@@ -370,6 +403,18 @@ impl Config {
             if value.0 == 0 {
                 return Err(ConfigError::new(key, "must be longer than 0s"));
             }
+        }
+        if self.tokens.refresh_reuse_grace.0 > 60 {
+            return Err(ConfigError::new(
+                "tokens.refresh_reuse_grace",
+                "must be between 0s and 60s",
+            ));
+        }
+        if self.login.max_failed_attempts == 0 {
+            return Err(ConfigError::new(
+                "login.max_failed_attempts",
+                "must be at least 1",
+            ));
         }
         if self.tokens.authorization_code_ttl.0 > 600 {
             return Err(ConfigError::new(

@@ -4,6 +4,7 @@
 //! types) → grant or flow logic (`grants`) → `store` → response. Nothing below the endpoints
 //! knows about axum routing; nothing above the store writes SQL.
 
+pub mod accounts;
 pub mod app;
 pub mod authorize;
 pub mod cli;

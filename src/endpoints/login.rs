@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
+use crate::accounts;
 use crate::app::AppState;
 use crate::authorize::interaction::{
     self, check_csrf, csrf_token, Authenticated, InteractionState,
@@ -128,17 +129,10 @@ async fn sign_in(
         interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or(""));
-    let user = state.store.user_by_username(&username).await?;
-    // Verify even for unknown users (against a dummy hash) so timing does not tell them apart.
-    let password_ok = state
-        .passwords
-        .verify(&password, user.as_ref().and_then(|u| u.password_hash()))
-        .await;
-    let user = match user {
-        // A locked account fails like a wrong password: nothing tells an attacker which.
-        Some(u) if password_ok && !u.disabled && !u.is_locked(now) => u,
-        _ => {
-            tracing::info!(server = %server.id(), "failed sign-in");
+    let user = match accounts::check_password(state, &username, &password, now).await? {
+        Ok(user) => user,
+        Err(why) => {
+            tracing::info!(server = %server.id(), reason = ?why, "failed sign-in");
             let browser = browser.unwrap_or_default();
             return Ok(render(
                 state,

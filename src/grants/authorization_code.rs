@@ -2,13 +2,11 @@
 //! OIDC Core §3.1.3). The code is consumed first, atomically, so every failure below burns it:
 //! a guessed verifier gets one try.
 
-use super::{GrantContext, TokenResponse};
+use super::{tokens, GrantContext, TokenResponse};
 use crate::error::Error;
 use crate::protocol::{pkce, ScopeSet};
 use crate::security::hash_secret;
 use crate::store::Redemption;
-use crate::tokens::access_token::{self, AccessTokenRequest};
-use crate::tokens::id_token::{self, IdTokenRequest};
 
 pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     let code = cx.form.require("code")?;
@@ -53,58 +51,33 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         _ => return Err(Error::invalid_grant("the user is no longer active")),
     };
     let scope = ScopeSet::parse(&record.scope).map_err(|e| Error::internal(e.to_string()))?;
-    let keys = cx.state.keys.key_set(&cx.server.server, cx.now).await?;
-    let key = keys
-        .signing_key(cx.now)
-        .ok_or_else(|| Error::internal("no signing key"))?;
-    let ttl = cx.access_token_ttl();
-    let issued = access_token::mint(
-        key,
-        AccessTokenRequest {
-            issuer: &cx.server.issuer,
-            audience: &cx.server.server.audience,
-            subject: &user.id,
-            client_id: &cx.client.id,
-            scope: &scope,
-            ttl,
-            auth_time: Some(record.auth_time),
-            grant_id: Some(&record.grant_id),
-        },
-        cx.now,
+    let issued = tokens::for_user(
+        &cx,
+        &user,
+        &scope,
+        &record.grant_id,
+        record.auth_time,
+        record.nonce.as_deref(),
+        record.session_sid.as_deref(),
     )
-    .map_err(Error::internal)?;
-    let id_token = if scope.contains("openid") {
-        Some(
-            id_token::mint(
-                key,
-                IdTokenRequest {
-                    issuer: &cx.server.issuer,
-                    client_id: &cx.client.id,
-                    user: &user,
-                    auth_time: record.auth_time,
-                    nonce: record.nonce.as_deref(),
-                    sid: record.session_sid.as_deref(),
-                    access_token: Some(&issued.token),
-                    code: None,
-                    scope: &scope,
-                    include_scope_claims: false,
-                    ttl: cx.id_token_ttl(),
-                },
-                cx.now,
-            )
-            .map_err(Error::internal)?,
+    .await?;
+    let refresh_token = cx
+        .new_refresh_token(
+            &record.grant_id,
+            &user.id,
+            &scope,
+            record.auth_time,
+            record.session_sid.as_deref(),
         )
-    } else {
-        None
-    };
-    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.claims.jti, "tokens issued (authorization_code)");
+        .await?;
+    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (authorization_code)");
     Ok(TokenResponse {
-        access_token: issued.token,
+        access_token: issued.access_token,
         token_type: "Bearer",
-        expires_in: ttl,
+        expires_in: cx.access_token_ttl(),
         scope: scope.to_string(),
-        refresh_token: None,
-        id_token,
+        refresh_token,
+        id_token: issued.id_token,
     })
 }
 

@@ -3,6 +3,9 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod password;
+pub mod refresh_token;
+mod tokens;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -13,11 +16,17 @@ use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
-use crate::protocol::{FormParams, GrantType};
-use crate::store::Client;
+use crate::protocol::{FormParams, GrantType, ScopeSet};
+use crate::security::{hash_secret, random_secret};
+use crate::store::{Client, RefreshToken};
 
 /// The grants the token endpoint serves.
-pub const SUPPORTED: &[GrantType] = &[GrantType::AuthorizationCode, GrantType::ClientCredentials];
+pub const SUPPORTED: &[GrantType] = &[
+    GrantType::AuthorizationCode,
+    GrantType::ClientCredentials,
+    GrantType::Password,
+    GrantType::RefreshToken,
+];
 
 pub struct GrantContext<'a> {
     pub state: &'a AppState,
@@ -36,6 +45,68 @@ impl GrantContext<'_> {
             .unwrap_or(self.state.config.tokens.access_token_ttl.as_i64())
     }
 
+    /// Absolute lifetime of a refresh token family.
+    pub fn refresh_token_ttl(&self) -> i64 {
+        self.client
+            .refresh_token_ttl
+            .or(self.server.server.refresh_token_ttl)
+            .unwrap_or(self.state.config.tokens.refresh_token_ttl.as_i64())
+    }
+
+    pub fn refresh_idle_ttl(&self) -> i64 {
+        self.server
+            .server
+            .refresh_idle_ttl
+            .unwrap_or(self.state.config.tokens.refresh_idle_ttl.as_i64())
+    }
+
+    pub fn refresh_reuse_grace(&self) -> i64 {
+        self.server
+            .server
+            .refresh_reuse_grace
+            .unwrap_or(self.state.config.tokens.refresh_reuse_grace.as_i64())
+    }
+
+    /// A refresh token for a new family, when the client and the server's policy allow one.
+    /// Never for implicit or client credentials (they do not come through here).
+    pub async fn new_refresh_token(
+        &self,
+        grant_id: &str,
+        user_id: &str,
+        scope: &ScopeSet,
+        auth_time: UnixTime,
+        session_sid: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        if !self.client.allows(GrantType::RefreshToken) {
+            return Ok(None);
+        }
+        let needs_offline = self.server.server.refresh_requires_offline_access
+            || self.state.config.tokens.refresh_requires_offline_access;
+        if needs_offline && !scope.contains("offline_access") {
+            return Ok(None);
+        }
+        let value = random_secret();
+        let record = RefreshToken {
+            grant_id: grant_id.to_string(),
+            server_id: self.server.id().to_string(),
+            client_id: self.client.id.clone(),
+            user_id: user_id.to_string(),
+            scope: scope.to_string(),
+            auth_time,
+            session_sid: session_sid.map(str::to_string),
+            created_at: self.now,
+            expires_at: self.now + self.refresh_token_ttl(),
+            idle_expires_at: self.now + self.refresh_idle_ttl(),
+            rotated_at: None,
+            revoked_at: None,
+        };
+        self.state
+            .store
+            .insert_refresh_token(&hash_secret(value.expose()), &record)
+            .await?;
+        Ok(Some(value.expose().to_string()))
+    }
+
     pub fn id_token_ttl(&self) -> i64 {
         self.client
             .id_token_ttl
@@ -48,6 +119,8 @@ pub async fn dispatch(grant: GrantType, context: GrantContext<'_>) -> Result<Tok
     match grant {
         GrantType::AuthorizationCode => authorization_code::handle(context).await,
         GrantType::ClientCredentials => client_credentials::handle(context).await,
+        GrantType::Password => password::handle(context).await,
+        GrantType::RefreshToken => refresh_token::handle(context).await,
         other => Err(Error::new(
             crate::error::ErrorCode::UnsupportedGrantType,
             format!("grant_type `{other}` is not supported"),

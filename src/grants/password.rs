@@ -1,0 +1,74 @@
+//! The resource owner password credentials grant (RFC 6749 §4.3): only for confidential clients
+//! explicitly allowed it. Every failure is the same `invalid_grant`, so the endpoint does not
+//! tell which usernames exist; failures count toward the account lockout the login form shares.
+
+use super::{tokens, GrantContext, TokenResponse};
+use crate::accounts;
+use crate::error::Error;
+use crate::protocol::{GrantType, ScopeSet};
+use crate::security::{random_token, Secret};
+use crate::tokens::claims::OIDC_SCOPES;
+
+pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
+    if cx.client.is_public() {
+        return Err(Error::unauthorized_client(
+            "the password grant requires a confidential client",
+        ));
+    }
+    let username = cx.form.require("username")?;
+    let password = Secret::new(cx.form.require("password")?);
+    let scope = granted_scope(&cx)?;
+    let user = match accounts::check_password(cx.state, username.trim(), &password, cx.now).await? {
+        Ok(user) => user,
+        Err(why) => {
+            tracing::info!(client_id = %cx.client.id, reason = ?why, "password grant refused");
+            return Err(Error::invalid_grant("invalid username or password"));
+        }
+    };
+    let grant_id = random_token(16);
+    cx.state
+        .store
+        .insert_grant(
+            &grant_id,
+            cx.server.id(),
+            &cx.client.id,
+            Some(&user.id),
+            &scope.to_string(),
+            cx.now,
+            cx.now + cx.refresh_token_ttl(),
+        )
+        .await?;
+    let issued = tokens::for_user(&cx, &user, &scope, &grant_id, cx.now, None, None).await?;
+    let refresh_token = cx
+        .new_refresh_token(&grant_id, &user.id, &scope, cx.now, None)
+        .await?;
+    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (password)");
+    Ok(TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: cx.access_token_ttl(),
+        scope: scope.to_string(),
+        refresh_token,
+        id_token: issued.id_token,
+    })
+}
+
+/// The requested scopes (OIDC scopes, the client's scopes, offline_access when it may refresh),
+/// or the client's defaults.
+fn granted_scope(cx: &GrantContext<'_>) -> Result<ScopeSet, Error> {
+    let requested = match cx.form.get("scope") {
+        Some(raw) => ScopeSet::parse(raw).map_err(|e| Error::invalid_scope(e.to_string()))?,
+        None => return Ok(cx.client.default_scopes.clone()),
+    };
+    for s in requested.iter() {
+        let allowed = OIDC_SCOPES.contains(&s)
+            || (s == "offline_access" && cx.client.allows(GrantType::RefreshToken))
+            || cx.client.scopes.contains(s);
+        if !allowed {
+            return Err(Error::invalid_scope(format!(
+                "scope `{s}` is not allowed for this client"
+            )));
+        }
+    }
+    Ok(requested)
+}

@@ -1,0 +1,102 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2):
+//! every use returns a new refresh token and retires the presented one; presenting a retired
+//! one revokes the whole family, except within the grace period after its rotation.
+
+use super::{tokens, GrantContext, TokenResponse};
+use crate::error::Error;
+use crate::protocol::ScopeSet;
+use crate::security::{hash_secret, random_secret};
+use crate::store::{RefreshRotation, RefreshToken};
+
+pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
+    let presented = cx.form.require("refresh_token")?;
+    let store = &cx.state.store;
+    let old_hash = hash_secret(presented);
+    let current = store
+        .refresh_token(&old_hash)
+        .await?
+        .ok_or_else(|| Error::invalid_grant("unknown refresh token"))?;
+    // §6: bound to the client it was issued to.
+    if current.client_id != cx.client.id || current.server_id != cx.server.id() {
+        return Err(Error::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if current.revoked_at.is_some() || !store.grant_is_active(&current.grant_id, cx.now).await? {
+        return Err(Error::invalid_grant("the refresh token was revoked"));
+    }
+    if current.expires_at <= cx.now || current.idle_expires_at <= cx.now {
+        return Err(Error::invalid_grant("the refresh token has expired"));
+    }
+    // §6: the new access token may narrow the scope, never widen it.
+    let granted = ScopeSet::parse(&current.scope).map_err(|e| Error::internal(e.to_string()))?;
+    let scope = match cx.form.get("scope") {
+        None => granted.clone(),
+        Some(raw) => {
+            let requested =
+                ScopeSet::parse(raw).map_err(|e| Error::invalid_scope(e.to_string()))?;
+            if let Some(extra) = requested.not_in(&granted).next() {
+                return Err(Error::invalid_scope(format!(
+                    "scope `{extra}` was not granted to this refresh token"
+                )));
+            }
+            requested
+        }
+    };
+    let user = match store.user(&current.user_id).await? {
+        Some(u) if !u.disabled => u,
+        _ => return Err(Error::invalid_grant("the user is no longer active")),
+    };
+    let new_value = random_secret();
+    let new_hash = hash_secret(new_value.expose());
+    // The successor keeps the family's absolute expiry and its granted scope (§6: a new refresh
+    // token has the scope of the one presented).
+    let successor = RefreshToken {
+        created_at: cx.now,
+        idle_expires_at: (cx.now + cx.refresh_idle_ttl()).min(current.expires_at),
+        rotated_at: None,
+        revoked_at: None,
+        ..current.clone()
+    };
+    match store
+        .rotate_refresh_token(&old_hash, &new_hash, &successor, cx.now)
+        .await?
+    {
+        RefreshRotation::Rotated(_) => {}
+        RefreshRotation::AlreadyRotated(t)
+            if t.rotated_at
+                .is_some_and(|at| cx.now - at <= cx.refresh_reuse_grace()) =>
+        {
+            // A concurrent refresh of the same token within the grace period: the same outcome
+            // (fresh tokens in the same family), not a revoked family.
+            store.insert_refresh_token(&new_hash, &successor).await?;
+        }
+        RefreshRotation::AlreadyRotated(t) => {
+            store.revoke_grant(&t.grant_id, cx.now).await?;
+            tracing::warn!(client_id = %cx.client.id, grant = %t.grant_id, "refresh token reused after rotation; family revoked");
+            return Err(Error::invalid_grant("the refresh token was already used"));
+        }
+        RefreshRotation::Unusable => {
+            return Err(Error::invalid_grant("the refresh token was revoked"))
+        }
+    }
+    let issued = tokens::for_user(
+        &cx,
+        &user,
+        &scope,
+        &current.grant_id,
+        current.auth_time,
+        None,
+        current.session_sid.as_deref(),
+    )
+    .await?;
+    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (refresh_token)");
+    Ok(TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: cx.access_token_ttl(),
+        scope: scope.to_string(),
+        refresh_token: Some(new_value.expose().to_string()),
+        id_token: issued.id_token,
+    })
+}

@@ -1,0 +1,164 @@
+//! Refresh tokens: opaque 256-bit values stored only as SHA-256 hashes. Each belongs to a grant
+//! (its family); rotation retires the presented token and records its successor.
+
+use super::{on_pool, Store, StoreError};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshToken {
+    pub grant_id: String,
+    pub server_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub session_sid: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub idle_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "grant_id, server_id, client_id, user_id, scope, auth_time, session_sid, \
+    created_at, expires_at, idle_expires_at, rotated_at, revoked_at";
+
+/// What presenting a refresh token for rotation found.
+#[derive(Debug)]
+pub enum Rotation {
+    /// This call retired it; the successor is stored.
+    Rotated(RefreshToken),
+    /// Another request retired it first (at `rotated_at`).
+    AlreadyRotated(RefreshToken),
+    /// Unknown or revoked.
+    Unusable,
+}
+
+impl Store {
+    pub async fn insert_refresh_token(
+        &self,
+        hash: &[u8],
+        t: &RefreshToken,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, user_id, scope, \
+             auth_time, session_sid, created_at, expires_at, idle_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(hash)
+        .bind(&t.grant_id)
+        .bind(&t.server_id)
+        .bind(&t.client_id)
+        .bind(&t.user_id)
+        .bind(&t.scope)
+        .bind(t.auth_time)
+        .bind(&t.session_sid)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.idle_expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
+
+    pub async fn refresh_token(&self, hash: &[u8]) -> Result<Option<RefreshToken>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, RefreshToken>(&sql)
+            .bind(hash)
+            .fetch_optional(pool)
+            .await?),
+        )
+    }
+
+    /// Retire `old` in favour of `new` and store `new`, in one transaction. The conditional
+    /// UPDATE lets exactly one of several concurrent requests (on any replica) rotate a token;
+    /// the others see `AlreadyRotated` and decide between the grace period and reuse detection.
+    pub async fn rotate_refresh_token(
+        &self,
+        old: &[u8],
+        new: &[u8],
+        successor: &RefreshToken,
+        now: UnixTime,
+    ) -> Result<Rotation, StoreError> {
+        let update = format!(
+            "UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
+             WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING {COLUMNS}"
+        );
+        let rotated = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as::<_, RefreshToken>(&update)
+                .bind(old)
+                .bind(now)
+                .bind(new)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_some() {
+                insert_in(&mut tx, new, successor).await?;
+            }
+            tx.commit().await?;
+            row
+        });
+        if let Some(row) = rotated {
+            return Ok(Rotation::Rotated(row));
+        }
+        Ok(match self.refresh_token(old).await? {
+            Some(t) if t.revoked_at.is_none() && t.rotated_at.is_some() => {
+                Rotation::AlreadyRotated(t)
+            }
+            _ => Rotation::Unusable,
+        })
+    }
+
+    /// The refresh tokens of a grant (its family), oldest first.
+    pub async fn refresh_tokens_of_grant(
+        &self,
+        grant_id: &str,
+    ) -> Result<Vec<RefreshToken>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM refresh_tokens WHERE grant_id = $1 ORDER BY created_at");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, RefreshToken>(&sql)
+            .bind(grant_id)
+            .fetch_all(pool)
+            .await?),
+        )
+    }
+}
+
+/// INSERT inside a transaction, for either database.
+async fn insert_in<'c, DB>(
+    tx: &mut sqlx::Transaction<'c, DB>,
+    hash: &[u8],
+    t: &RefreshToken,
+) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, user_id, scope, \
+         auth_time, session_sid, created_at, expires_at, idle_expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(hash)
+    .bind(t.grant_id.clone())
+    .bind(t.server_id.clone())
+    .bind(t.client_id.clone())
+    .bind(t.user_id.clone())
+    .bind(t.scope.clone())
+    .bind(t.auth_time)
+    .bind(t.session_sid.clone())
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.idle_expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
