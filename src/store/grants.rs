@@ -26,7 +26,7 @@ pub struct AuthorizationCode {
 #[derive(Debug)]
 pub enum Redemption {
     /// This call consumed it.
-    Redeemed(AuthorizationCode),
+    Redeemed(Box<AuthorizationCode>),
     /// It was consumed before: a replay. The grant it belongs to.
     Replayed {
         grant_id: String,
@@ -149,7 +149,7 @@ impl Store {
             .fetch_optional(pool)
             .await?);
         if let Some(code) = redeemed {
-            return Ok(Redemption::Redeemed(code));
+            return Ok(Redemption::Redeemed(Box::new(code)));
         }
         let previous: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT grant_id FROM authorization_codes WHERE code_hash = $1",
