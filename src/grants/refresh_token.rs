@@ -65,7 +65,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         RefreshRotation::Rotated(_) => {}
         RefreshRotation::AlreadyRotated(t)
             if t.rotated_at
-                .is_some_and(|at| cx.now - at <= cx.refresh_reuse_grace()) =>
+                .is_some_and(|at| cx.now - at < cx.refresh_reuse_grace()) =>
         {
             // A concurrent refresh of the same token within the grace period: the same outcome
             // (fresh tokens in the same family), not a revoked family.

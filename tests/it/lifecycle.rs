@@ -1,0 +1,516 @@
+//! Token lifecycle: the password grant and lockout, refresh tokens with rotation, reuse
+//! detection, the grace period, scope narrowing, client binding, expiry and concurrency.
+
+use portcullis::protocol::GrantType;
+use portcullis::registration::ClientRequest;
+use serde_json::Value;
+
+use crate::common::{assert_oauth_error, Backend, TestServer};
+use crate::on_both_databases;
+
+const PASSWORD: &str = "pw-ada-123";
+
+struct App {
+    id: String,
+    secret: String,
+}
+
+async fn trusted_app(server: &TestServer, grants: &[GrantType]) -> App {
+    let (client, secret) = server
+        .register(ClientRequest {
+            server_id: "default".into(),
+            name: "Trusted app".into(),
+            grant_types: grants.to_vec(),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec!["invoices.read".into()],
+            default_scopes: vec![],
+            public: false,
+            first_party: true,
+            auth_method: None,
+        })
+        .await;
+    App {
+        id: client.id,
+        secret: secret.unwrap().expose().to_string(),
+    }
+}
+
+async fn password_grant(
+    server: &TestServer,
+    app: &App,
+    user: &str,
+    password: &str,
+    scope: &str,
+) -> reqwest::Response {
+    server
+        .post_form(
+            "/token",
+            Some((&app.id, &app.secret)),
+            &[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", password),
+                ("scope", scope),
+            ],
+        )
+        .await
+}
+
+async fn refresh(
+    server: &TestServer,
+    app: &App,
+    token: &str,
+    scope: Option<&str>,
+) -> reqwest::Response {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    if let Some(s) = scope {
+        form.push(("scope", s));
+    }
+    server
+        .post_form("/token", Some((&app.id, &app.secret)), &form)
+        .await
+}
+
+async fn json(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200, "expected success");
+    response.json().await.unwrap()
+}
+
+const ALL: &[GrantType] = &[GrantType::Password, GrantType::RefreshToken];
+
+async fn password_grant_issues_tokens_with_an_id_token(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let body =
+        json(password_grant(&server, &app, "ada", PASSWORD, "openid invoices.read").await).await;
+    assert_eq!(body["scope"], "invoices.read openid");
+    assert!(body["refresh_token"]
+        .as_str()
+        .is_some_and(|t| t.len() == 43));
+    let jwks = crate::jwt::fetch_jwks(&server.http, &server.url("/keys")).await;
+    let id = crate::jwt::verify(
+        body["id_token"].as_str().unwrap(),
+        &jwks,
+        &server.base,
+        &app.id,
+    )
+    .unwrap();
+    assert_eq!(id["sub"], user.id.as_str());
+    let at = crate::jwt::verify(
+        body["access_token"].as_str().unwrap(),
+        &jwks,
+        &server.base,
+        "api://default",
+    )
+    .unwrap();
+    assert_eq!(at["sub"], user.id.as_str());
+    // Without the refresh_token grant: no refresh token.
+    let no_refresh = trusted_app(&server, &[GrantType::Password]).await;
+    let body = json(password_grant(&server, &no_refresh, "ada", PASSWORD, "openid").await).await;
+    assert!(body.get("refresh_token").is_none());
+}
+
+async fn password_grant_failures_are_all_invalid_grant(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", PASSWORD).await;
+    server.create_user("bob", "pw-bob-123").await;
+    let app = trusted_app(&server, ALL).await;
+    for (u, p) in [("ada", "wrong"), ("nobody", PASSWORD), ("ADA", PASSWORD)] {
+        assert_oauth_error(
+            password_grant(&server, &app, u, p, "openid").await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+    }
+    // Missing parameters are malformed requests.
+    let response = server
+        .post_form(
+            "/token",
+            Some((&app.id, &app.secret)),
+            &[("grant_type", "password"), ("username", "ada")],
+        )
+        .await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+    // A disabled user gets the same answer.
+    server
+        .store()
+        .set_user_disabled(&user.id, true, server.clock_now())
+        .await
+        .unwrap();
+    assert_oauth_error(
+        password_grant(&server, &app, "ada", PASSWORD, "openid").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // A client not allowed the grant.
+    let cc = trusted_app(&server, &[GrantType::ClientCredentials]).await;
+    assert_oauth_error(
+        password_grant(&server, &cc, "bob", "pw-bob-123", "openid").await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    // A scope the client may not have.
+    assert_oauth_error(
+        password_grant(&server, &app, "bob", "pw-bob-123", "admin").await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+}
+
+async fn repeated_failures_lock_the_account_until_unlocked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    for _ in 0..5 {
+        assert_oauth_error(
+            password_grant(&server, &app, "ada", "wrong", "openid").await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+    }
+    // Locked: even the right password fails, with the same error.
+    assert_oauth_error(
+        password_grant(&server, &app, "ada", PASSWORD, "openid").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let stored = server.store().user(&user.id).await.unwrap().unwrap();
+    assert!(stored.is_locked(server.clock_now()));
+    // The login form is locked too.
+    let rp_landing = {
+        let (client, _) = server
+            .web_client("http://127.0.0.1:9/cb", true, false)
+            .await;
+        let agent = crate::common::UserAgent::new();
+        let url = format!("{}/authorize?client_id={}&redirect_uri=http://127.0.0.1:9/cb&response_type=code&scope=openid", server.base, client.id);
+        let landing = agent.navigate(&url, &server.base).await;
+        agent.sign_in(landing, "ada", PASSWORD, &server.base).await
+    };
+    let (_, status, _) = rp_landing.page();
+    assert_eq!(status, 401);
+    // `portcullis user unlock` (the store call behind it) lifts it.
+    server
+        .store()
+        .unlock_user(&user.id, server.clock_now())
+        .await
+        .unwrap();
+    json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    // And so does time.
+    for _ in 0..5 {
+        password_grant(&server, &app, "ada", "wrong", "openid").await;
+    }
+    assert_oauth_error(
+        password_grant(&server, &app, "ada", PASSWORD, "openid").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    server.clock.advance(15 * 60 + 1);
+    json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+}
+
+async fn refresh_rotates_and_detects_reuse(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first =
+        json(password_grant(&server, &app, "ada", PASSWORD, "openid invoices.read").await).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    let second = json(refresh(&server, &app, &rt1, None).await).await;
+    let rt2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2, "every use returns a new refresh token");
+    assert!(second["id_token"].is_string(), "a new ID token with openid");
+    assert_eq!(second["scope"], "invoices.read openid");
+    // Past the grace period, presenting the retired token revokes the family.
+    server.clock.advance(31);
+    assert_oauth_error(
+        refresh(&server, &app, &rt1, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_oauth_error(
+        refresh(&server, &app, &rt2, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // …and the access tokens of the family.
+    let at = second["access_token"].as_str().unwrap();
+    let info = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+}
+
+async fn reuse_within_the_grace_period_succeeds(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    let a = json(refresh(&server, &app, &rt1, None).await).await;
+    server.clock.advance(10);
+    let b = json(refresh(&server, &app, &rt1, None).await).await;
+    // Both successors work: the family was not revoked.
+    json(refresh(&server, &app, a["refresh_token"].as_str().unwrap(), None).await).await;
+    json(refresh(&server, &app, b["refresh_token"].as_str().unwrap(), None).await).await;
+}
+
+async fn refresh_may_narrow_but_not_widen_scope(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first =
+        json(password_grant(&server, &app, "ada", PASSWORD, "openid invoices.read").await).await;
+    let rt = first["refresh_token"].as_str().unwrap().to_string();
+    assert_oauth_error(
+        refresh(&server, &app, &rt, Some("openid invoices.read email")).await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+    let narrowed = json(refresh(&server, &app, &rt, Some("invoices.read")).await).await;
+    assert_eq!(narrowed["scope"], "invoices.read");
+    assert!(narrowed.get("id_token").is_none(), "no openid, no ID token");
+    // The new refresh token keeps the granted scope (RFC 6749 §6).
+    let again = json(
+        refresh(
+            &server,
+            &app,
+            narrowed["refresh_token"].as_str().unwrap(),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(again["scope"], "invoices.read openid");
+}
+
+async fn a_refresh_token_is_bound_to_its_client(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let other = trusted_app(&server, ALL).await;
+    let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    assert_oauth_error(
+        refresh(&server, &other, rt, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // The rightful client still can.
+    json(refresh(&server, &app, rt, None).await).await;
+    // Unknown and missing tokens.
+    assert_oauth_error(
+        refresh(&server, &app, "made-up", None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let response = server
+        .post_form(
+            "/token",
+            Some((&app.id, &app.secret)),
+            &[("grant_type", "refresh_token")],
+        )
+        .await;
+    assert_oauth_error(response, 400, "invalid_request").await;
+}
+
+async fn refresh_tokens_expire_when_idle_and_absolutely(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.tokens.refresh_idle_ttl = portcullis::config::Seconds(600);
+        c.tokens.refresh_token_ttl = portcullis::config::Seconds(1000);
+    })
+    .await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    server.clock.advance(601);
+    assert_oauth_error(
+        refresh(
+            &server,
+            &app,
+            first["refresh_token"].as_str().unwrap(),
+            None,
+        )
+        .await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    // Used within the idle time, it lives until the family's absolute expiry.
+    let second = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    server.clock.advance(500);
+    let third = json(
+        refresh(
+            &server,
+            &app,
+            second["refresh_token"].as_str().unwrap(),
+            None,
+        )
+        .await,
+    )
+    .await;
+    server.clock.advance(501);
+    assert_oauth_error(
+        refresh(
+            &server,
+            &app,
+            third["refresh_token"].as_str().unwrap(),
+            None,
+        )
+        .await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn offline_access_can_be_required(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.tokens.refresh_requires_offline_access = true).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let without = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    assert!(without.get("refresh_token").is_none());
+    let with =
+        json(password_grant(&server, &app, "ada", PASSWORD, "openid offline_access").await).await;
+    assert!(with["refresh_token"].is_string());
+}
+
+async fn disabling_a_user_revokes_their_refresh_tokens(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    server
+        .store()
+        .set_user_disabled(&user.id, true, server.clock_now())
+        .await
+        .unwrap();
+    assert_oauth_error(
+        refresh(
+            &server,
+            &app,
+            first["refresh_token"].as_str().unwrap(),
+            None,
+        )
+        .await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+/// Concurrent refreshes of one token: with no grace period exactly one succeeds (and the reuse
+/// revokes the family); with a grace period all succeed in the same family.
+async fn concurrent_refreshes_of_one_token(backend: Backend) {
+    for grace in [0u64, 30] {
+        let server = TestServer::start_with(backend, |c| {
+            c.tokens.refresh_reuse_grace = portcullis::config::Seconds(grace)
+        })
+        .await;
+        server.create_user("ada", PASSWORD).await;
+        let app = trusted_app(&server, ALL).await;
+        let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+        let rt = first["refresh_token"].as_str().unwrap().to_string();
+        let attempts = (0..8).map(|_| refresh(&server, &app, &rt, None));
+        let results = futures_join_all(attempts).await;
+        let ok = results.iter().filter(|s| **s == 200).count();
+        assert!(
+            results.iter().all(|s| *s == 200 || *s == 400),
+            "{results:?}"
+        );
+        if grace == 0 {
+            assert_eq!(ok, 1, "exactly one rotation wins: {results:?}");
+        } else {
+            assert_eq!(ok, 8, "within the grace period all succeed: {results:?}");
+        }
+        let families: Vec<_> = server
+            .store()
+            .refresh_tokens_of_grant(&grant_of(&server, &rt).await)
+            .await
+            .unwrap();
+        assert_eq!(
+            families.len(),
+            1 + ok,
+            "one grant: every successor joins the same family"
+        );
+    }
+}
+
+async fn grant_of(server: &TestServer, rt: &str) -> String {
+    let hash = portcullis::security::hash_secret(rt);
+    server
+        .store()
+        .refresh_token(&hash)
+        .await
+        .unwrap()
+        .unwrap()
+        .grant_id
+}
+
+async fn futures_join_all<F: std::future::Future<Output = reqwest::Response>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<u16> {
+    let handles: Vec<_> = futures.collect();
+    let mut out = Vec::new();
+    let results = join_all(handles).await;
+    for r in results {
+        out.push(r.status().as_u16());
+    }
+    out
+}
+
+/// A minimal join_all (no futures crate): poll all concurrently on the runtime.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+on_both_databases!(
+    password_grant_issues_tokens_with_an_id_token,
+    password_grant_failures_are_all_invalid_grant,
+    repeated_failures_lock_the_account_until_unlocked,
+    refresh_rotates_and_detects_reuse,
+    reuse_within_the_grace_period_succeeds,
+    refresh_may_narrow_but_not_widen_scope,
+    a_refresh_token_is_bound_to_its_client,
+    refresh_tokens_expire_when_idle_and_absolutely,
+    offline_access_can_be_required,
+    disabling_a_user_revokes_their_refresh_tokens,
+    concurrent_refreshes_of_one_token,
+);
