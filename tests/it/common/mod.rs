@@ -14,6 +14,7 @@ use portcullis::security::Secret;
 use portcullis::store::{Client, Store};
 use tokio::net::TcpListener;
 
+pub mod browser;
 pub mod db;
 pub use db::{Backend, TestDatabase};
 
