@@ -2,6 +2,7 @@
 
 mod common;
 
+mod browser;
 mod cli;
 mod client_credentials;
 mod code_flow;

@@ -15,6 +15,7 @@ use portcullis::store::{Client, Store};
 use tokio::net::TcpListener;
 
 pub mod agent;
+pub mod browser;
 pub mod db;
 pub mod rp;
 pub use agent::{Landing, UserAgent};
