@@ -4,6 +4,8 @@
 //! useless. CSRF tokens derive from the interaction id and the browser cookie: only that
 //! browser, on a page we rendered, can know them.
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +13,7 @@ use super::request::AuthorizationRequest;
 use crate::clock::UnixTime;
 use crate::cookies::{self, BROWSER_COOKIE};
 use crate::error::{Error, ErrorCode};
+use crate::protocol::FormParams;
 use crate::security::{base64url, constant_time_eq, hash_secret, random_secret, sha256};
 use crate::store::{Store, StoredInteraction};
 
@@ -149,6 +152,35 @@ pub async fn load(
         return Err(expired());
     }
     Ok(state)
+}
+
+/// A form posted from one of our interaction pages, CSRF-checked, with its interaction loaded.
+pub struct Submission {
+    pub id: String,
+    pub form: FormParams,
+    pub browser: String,
+    pub state: InteractionState,
+}
+
+pub async fn submitted(
+    store: &Store,
+    server_id: &str,
+    purpose: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    now: UnixTime,
+) -> Result<Submission, Error> {
+    let form = FormParams::from_request_body(headers, body)?;
+    let id = form.require("interaction")?.to_string();
+    let browser = Browser::existing(headers);
+    check_csrf(purpose, &id, browser.as_deref(), form.get("csrf_token"))?;
+    let state = load(store, server_id, &id, browser.as_deref(), now).await?;
+    Ok(Submission {
+        id,
+        form,
+        browser: browser.unwrap_or_default(),
+        state,
+    })
 }
 
 pub async fn save(store: &Store, id: &str, state: &InteractionState) -> Result<(), Error> {

@@ -39,12 +39,7 @@ async fn start(
 ) -> Result<Response, AuthorizeError> {
     let params = match *method {
         Method::GET => FormParams::from_query(query.as_deref())?,
-        Method::POST => {
-            let body = body.map_err(|e| {
-                Error::invalid_request("unreadable request body").with_status(e.status())
-            })?;
-            FormParams::from_body(headers, &body)?
-        }
+        Method::POST => FormParams::from_request_body(headers, body)?,
         _ => {
             return Err(AuthorizeError::page(
                 Error::invalid_request("use GET or POST")

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::authorize::interaction::{self, check_csrf, csrf_token};
+use crate::authorize::interaction::{self, csrf_token};
 use crate::authorize::{AuthorizeError, Browser};
 use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
@@ -121,15 +121,11 @@ async fn decide(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AuthorizeError> {
-    let body = body
-        .map_err(|e| Error::invalid_request("unreadable request body").with_status(e.status()))?;
-    let form = FormParams::from_body(headers, &body)?;
-    let id = form.require("interaction")?;
-    let browser = Browser::existing(headers);
-    check_csrf("consent", id, browser.as_deref(), form.get("csrf_token"))?;
     let now = state.now();
-    let mut loaded =
-        interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
+    let submission =
+        interaction::submitted(&state.store, server.id(), "consent", headers, body, now).await?;
+    let (id, form) = (submission.id.as_str(), &submission.form);
+    let mut loaded = submission.state.clone();
     let session = sessions::current(state, server.id(), headers, now)
         .await?
         .ok_or_else(|| Error::invalid_request("you are not signed in"))?;

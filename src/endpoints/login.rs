@@ -10,9 +10,7 @@ use serde_json::json;
 
 use crate::accounts;
 use crate::app::AppState;
-use crate::authorize::interaction::{
-    self, check_csrf, csrf_token, Authenticated, InteractionState,
-};
+use crate::authorize::interaction::{self, csrf_token, Authenticated, InteractionState};
 use crate::authorize::{AuthorizeError, Browser};
 use crate::endpoints::AuthServer;
 use crate::error::Error;
@@ -118,32 +116,22 @@ async fn sign_in(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    let body = body
-        .map_err(|e| Error::invalid_request("unreadable request body").with_status(e.status()))?;
-    let form = FormParams::from_body(headers, &body)?;
-    let id = form.require("interaction")?;
-    let browser = Browser::existing(headers);
-    check_csrf("login", id, browser.as_deref(), form.get("csrf_token"))?;
     let now = state.now();
-    let mut loaded =
-        interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
+    let submission =
+        interaction::submitted(&state.store, server.id(), "login", headers, body, now).await?;
+    let (id, form, browser) = (
+        submission.id.as_str(),
+        &submission.form,
+        &submission.browser,
+    );
+    let mut loaded = submission.state.clone();
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or(""));
     let user = match accounts::check_password(state, &username, &password, now).await? {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(server = %server.id(), reason = ?why, "failed sign-in");
-            let browser = browser.unwrap_or_default();
-            return Ok(render(
-                state,
-                server,
-                id,
-                &browser,
-                &loaded,
-                &username,
-                Some(FAILED),
-            )
-            .await);
+            return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await);
         }
     };
     let previous = sessions::current(state, server.id(), headers, now).await?;

@@ -49,9 +49,7 @@ async fn end_session(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let params = if *method == Method::POST {
-        let body =
-            body.map_err(|e| Error::invalid_request("unreadable body").with_status(e.status()))?;
-        FormParams::from_body(headers, &body)?
+        FormParams::from_request_body(headers, body)?
     } else {
         FormParams::from_query(query.as_deref())?
     };

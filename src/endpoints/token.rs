@@ -28,11 +28,7 @@ pub async fn token(
                 .with_header(header::ALLOW, HeaderValue::from_static("POST")),
         );
     }
-    let body = body.map_err(|e| {
-        Error::invalid_request("the request body is too large or unreadable")
-            .with_status(e.status())
-    })?;
-    let form = FormParams::from_body(&headers, &body)?;
+    let form = FormParams::from_request_body(&headers, body)?;
     let grant_type = form.require("grant_type")?;
     let grant = grant_type
         .parse::<GrantType>()

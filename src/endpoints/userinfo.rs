@@ -97,9 +97,7 @@ fn bearer_token(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let from_body = if *method == Method::POST && is_form {
-        let body =
-            body.map_err(|e| Error::invalid_request("unreadable body").with_status(e.status()))?;
-        FormParams::from_body(headers, &body)?
+        FormParams::from_request_body(headers, body)?
             .get("access_token")
             .map(str::to_string)
     } else {

@@ -33,6 +33,19 @@ impl FormParams {
         Self::parse(body)
     }
 
+    /// A form body as axum hands it over: a body it could not read (too large, broken) is an
+    /// `invalid_request` with the status axum chose (413 for an oversized body).
+    pub fn from_request_body(
+        headers: &HeaderMap,
+        body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    ) -> Result<Self, Error> {
+        let body = body.map_err(|e| {
+            Error::invalid_request("the request body is too large or unreadable")
+                .with_status(e.status())
+        })?;
+        Self::from_body(headers, &body)
+    }
+
     /// A query string (without the `?`).
     pub fn from_query(query: Option<&str>) -> Result<Self, Error> {
         Self::parse(query.unwrap_or("").as_bytes())
