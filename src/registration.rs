@@ -2,7 +2,7 @@
 
 use crate::clock::UnixTime;
 use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
-use crate::security::{hash_secret, random_secret, random_token, Secret};
+use crate::security::{hash_secret, random_id, random_secret, Secret};
 use crate::store::{Client, NewClient, Store};
 
 /// What an operator asks for.
@@ -100,7 +100,7 @@ pub async fn register_client(
     }
     let secret = (auth_method != ClientAuthMethod::None).then(random_secret);
     let new = NewClient {
-        id: random_token(15),
+        id: random_id(20),
         server_id: request.server_id,
         name: request.name.trim().to_string(),
         secret_hash: secret.as_ref().map(|s| hash_secret(s.expose())),

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::{is_unique_violation, on_pool, Store, StoreError};
 use crate::clock::UnixTime;
-use crate::security::random_token;
+use crate::security::random_id;
 
 pub const MAX_USERNAME_CHARS: usize = 128;
 
@@ -184,7 +184,7 @@ impl Store {
     /// Store a new user with a fresh random id; `AlreadyExists` if the username is taken.
     pub async fn insert_user(&self, new: &NewUser, now: UnixTime) -> Result<User, StoreError> {
         // 120 bits: unguessable, and short enough to read in a `sub` claim.
-        let id = random_token(15);
+        let id = random_id(20);
         let claims = Value::Object(new.claims.clone()).to_string();
         let result = on_pool!(self, pool => sqlx::query(
             "INSERT INTO users (id, username, password_hash, claims, password_changed_at, \

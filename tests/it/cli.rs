@@ -169,16 +169,21 @@ async fn the_readme_walkthrough_works_with_the_binary(backend: Backend) {
     verify(&token, &jwks, &base, "api://default").expect("the old token still verifies");
     verify(new_token, &jwks, &base, "api://default").expect("the new token verifies");
 
+    // SIGTERM: a graceful shutdown, exit status 0.
+    let mut running = _running;
+    // SAFETY: plain kill(2) on the child we spawned.
+    let sent = unsafe { libc::kill(running.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let status = running.child.wait().expect("wait for serve");
+    assert!(
+        status.success(),
+        "serve exits cleanly on SIGTERM: {status:?}"
+    );
+
     let deleted = json_of(&portcullis(&env, &["client", "delete", id]));
     assert_eq!(deleted["deleted"], id);
-    let response = http
-        .post(format!("{base}/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let client = portcullis(&env, &["client", "show", id]);
+    assert!(!client.status.success(), "deleted");
 }
 
 /// Invalid configuration fails at start with a message naming the key.

@@ -339,7 +339,138 @@ async fn logout_refuses_bad_redirects_and_hints(backend: Backend) {
     );
 }
 
+/// RP-initiated logout without post_logout_redirect_uri, with only state, and with a
+/// registered URI carrying a query (kept, state appended).
+async fn logout_variants(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let tokens = rp.code_flow("").await;
+    let hint = tokens["id_token"].as_str().unwrap().to_string();
+    // No post_logout_redirect_uri: the signed-out page.
+    let response = rp
+        .agent
+        .http
+        .get(format!(
+            "{}/logout?id_token_hint={hint}&state=s",
+            rp.server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("signed out"));
+    // A registered URI with a query keeps it.
+    let (client, _) = rp
+        .server
+        .register(portcullis::registration::ClientRequest {
+            server_id: "default".into(),
+            name: "q".into(),
+            grant_types: vec![portcullis::protocol::GrantType::AuthorizationCode],
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![format!("{REDIRECT}?from=op")],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: false,
+            first_party: true,
+            auth_method: None,
+        })
+        .await;
+    let target = format!("{REDIRECT}%3Ffrom%3Dop");
+    let response = rp
+        .agent
+        .http
+        .get(format!(
+            "{}/logout?client_id={}&post_logout_redirect_uri={target}&state=q1",
+            rp.server.base, client.id
+        ))
+        .send()
+        .await
+        .unwrap();
+    // Without a hint the user confirms first; the page carries the redirect through.
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.unwrap();
+    let url = url::Url::parse(&format!("{}/logout", rp.server.base)).unwrap();
+    let response = {
+        let mut form = hidden_inputs(&body);
+        form.push(("confirm".into(), "yes".into()));
+        rp.agent.http.post(url).form(&form).send().await.unwrap()
+    };
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        format!("{REDIRECT}?from=op&state=q1").as_str()
+    );
+}
+
+/// RFC 8252 §7.3: a native app registered with a loopback IP literal may use any port.
+async fn native_app_loopback_redirect_may_use_any_port(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let (client, _) = rp
+        .server
+        .register(portcullis::registration::ClientRequest {
+            server_id: "default".into(),
+            name: "native".into(),
+            grant_types: vec![portcullis::protocol::GrantType::AuthorizationCode],
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: true,
+            first_party: true,
+            auth_method: None,
+        })
+        .await;
+    let challenge = portcullis::protocol::pkce::s256(&"n".repeat(43));
+    let url = format!(
+        "{}/authorize?client_id={}&redirect_uri=http://127.0.0.1:53682/callback&response_type=code&scope=openid&code_challenge={challenge}&code_challenge_method=S256",
+        rp.server.base, client.id
+    );
+    let landing = rp.agent.navigate(&url, &rp.server.base).await;
+    let back = rp
+        .agent
+        .sign_in(landing, USER, PASSWORD, &rp.server.base)
+        .await
+        .client_url();
+    assert!(
+        back.as_str()
+            .starts_with("http://127.0.0.1:53682/callback?code="),
+        "{back}"
+    );
+    // Another path on the loopback host is not registered: an error page.
+    let url = url.replace("/callback&", "/other&");
+    let response = rp.agent.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+}
+
+/// Browser apps call /userinfo cross-origin; the pages are not CORS-enabled.
+async fn userinfo_allows_cross_origin_calls_and_pages_do_not(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let preflight = rp
+        .server
+        .http
+        .request(reqwest::Method::OPTIONS, rp.server.url("/userinfo"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let page = rp
+        .agent
+        .http
+        .get(rp.authorize_url("response_type=code&scope=openid"))
+        .header("origin", "https://spa.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers().get("access-control-allow-origin").is_none());
+}
+
 on_both_databases!(
+    logout_variants,
+    native_app_loopback_redirect_may_use_any_port,
+    userinfo_allows_cross_origin_calls_and_pages_do_not,
     login_form_without_a_valid_csrf_token_is_refused,
     wrong_password_gets_a_generic_message,
     page_headers_forbid_framing_and_caching,

@@ -64,4 +64,30 @@ async fn a_token_of_one_server_does_not_verify_with_another(backend: Backend) {
     }
 }
 
-on_both_databases!(a_token_of_one_server_does_not_verify_with_another);
+/// Where a server accepts tokens (/userinfo), another server's token is refused.
+async fn another_servers_token_is_refused_at_userinfo(backend: Backend) {
+    use crate::common::rp::Rp;
+    let rp = Rp::start(backend, true).await;
+    rp.server.create_server("tenant").await;
+    let tokens = rp.code_flow("").await;
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(rp.userinfo(at).await.status(), 200);
+    let foreign = rp
+        .server
+        .http
+        .get(rp.server.url("/oauth2/tenant/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 401);
+    assert!(foreign.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+}
+
+on_both_databases!(
+    a_token_of_one_server_does_not_verify_with_another,
+    another_servers_token_is_refused_at_userinfo,
+);
