@@ -390,7 +390,73 @@ async fn verifier_without_challenge_is_refused(backend: Backend) {
     assert_oauth_error(response, 400, "invalid_grant").await;
 }
 
+/// The implicit flows (`id_token token` and `id_token`) through the same library: it builds the
+/// request, and verifies the ID token from the fragment (signature, issuer, audience, nonce).
+async fn implicit_flows_work_with_an_oidc_library(backend: Backend) {
+    use crate::common::agent::fragment_param;
+    use openidconnect::core::CoreIdToken;
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", "pw-ada-123").await;
+    let (client, secret) = server.web_client(REDIRECT, true, false).await;
+    let oidc = oidc_client(&server, &client.id, secret.as_ref().map(|s| s.expose())).await;
+    let agent = UserAgent::new();
+    for include_token in [true, false] {
+        let (url, state, nonce) = oidc
+            .authorize_url(
+                CoreAuthenticationFlow::Implicit(include_token),
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .url();
+        let landing = agent.navigate(url.as_str(), &server.base).await;
+        let back = match landing {
+            crate::common::Landing::Client(url) => url,
+            page => agent
+                .sign_in(page, "ada", "pw-ada-123", &server.base)
+                .await
+                .client_url(),
+        };
+        assert_eq!(
+            fragment_param(&back, "state").as_deref(),
+            Some(state.secret().as_str())
+        );
+        let id_token: CoreIdToken = fragment_param(&back, "id_token")
+            .expect("id_token")
+            .parse()
+            .expect("ID token");
+        let verifier = oidc.id_token_verifier();
+        let claims = id_token.claims(&verifier, &nonce).expect("verifies");
+        assert_eq!(claims.subject().as_str(), user.id);
+        match fragment_param(&back, "access_token") {
+            Some(at) if include_token => {
+                let at = openidconnect::AccessToken::new(at);
+                let expected = AccessTokenHash::from_token(
+                    &at,
+                    id_token.signing_alg().unwrap(),
+                    id_token.signing_key(&verifier).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(claims.access_token_hash(), Some(&expected));
+                assert!(
+                    claims.email().is_none(),
+                    "with an access token, email comes from /userinfo"
+                );
+            }
+            None if !include_token => {
+                assert_eq!(
+                    claims.email().map(|e| e.as_str()),
+                    Some("ada@example.com"),
+                    "no access token: claims in the ID token"
+                );
+            }
+            other => panic!("access_token {other:?} with include_token={include_token}"),
+        }
+    }
+}
+
 on_both_databases!(
+    implicit_flows_work_with_an_oidc_library,
     authorization_code_flow_with_pkce_works_with_an_oidc_library,
     public_client_must_use_pkce_and_the_right_verifier,
     oidcc_codereuse,

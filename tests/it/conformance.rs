@@ -498,7 +498,120 @@ async fn oidcc_ensure_request_with_valid_pkce_succeeds(backend: Backend) {
     assert_eq!(response.status(), 200);
 }
 
+async fn succeeds_with(rp: &Rp, params: &str) {
+    let url = rp
+        .authorize(&format!("response_type=code&scope=openid&{params}"))
+        .await;
+    assert!(query_param(&url, "code").is_some(), "{params}: {url}");
+}
+
+async fn oidcc_ui_locales(backend: Backend) {
+    succeeds_with(&Rp::start(backend, true).await, "ui_locales=se%20en").await;
+}
+
+async fn oidcc_claims_locales(backend: Backend) {
+    succeeds_with(&Rp::start(backend, true).await, "claims_locales=se").await;
+}
+
+async fn oidcc_ensure_request_with_acr_values_succeeds(backend: Backend) {
+    succeeds_with(&Rp::start(backend, true).await, "acr_values=1%202").await;
+}
+
+/// A request object carrying its own redirect_uri is still refused as unsupported, sent to
+/// the redirect URI of the (outer) request.
+async fn oidcc_ensure_request_object_with_redirect_uri(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let url = rp.go("response_type=code&scope=openid&state=ro&request=eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwifQ.").await.client_url();
+    assert!(url.as_str().starts_with(REDIRECT));
+    assert_eq!(error_of(&url).as_deref(), Some("request_not_supported"));
+}
+
+/// oidcc-refresh-token: a refresh returns new tokens for the same user, with a new ID token.
+async fn oidcc_refresh_token(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let mut client = rp
+        .server
+        .store()
+        .client(&rp.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    client
+        .grant_types
+        .push(portcullis::protocol::GrantType::RefreshToken);
+    let (refreshing, secret) = rp
+        .server
+        .register(portcullis::registration::ClientRequest {
+            server_id: "default".into(),
+            name: "refreshing".into(),
+            grant_types: vec![
+                portcullis::protocol::GrantType::AuthorizationCode,
+                portcullis::protocol::GrantType::RefreshToken,
+            ],
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: false,
+            first_party: true,
+            auth_method: None,
+        })
+        .await;
+    let secret = secret.unwrap();
+    let url = format!("{}/authorize?client_id={}&redirect_uri={REDIRECT}&response_type=code&scope=openid%20offline_access", rp.server.base, refreshing.id);
+    let landing = rp.agent.navigate(&url, &rp.server.base).await;
+    let back = rp
+        .agent
+        .sign_in(landing, "ada", "pw-ada-123", &rp.server.base)
+        .await
+        .client_url();
+    let code = query_param(&back, "code").unwrap();
+    let auth = Some((refreshing.id.as_str(), secret.expose()));
+    let first: Value = rp
+        .server
+        .post_form(
+            "/token",
+            auth,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rt = first["refresh_token"].as_str().expect("a refresh token");
+    let second: Value = rp
+        .server
+        .post_form(
+            "/token",
+            auth,
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jwks = crate::jwt::fetch_jwks(&rp.server.http, &rp.server.url("/keys")).await;
+    let claims = crate::jwt::verify(
+        second["id_token"].as_str().unwrap(),
+        &jwks,
+        &rp.server.base,
+        &refreshing.id,
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], rp.user_id.as_str());
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+}
+
 on_both_databases!(
+    oidcc_ui_locales,
+    oidcc_claims_locales,
+    oidcc_ensure_request_with_acr_values_succeeds,
+    oidcc_ensure_request_object_with_redirect_uri,
+    oidcc_refresh_token,
     oidcc_server,
     oidcc_response_type_missing,
     unknown_response_type_is_unsupported,
