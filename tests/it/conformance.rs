@@ -529,16 +529,6 @@ async fn oidcc_ensure_request_object_with_redirect_uri(backend: Backend) {
 /// oidcc-refresh-token: a refresh returns new tokens for the same user, with a new ID token.
 async fn oidcc_refresh_token(backend: Backend) {
     let rp = Rp::start(backend, true).await;
-    let mut client = rp
-        .server
-        .store()
-        .client(&rp.client_id)
-        .await
-        .unwrap()
-        .unwrap();
-    client
-        .grant_types
-        .push(portcullis::protocol::GrantType::RefreshToken);
     let (refreshing, secret) = rp
         .server
         .register(portcullis::registration::ClientRequest {
