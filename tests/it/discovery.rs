@@ -39,7 +39,13 @@ async fn discovery_documents_describe_the_default_server(backend: Backend) {
         assert_eq!(doc["authorization_endpoint"], server.url("/authorize"));
         assert_eq!(
             strings(&doc["grant_types_supported"]),
-            ["authorization_code", "client_credentials", "implicit"]
+            [
+                "authorization_code",
+                "client_credentials",
+                "password",
+                "refresh_token",
+                "implicit"
+            ]
         );
         assert_eq!(
             strings(&doc["token_endpoint_auth_methods_supported"]),
