@@ -12,4 +12,6 @@ pub mod token;
 pub mod userinfo;
 
 mod auth_server;
+mod post_form;
 pub use auth_server::AuthServer;
+pub use post_form::post_form;
