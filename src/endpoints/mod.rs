@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod consent;
 pub mod discovery;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod login;
 pub mod logout;

@@ -8,6 +8,7 @@ mod code_flow;
 mod conformance;
 mod discovery;
 mod interaction;
+mod introspection;
 mod jwt;
 mod keys;
 mod servers;
