@@ -11,6 +11,7 @@ mod interaction;
 mod introspection;
 mod jwt;
 mod keys;
+mod revocation;
 mod servers;
 mod token_errors;
 mod users;
