@@ -13,7 +13,7 @@ use tower_http::trace::TraceLayer;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, consent, discovery, health, jwks, login, logout, token, userinfo,
+    authorize, consent, discovery, health, introspect, jwks, login, logout, revoke, token, userinfo,
 };
 use crate::keys::KeyRing;
 use crate::pages::Pages;
@@ -76,6 +76,8 @@ fn api_endpoints() -> Router<AppState> {
         .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/token", any(token::token))
+        .route("/introspect", any(introspect::introspect))
+        .route("/revoke", any(revoke::revoke))
         .route("/keys", get(jwks::jwks))
         .route(
             "/userinfo",

@@ -78,6 +78,12 @@ async fn common_metadata(
         "authorization_endpoint": server.endpoint("/authorize"),
         "token_endpoint": server.endpoint("/token"),
         "jwks_uri": server.endpoint("/keys"),
+        // RFC 7662 §4 / RFC 8414 §2: confidential clients (resource servers) only.
+        "introspection_endpoint": server.endpoint("/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // RFC 7009 §2.1: as at the token endpoint; public clients send their client_id.
+        "revocation_endpoint": server.endpoint("/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scopes.iter().collect::<Vec<_>>(),
         "response_types_supported": response_type::SUPPORTED,
         "response_modes_supported": ["query", "fragment", "form_post"],

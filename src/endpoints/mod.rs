@@ -5,11 +5,15 @@ pub mod authorize;
 pub mod consent;
 pub mod discovery;
 pub mod health;
+pub mod introspect;
 pub mod jwks;
 pub mod login;
 pub mod logout;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
 mod auth_server;
+mod post_form;
 pub use auth_server::AuthServer;
+pub use post_form::post_form;

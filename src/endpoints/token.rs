@@ -4,15 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::client_auth;
-use crate::endpoints::AuthServer;
+use crate::endpoints::{post_form, AuthServer};
 use crate::error::{Error, ErrorCode};
 use crate::grants::{self, GrantContext};
-use crate::protocol::{FormParams, GrantType};
+use crate::protocol::GrantType;
 
 pub async fn token(
     State(state): State<AppState>,
@@ -21,14 +21,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    if method != Method::POST {
-        return Err(
-            Error::invalid_request("the token endpoint accepts POST only")
-                .with_status(StatusCode::METHOD_NOT_ALLOWED)
-                .with_header(header::ALLOW, HeaderValue::from_static("POST")),
-        );
-    }
-    let form = FormParams::from_request_body(&headers, body)?;
+    let form = post_form("token", &method, &headers, body)?;
     let grant_type = form.require("grant_type")?;
     let grant = grant_type
         .parse::<GrantType>()

@@ -14,6 +14,7 @@ use crate::endpoints::AuthServer;
 use crate::error::{Challenge, Error, ErrorCode};
 use crate::protocol::{FormParams, ScopeSet};
 use crate::tokens::claims;
+use crate::tokens::presented::access_token_in_force;
 use crate::tokens::verify::{verify, Expected};
 use crate::tokens::AccessTokenClaims;
 
@@ -38,12 +39,7 @@ pub async fn userinfo(
         now,
     )
     .map_err(Error::invalid_token)?;
-    if let Some(gid) = &claims.gid {
-        if !state.store.grant_is_active(gid, now).await? {
-            return Err(Error::invalid_token("the token was revoked"));
-        }
-    }
-    if state.store.jti_is_revoked(&claims.jti).await? {
+    if !access_token_in_force(&state.store, &claims, now).await? {
         return Err(Error::invalid_token("the token was revoked"));
     }
     let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Revoked JWT access tokens, by `jti`, kept until they would have expired anyway.
 
 use super::{on_pool, Store, StoreError};
+use crate::clock::UnixTime;
 
 impl Store {
     pub async fn jti_is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
@@ -11,5 +12,29 @@ impl Store {
         .fetch_optional(pool)
         .await?);
         Ok(row.is_some())
+    }
+
+    /// RFC 7009 §2.1: withdraw one access token of `server_id` until `expires_at` (its `exp`;
+    /// after that it is refused as expired and the row can go). Revoking it again, or on
+    /// another replica at the same moment, changes nothing: the first revocation stands.
+    pub async fn revoke_jti(
+        &self,
+        jti: &str,
+        server_id: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO revoked_tokens (jti, server_id, revoked_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(server_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
     }
 }

@@ -37,6 +37,16 @@ async fn discovery_documents_describe_the_default_server(backend: Backend) {
         assert_eq!(doc["token_endpoint"], server.url("/token"));
         assert_eq!(doc["jwks_uri"], server.url("/keys"));
         assert_eq!(doc["authorization_endpoint"], server.url("/authorize"));
+        assert_eq!(doc["introspection_endpoint"], server.url("/introspect"));
+        assert_eq!(
+            strings(&doc["introspection_endpoint_auth_methods_supported"]),
+            ["client_secret_basic", "client_secret_post"]
+        );
+        assert_eq!(doc["revocation_endpoint"], server.url("/revoke"));
+        assert_eq!(
+            strings(&doc["revocation_endpoint_auth_methods_supported"]),
+            ["client_secret_basic", "client_secret_post", "none"]
+        );
         assert_eq!(
             strings(&doc["grant_types_supported"]),
             [
@@ -99,6 +109,11 @@ async fn path_issuer_documents_are_served_where_the_specs_put_them(backend: Back
         assert_eq!(doc["issuer"], issuer.as_str(), "{path}");
         assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
         assert_eq!(doc["jwks_uri"], format!("{issuer}/keys"));
+        assert_eq!(
+            doc["introspection_endpoint"],
+            format!("{issuer}/introspect")
+        );
+        assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
     }
 }
 

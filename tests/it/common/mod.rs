@@ -178,10 +178,27 @@ impl TestServer {
         first_party: bool,
         public: bool,
     ) -> (Client, Option<Secret>) {
+        self.web_client_with(
+            redirect_uri,
+            first_party,
+            public,
+            &[GrantType::AuthorizationCode, GrantType::Implicit],
+        )
+        .await
+    }
+
+    /// A web app client on `default` with `grant_types`, redirecting to `redirect_uri`.
+    pub async fn web_client_with(
+        &self,
+        redirect_uri: &str,
+        first_party: bool,
+        public: bool,
+        grant_types: &[GrantType],
+    ) -> (Client, Option<Secret>) {
         self.register(ClientRequest {
             server_id: "default".into(),
             name: "Web app".into(),
-            grant_types: vec![GrantType::AuthorizationCode, GrantType::Implicit],
+            grant_types: grant_types.to_vec(),
             redirect_uris: vec![redirect_uri.into()],
             post_logout_redirect_uris: vec![format!("{redirect_uri}/logged-out")],
             scopes: vec!["invoices.read".into()],
@@ -205,6 +222,58 @@ impl TestServer {
             request = request.basic_auth(id, Some(secret));
         }
         request.send().await.expect("request")
+    }
+}
+
+/// A client's id and secret, for HTTP Basic.
+pub type Credentials<'a> = (&'a str, &'a str);
+
+impl TestServer {
+    /// POST /introspect under `prefix` ("" for `default`, "/oauth2/ID" for another server) as
+    /// `client`; asserts 200 and `Cache-Control: no-store` and returns the JSON answer.
+    pub async fn introspect(
+        &self,
+        prefix: &str,
+        client: Credentials<'_>,
+        token: &str,
+        hint: Option<&str>,
+    ) -> serde_json::Value {
+        let mut form = vec![("token", token)];
+        if let Some(hint) = hint {
+            form.push(("token_type_hint", hint));
+        }
+        let response = self
+            .post_form(&format!("{prefix}/introspect"), Some(client), &form)
+            .await;
+        assert_eq!(response.status(), 200, "introspection status");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        response.json().await.expect("introspection JSON")
+    }
+
+    /// Is `token` active, according to `client` introspecting at the default server?
+    pub async fn is_active(&self, client: Credentials<'_>, token: &str) -> bool {
+        let answer = self.introspect("", client, token, None).await;
+        match answer["active"].as_bool() {
+            Some(active) => active,
+            None => panic!("no `active` in {answer}"),
+        }
+    }
+
+    /// A client_credentials access token from the token endpoint under `prefix`.
+    pub async fn client_credentials_token(&self, prefix: &str, client: Credentials<'_>) -> String {
+        let response = self
+            .post_form(
+                &format!("{prefix}/token"),
+                Some(client),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(response.status(), 200, "client credentials token");
+        let body: serde_json::Value = response.json().await.expect("token JSON");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 }
 

@@ -1,6 +1,7 @@
 //! A relying party for conformance-style tests: one client, one user agent, and shortcuts for
 //! authorization requests and code exchange.
 
+use portcullis::protocol::GrantType;
 use serde_json::Value;
 use url::Url;
 
@@ -23,9 +24,28 @@ pub struct Rp {
 impl Rp {
     /// A confidential web app allowed the code and implicit grants; first-party unless said.
     pub async fn start(backend: Backend, first_party: bool) -> Self {
+        Self::start_with(
+            backend,
+            first_party,
+            false,
+            &[GrantType::AuthorizationCode, GrantType::Implicit],
+        )
+        .await
+    }
+
+    /// A web app allowed `grant_types` (add `RefreshToken` to get refresh tokens from the code
+    /// flow), confidential unless `public` (then `secret` is empty).
+    pub async fn start_with(
+        backend: Backend,
+        first_party: bool,
+        public: bool,
+        grant_types: &[GrantType],
+    ) -> Self {
         let server = TestServer::start(backend).await;
         let user = server.create_user(USER, PASSWORD).await;
-        let (client, secret) = server.web_client(REDIRECT, first_party, false).await;
+        let (client, secret) = server
+            .web_client_with(REDIRECT, first_party, public, grant_types)
+            .await;
         Self {
             agent: UserAgent::new(),
             client_id: client.id,
@@ -85,6 +105,25 @@ impl Rp {
             .await;
         assert_eq!(response.status(), 200, "token exchange");
         response.json().await.expect("token JSON")
+    }
+
+    /// Its credentials, for HTTP Basic (confidential clients).
+    pub fn credentials(&self) -> (&str, &str) {
+        (&self.client_id, &self.secret)
+    }
+
+    /// The refresh token grant (RFC 6749 §6) with this client's credentials.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.server
+            .post_form(
+                "/token",
+                Some(self.credentials()),
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ],
+            )
+            .await
     }
 
     /// The ID token's claims, verified against the JWKS.
