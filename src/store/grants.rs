@@ -25,8 +25,9 @@ pub struct AuthorizationCode {
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redemption {
-    /// This call consumed it.
-    Redeemed(AuthorizationCode),
+    /// This call consumed it. Boxed: the record dwarfs the other variants
+    /// (clippy::large_enum_variant).
+    Redeemed(Box<AuthorizationCode>),
     /// It was consumed before: a replay. The grant it belongs to.
     Replayed {
         grant_id: String,
@@ -149,7 +150,7 @@ impl Store {
             .fetch_optional(pool)
             .await?);
         if let Some(code) = redeemed {
-            return Ok(Redemption::Redeemed(code));
+            return Ok(Redemption::Redeemed(Box::new(code)));
         }
         let previous: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT grant_id FROM authorization_codes WHERE code_hash = $1",
