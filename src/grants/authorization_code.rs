@@ -4,6 +4,7 @@
 
 use super::{GrantContext, TokenResponse};
 use crate::error::Error;
+use crate::policy::{self, ClaimTarget};
 use crate::protocol::{pkce, ScopeSet};
 use crate::security::hash_secret;
 use crate::store::Redemption;
@@ -69,6 +70,14 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             ttl,
             auth_time: Some(record.auth_time),
             grant_id: Some(&record.grant_id),
+            extra_claims: policy::custom_claims(
+                store,
+                cx.server.id(),
+                Some(&user),
+                &scope,
+                ClaimTarget::AccessToken,
+            )
+            .await?,
         },
         cx.now,
     )
@@ -89,6 +98,14 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
                     scope: &scope,
                     include_scope_claims: false,
                     ttl: cx.id_token_ttl(),
+                    extra_claims: policy::custom_claims(
+                        store,
+                        cx.server.id(),
+                        Some(&user),
+                        &scope,
+                        ClaimTarget::IdToken,
+                    )
+                    .await?,
                 },
                 cx.now,
             )
