@@ -10,6 +10,7 @@ mod discovery;
 mod interaction;
 mod jwt;
 mod keys;
+mod policy;
 mod servers;
 mod token_errors;
 mod users;
