@@ -73,7 +73,7 @@ pub async fn register_client(
     })?;
     let secret = (auth_method != ClientAuthMethod::None).then(random_secret);
     let new = NewClient {
-        id: random_token(15),
+        id: new_client_id(),
         server_id: request.server_id,
         name: request.name.trim().to_string(),
         secret_hash: secret.as_ref().map(|s| hash_secret(s.expose())),
@@ -212,6 +212,17 @@ fn check_rules(r: &Rules<'_>) -> Result<(), RegistrationError> {
         return Err(invalid("every --default-scope must also be a --scope"));
     }
     Ok(())
+}
+
+/// A new client id: 120 random bits, base64url, never starting with `-` so that
+/// `portcullis client show ID` cannot mistake it for a flag.
+fn new_client_id() -> String {
+    loop {
+        let id = random_token(15);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 fn dedup(mut grants: Vec<GrantType>) -> Vec<GrantType> {

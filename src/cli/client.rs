@@ -48,10 +48,15 @@ pub enum ClientCommand {
         server: Option<String>,
     },
     /// Show one client.
-    Show { client_id: String },
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Change a client under the rules of `client create`. A list flag replaces the whole
     /// list (`--default-scope ''` empties one); a lifetime of `default` clears the override.
     Update {
+        /// Ids made before ids stopped starting with `-` are accepted as they are.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[arg(long)]
         name: Option<String>,
@@ -84,7 +89,10 @@ pub enum ClientCommand {
         refresh_token_ttl: Option<TtlOverride>,
     },
     /// Delete a client, with its grants, codes and refresh tokens.
-    Delete { client_id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 /// A list flag given only an empty value (`--scope ''`) means the empty list.

@@ -298,10 +298,41 @@ async fn client_update_keeps_the_registration_rules(backend: Backend) {
     assert!(cleared.get("client_secret").is_none());
 }
 
+/// Ids are base64url: one made before they stopped starting with `-` still works as an argument.
+async fn client_ids_starting_with_a_dash_are_not_flags(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (template, _) = server.service_client("default", &["a"]).await;
+    let old = portcullis::store::NewClient {
+        id: "-old_id".into(),
+        server_id: "default".into(),
+        name: "old".into(),
+        secret_hash: None,
+        auth_method: template.auth_method,
+        first_party: false,
+        grant_types: template.grant_types.clone(),
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        scopes: template.scopes.clone(),
+        default_scopes: template.default_scopes.clone(),
+    };
+    server
+        .store()
+        .insert_client(&old, server.clock_now())
+        .await
+        .expect("insert");
+    assert_eq!(
+        ok(&server, "client update -old_id --name Renamed")["name"],
+        "Renamed"
+    );
+    assert_eq!(ok(&server, "client show -old_id")["client_id"], "-old_id");
+    assert_eq!(ok(&server, "client delete -old_id")["deleted"], "-old_id");
+}
+
 on_both_databases!(
     reserved_claim_names_are_refused,
     server_policy_round_trips_through_the_cli,
     scopes_round_trip_through_the_cli,
     claims_round_trip_through_the_cli,
     client_update_keeps_the_registration_rules,
+    client_ids_starting_with_a_dash_are_not_flags,
 );
