@@ -18,6 +18,7 @@ pub mod grants;
 pub mod keys;
 pub mod pages;
 pub mod passwords;
+pub mod policy;
 pub mod protocol;
 pub mod registration;
 pub mod security;

@@ -46,12 +46,6 @@ pub async fn register_client(
             request.server_id
         )));
     }
-    if request.name.trim().is_empty() {
-        return Err(invalid("--name must not be empty"));
-    }
-    if request.grant_types.is_empty() {
-        return Err(invalid("give at least one --grant-type"));
-    }
     let auth_method = match (request.public, request.auth_method) {
         (true, None | Some(ClientAuthMethod::None)) => ClientAuthMethod::None,
         (true, Some(m)) => {
@@ -65,39 +59,18 @@ pub async fn register_client(
         }
         (false, Some(m)) => m,
     };
-    if request.public {
-        if let Some(g) = request
-            .grant_types
-            .iter()
-            .find(|g| g.requires_confidential_client())
-        {
-            return Err(invalid(format!(
-                "a public client cannot use the {g} grant (it needs a client secret)"
-            )));
-        }
-    }
-    let redirecting = request
-        .grant_types
-        .iter()
-        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
-    if redirecting && request.redirect_uris.is_empty() {
-        return Err(invalid(
-            "the authorization_code and implicit grants need at least one --redirect-uri",
-        ));
-    }
-    for uri in request
-        .redirect_uris
-        .iter()
-        .chain(&request.post_logout_redirect_uris)
-    {
-        validate_redirect_uri(uri)?;
-    }
     let scopes = ScopeSet::from_tokens(&request.scopes).map_err(|e| invalid(e.to_string()))?;
     let default_scopes =
         ScopeSet::from_tokens(&request.default_scopes).map_err(|e| invalid(e.to_string()))?;
-    if !default_scopes.is_subset(&scopes) {
-        return Err(invalid("every --default-scope must also be a --scope"));
-    }
+    check_rules(&Rules {
+        public: request.public,
+        name: &request.name,
+        grant_types: &request.grant_types,
+        redirect_uris: &request.redirect_uris,
+        post_logout_redirect_uris: &request.post_logout_redirect_uris,
+        scopes: &scopes,
+        default_scopes: &default_scopes,
+    })?;
     let secret = (auth_method != ClientAuthMethod::None).then(random_secret);
     let new = NewClient {
         id: random_id(20),
@@ -119,6 +92,130 @@ pub async fn register_client(
     Ok((client, secret))
 }
 
+/// What `client update` changes; `None` leaves a value as it is. Lists replace the stored
+/// list; for a lifetime, `Some(None)` clears the override back to the server's policy.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub grant_types: Option<Vec<GrantType>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub default_scopes: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub access_token_ttl: Option<Option<i64>>,
+    pub id_token_ttl: Option<Option<i64>>,
+    pub refresh_token_ttl: Option<Option<i64>>,
+}
+
+/// Change a client under the rules it was registered with. Tokens already issued keep what
+/// they carry until they expire; every new request is decided by the new registration.
+pub async fn update_client(
+    store: &Store,
+    client_id: &str,
+    changes: ClientChanges,
+    now: UnixTime,
+) -> Result<Client, RegistrationError> {
+    let mut client = store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| invalid(format!("no client `{client_id}`")))?;
+    let parse =
+        |tokens: &[String]| ScopeSet::from_tokens(tokens).map_err(|e| invalid(e.to_string()));
+    if let Some(name) = changes.name {
+        client.name = name.trim().to_string();
+    }
+    if let Some(grants) = changes.grant_types {
+        client.grant_types = dedup(grants);
+    }
+    if let Some(uris) = changes.redirect_uris {
+        client.redirect_uris = uris;
+    }
+    if let Some(uris) = changes.post_logout_redirect_uris {
+        client.post_logout_redirect_uris = uris;
+    }
+    if let Some(scopes) = &changes.scopes {
+        client.scopes = parse(scopes)?;
+    }
+    if let Some(scopes) = &changes.default_scopes {
+        client.default_scopes = parse(scopes)?;
+    }
+    if let Some(first_party) = changes.first_party {
+        client.first_party = first_party;
+    }
+    if let Some(ttl) = changes.access_token_ttl {
+        client.access_token_ttl = ttl;
+    }
+    if let Some(ttl) = changes.id_token_ttl {
+        client.id_token_ttl = ttl;
+    }
+    if let Some(ttl) = changes.refresh_token_ttl {
+        client.refresh_token_ttl = ttl;
+    }
+    check_rules(&Rules {
+        public: client.is_public(),
+        name: &client.name,
+        grant_types: &client.grant_types,
+        redirect_uris: &client.redirect_uris,
+        post_logout_redirect_uris: &client.post_logout_redirect_uris,
+        scopes: &client.scopes,
+        default_scopes: &client.default_scopes,
+    })?;
+    store
+        .ensure_scopes(&client.server_id, &client.scopes, now)
+        .await?;
+    Ok(store.update_client(&client, now).await?)
+}
+
+/// What every registration must satisfy, at creation and after every update.
+struct Rules<'a> {
+    public: bool,
+    name: &'a str,
+    grant_types: &'a [GrantType],
+    redirect_uris: &'a [String],
+    post_logout_redirect_uris: &'a [String],
+    scopes: &'a ScopeSet,
+    default_scopes: &'a ScopeSet,
+}
+
+fn check_rules(r: &Rules<'_>) -> Result<(), RegistrationError> {
+    if r.name.trim().is_empty() {
+        return Err(invalid("--name must not be empty"));
+    }
+    if r.grant_types.is_empty() {
+        return Err(invalid("give at least one --grant-type"));
+    }
+    if r.public {
+        if let Some(g) = r
+            .grant_types
+            .iter()
+            .find(|g| g.requires_confidential_client())
+        {
+            return Err(invalid(format!(
+                "a public client cannot use the {g} grant (it needs a client secret)"
+            )));
+        }
+    }
+    let redirecting = r
+        .grant_types
+        .iter()
+        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
+    if redirecting && r.redirect_uris.is_empty() {
+        return Err(invalid(
+            "the authorization_code and implicit grants need at least one --redirect-uri",
+        ));
+    }
+    for uri in r.redirect_uris.iter().chain(r.post_logout_redirect_uris) {
+        validate_redirect_uri(uri)?;
+    }
+    if !r.default_scopes.is_subset(r.scopes) {
+        return Err(invalid("every --default-scope must also be a --scope"));
+    }
+    Ok(())
+}
+
+/// A new client id: 120 random bits, base64url, never starting with `-` so that
+/// `portcullis client show ID` cannot mistake it for a flag.
 fn dedup(mut grants: Vec<GrantType>) -> Vec<GrantType> {
     grants.sort();
     grants.dedup();

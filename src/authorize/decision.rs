@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
+use crate::policy::{self, ClaimTarget, Lifetimes};
 use crate::protocol::{ResponseType, ScopeSet};
 use crate::security::{hash_secret, random_secret, random_token};
 use crate::sessions;
@@ -177,11 +178,7 @@ impl Flow<'_> {
         let fail = |e: Error| request.redirect_error(e);
         let scope = request.scopes();
         let grant_id = random_token(16);
-        let grant_ttl = self
-            .client
-            .refresh_token_ttl
-            .or(self.server.server.refresh_token_ttl)
-            .unwrap_or(self.state.config.tokens.refresh_token_ttl.as_i64());
+        let grant_ttl = self.lifetimes().refresh_token;
         self.state
             .store
             .insert_grant(
@@ -263,11 +260,7 @@ impl Flow<'_> {
         let mut params = Vec::new();
         let mut access_token = None;
         if response_type.issues_access_token() {
-            let ttl = self
-                .client
-                .access_token_ttl
-                .or(self.server.server.access_token_ttl)
-                .unwrap_or(self.state.config.tokens.access_token_ttl.as_i64());
+            let ttl = self.lifetimes().access_token;
             let issued = access_token::mint(
                 key,
                 AccessTokenRequest {
@@ -279,6 +272,14 @@ impl Flow<'_> {
                     ttl,
                     auth_time: Some(session.auth_time),
                     grant_id: Some(grant_id),
+                    extra_claims: policy::custom_claims(
+                        &self.state.store,
+                        self.server.id(),
+                        Some(user),
+                        scope,
+                        ClaimTarget::AccessToken,
+                    )
+                    .await?,
                 },
                 self.now,
             )
@@ -303,7 +304,15 @@ impl Flow<'_> {
                     code: None,
                     scope,
                     include_scope_claims: access_token.is_none(),
-                    ttl: self.id_token_ttl(),
+                    ttl: self.lifetimes().id_token,
+                    extra_claims: policy::custom_claims(
+                        &self.state.store,
+                        self.server.id(),
+                        Some(user),
+                        scope,
+                        ClaimTarget::IdToken,
+                    )
+                    .await?,
                 },
                 self.now,
             )
@@ -313,11 +322,8 @@ impl Flow<'_> {
         Ok(params)
     }
 
-    fn id_token_ttl(&self) -> i64 {
-        self.client
-            .id_token_ttl
-            .or(self.server.server.id_token_ttl)
-            .unwrap_or(self.state.config.tokens.id_token_ttl.as_i64())
+    fn lifetimes(&self) -> Lifetimes {
+        Lifetimes::of(&self.state.config.tokens, &self.server.server, self.client)
     }
 }
 

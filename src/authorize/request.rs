@@ -84,9 +84,12 @@ pub fn check_redirect(
 }
 
 /// Steps 3 onwards: everything else, each error sent back to the client.
+///
+/// `default_scope` is what the client gets when it asks for none (`policy::default_scope`).
 pub fn check_rest(
     params: &FormParams,
     client: &Client,
+    default_scope: &ScopeSet,
     target: RedirectTarget,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let fail = |e: Error| AuthorizeError::Redirect(Box::new(target.clone()), e);
@@ -105,7 +108,7 @@ pub fn check_rest(
     }
     let response_type = check_response_type(params, client).map_err(fail)?;
     check_response_mode(params, response_type).map_err(fail)?;
-    let scope = check_scope(params, client, response_type).map_err(fail)?;
+    let scope = check_scope(params, client, default_scope, response_type).map_err(fail)?;
     let nonce = params.get("nonce").map(str::to_string);
     // OIDC Core §3.2.2.1: nonce is required when an ID token comes from the authorization endpoint.
     if response_type.issues_id_token() && nonce.is_none() {
@@ -191,6 +194,7 @@ fn check_response_mode(params: &FormParams, response_type: ResponseType) -> Resu
 fn check_scope(
     params: &FormParams,
     client: &Client,
+    default_scope: &ScopeSet,
     response_type: ResponseType,
 ) -> Result<ScopeSet, Error> {
     let requested = match params.get("scope") {
@@ -198,7 +202,7 @@ fn check_scope(
         None => ScopeSet::default(),
     };
     let scope = if requested.is_empty() {
-        client.default_scopes.clone()
+        default_scope.clone()
     } else {
         requested
     };

@@ -1,13 +1,13 @@
-//! `portcullis client create|list|show|delete`
+//! `portcullis client create|list|show|update|delete`
 
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{open_store, print_json, CliError};
+use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::protocol::{ClientAuthMethod, GrantType};
-use crate::registration::{register_client, ClientRequest};
+use crate::registration::{register_client, update_client, ClientChanges, ClientRequest};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -48,9 +48,56 @@ pub enum ClientCommand {
         server: Option<String>,
     },
     /// Show one client.
-    Show { client_id: String },
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+    /// Change a client under the rules of `client create`. A list flag replaces the whole
+    /// list (`--default-scope ''` empties one); a lifetime of `default` clears the override.
+    Update {
+        /// Ids made before ids stopped starting with `-` are accepted as they are.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The grant types it may use from now on (repeatable; replaces the set).
+        #[arg(long = "grant-type", value_parser = parse_grant)]
+        grant_types: Option<Vec<GrantType>>,
+        /// Exact redirect URIs (repeatable; replaces them).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Option<Vec<String>>,
+        /// Where RP-initiated logout may return to (repeatable; replaces them).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Option<Vec<String>>,
+        /// The scopes it may request (repeatable; replaces them).
+        #[arg(long = "scope")]
+        scopes: Option<Vec<String>>,
+        /// Granted when it requests none (repeatable; replaces them).
+        #[arg(long = "default-scope")]
+        default_scopes: Option<Vec<String>>,
+        /// Trusted: no consent page.
+        #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+        first_party: Option<bool>,
+        /// Access token lifetime (90, 15m, 1h, 30d, or `default` for the server's).
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        access_token_ttl: Option<TtlOverride>,
+        /// ID token lifetime.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        id_token_ttl: Option<TtlOverride>,
+        /// Refresh token (and grant) lifetime.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        refresh_token_ttl: Option<TtlOverride>,
+    },
     /// Delete a client, with its grants, codes and refresh tokens.
-    Delete { client_id: String },
+    Delete {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+}
+
+/// A list flag given only an empty value (`--scope ''`) means the empty list.
+fn list(values: Option<Vec<String>>) -> Option<Vec<String>> {
+    values.map(|v| v.into_iter().filter(|s| !s.trim().is_empty()).collect())
 }
 
 fn parse_grant(s: &str) -> Result<GrantType, String> {
@@ -117,6 +164,39 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             Ok(None) => Err(CliError(format!("no client `{client_id}`"))),
             Err(e) => Err(CliError::from(e)),
         },
+        ClientCommand::Update {
+            client_id,
+            name,
+            grant_types,
+            redirect_uris,
+            post_logout_redirect_uris,
+            scopes,
+            default_scopes,
+            first_party,
+            access_token_ttl,
+            id_token_ttl,
+            refresh_token_ttl,
+        } => {
+            let changes = ClientChanges {
+                name,
+                grant_types,
+                redirect_uris: list(redirect_uris),
+                post_logout_redirect_uris: list(post_logout_redirect_uris),
+                scopes: list(scopes),
+                default_scopes: list(default_scopes),
+                first_party,
+                access_token_ttl: access_token_ttl.map(|t| t.0),
+                id_token_ttl: id_token_ttl.map(|t| t.0),
+                refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
+            };
+            match update_client(&store, &client_id, changes, SystemClock.now()).await {
+                Ok(client) => {
+                    print_json(&client.to_json());
+                    Ok(())
+                }
+                Err(e) => Err(CliError::from(e)),
+            }
+        }
         ClientCommand::Delete { client_id } => match store.delete_client(&client_id).await {
             Ok(true) => {
                 print_json(&json!({ "deleted": client_id }));

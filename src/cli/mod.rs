@@ -1,8 +1,10 @@
 //! The command line: one file per command group.
 
+mod claim;
 mod client;
 mod healthcheck;
 mod keys;
+mod scope;
 mod server;
 mod user;
 
@@ -39,6 +41,12 @@ pub enum Command {
     /// Authorization servers: each has its own issuer and keys.
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Custom scopes of an authorization server, with the descriptions the consent page shows.
+    #[command(subcommand)]
+    Scope(scope::ScopeCommand),
+    /// Custom claims of an authorization server: a user attribute or a static value.
+    #[command(subcommand)]
+    Claim(claim::ClaimCommand),
     /// Clients of an authorization server.
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -75,6 +83,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => crate::serve::run(config).await.map_err(CliError::from),
         Command::Migrate => migrate(&config).await,
         Command::Server(cmd) => server::run(&config, cmd).await,
+        Command::Scope(cmd) => scope::run(&config, cmd).await,
+        Command::Claim(cmd) => claim::run(&config, cmd).await,
         Command::Client(cmd) => client::run(&config, cmd).await,
         Command::Keys(cmd) => keys::run(&config, cmd).await,
         Command::User(cmd) => user::run(&config, cmd).await,
@@ -113,6 +123,50 @@ async fn migrate(config: &Config) -> Result<(), CliError> {
     );
     store.close().await;
     Ok(())
+}
+
+/// A lifetime override from the command line: a duration (`90`, `15m`, `1h`, `30d`), or
+/// `default` to clear the override. `None` inside means "back to the default".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlOverride(pub Option<i64>);
+
+/// Longer than any sensible token lifetime, and far from overflowing `now + ttl`.
+const MAX_TTL: u64 = 10 * 365 * 86400;
+
+pub(crate) fn parse_ttl(s: &str) -> Result<TtlOverride, String> {
+    parse_duration_override(s, 1)
+}
+
+/// `--refresh-reuse-grace`: at most a minute, and 0 turns it off.
+pub(crate) fn parse_reuse_grace(s: &str) -> Result<TtlOverride, String> {
+    let parsed = parse_duration_override(s, 0)?;
+    match parsed.0 {
+        Some(n) if n > 60 => Err(format!("`{s}` is longer than 60s")),
+        _ => Ok(parsed),
+    }
+}
+
+fn parse_duration_override(s: &str, min: u64) -> Result<TtlOverride, String> {
+    if s.trim() == "default" {
+        return Ok(TtlOverride(None));
+    }
+    let seconds: crate::config::Seconds = s.parse()?;
+    if seconds.0 < min {
+        return Err(format!("`{s}` must be at least {min}s"));
+    }
+    if seconds.0 > MAX_TTL {
+        return Err(format!("`{s}` is longer than ten years"));
+    }
+    Ok(TtlOverride(Some(seconds.as_i64())))
+}
+
+/// `true` or `false`, for flags that change a stored boolean.
+pub(crate) fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("`{s}` is not true or false")),
+    }
 }
 
 pub(crate) fn print_json(value: &serde_json::Value) {

@@ -1,14 +1,16 @@
-//! `portcullis server create|list`
+//! `portcullis server create|list|show|update`
 
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{open_store, print_json, CliError};
+use super::{
+    open_store, parse_bool, parse_reuse_grace, parse_ttl, print_json, CliError, TtlOverride,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::KeyRing;
 use crate::store::servers::is_valid_server_id;
-use crate::store::AuthorizationServer;
+use crate::store::{AuthorizationServer, ServerChanges, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
@@ -25,6 +27,40 @@ pub enum ServerCommand {
     },
     /// List authorization servers.
     List,
+    /// Show a server with its policy (a null lifetime means the configuration's default).
+    Show {
+        #[arg(long)]
+        id: String,
+    },
+    /// Change a server's name, audience or token policy. A lifetime of `default` clears the
+    /// override; clients' own overrides still win.
+    Update {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// The `aud` of new access tokens; tokens already issued keep theirs.
+        #[arg(long)]
+        audience: Option<String>,
+        /// Access token lifetime (90, 15m, 1h, 30d, or `default`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        access_token_ttl: Option<TtlOverride>,
+        /// ID token lifetime.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        id_token_ttl: Option<TtlOverride>,
+        /// Refresh token (and grant) absolute lifetime.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        refresh_token_ttl: Option<TtlOverride>,
+        /// A refresh token unused for this long expires.
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+        refresh_idle_ttl: Option<TtlOverride>,
+        /// How long a rotated-out refresh token may still be presented (0s to 60s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_reuse_grace)]
+        refresh_reuse_grace: Option<TtlOverride>,
+        /// Issue refresh tokens only when offline_access is granted.
+        #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+        refresh_requires_offline_access: Option<bool>,
+    },
 }
 
 fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value {
@@ -33,12 +69,26 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "name": server.name,
         "issuer": server.issuer(&config.issuer),
         "audience": server.audience,
+        "access_token_ttl": server.access_token_ttl,
+        "id_token_ttl": server.id_token_ttl,
+        "refresh_token_ttl": server.refresh_token_ttl,
+        "refresh_idle_ttl": server.refresh_idle_ttl,
+        "refresh_reuse_grace": server.refresh_reuse_grace,
+        "refresh_requires_offline_access": server.refresh_requires_offline_access,
         "created_at": server.created_at,
+        "updated_at": server.updated_at,
+        "version": server.version,
     })
 }
 
 pub async fn run(config: &Config, command: ServerCommand) -> Result<(), CliError> {
     let store = open_store(config).await?;
+    let result = execute(config, &store, command).await;
+    store.close().await;
+    result
+}
+
+async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Result<(), CliError> {
     let now = SystemClock.now();
     match command {
         ServerCommand::Create { id, name, audience } => {
@@ -65,7 +115,49 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<(), CliError
             let list: Vec<_> = servers.iter().map(|s| describe(s, config)).collect();
             print_json(&json!(list));
         }
+        ServerCommand::Show { id } => {
+            let server = store
+                .server(&id)
+                .await
+                .map_err(CliError::from)?
+                .ok_or_else(|| CliError(format!("no authorization server `{id}`")))?;
+            print_json(&describe(&server, config));
+        }
+        ServerCommand::Update {
+            id,
+            name,
+            audience,
+            access_token_ttl,
+            id_token_ttl,
+            refresh_token_ttl,
+            refresh_idle_ttl,
+            refresh_reuse_grace,
+            refresh_requires_offline_access,
+        } => {
+            if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(CliError("--name must not be empty".into()));
+            }
+            if audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+                return Err(CliError("--audience must not be empty".into()));
+            }
+            let changes = ServerChanges {
+                name: name.map(|n| n.trim().to_string()),
+                audience: audience.map(|a| a.trim().to_string()),
+                access_token_ttl: access_token_ttl.map(|t| t.0),
+                id_token_ttl: id_token_ttl.map(|t| t.0),
+                refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
+                refresh_idle_ttl: refresh_idle_ttl.map(|t| t.0),
+                refresh_reuse_grace: refresh_reuse_grace.map(|t| t.0),
+                refresh_requires_offline_access,
+            };
+            let server = match store.update_server(&id, &changes, now).await {
+                Err(crate::store::StoreError::NotFound(_)) => {
+                    return Err(CliError(format!("no authorization server `{id}`")))
+                }
+                other => other.map_err(CliError::from)?,
+            };
+            print_json(&describe(&server, config));
+        }
     }
-    store.close().await;
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::authorize::decision::session_for;
 use crate::authorize::{interaction, request, AuthorizeError, Browser, Continuing, Flow};
 use crate::endpoints::AuthServer;
 use crate::error::Error;
+use crate::policy;
 use crate::protocol::FormParams;
 use crate::tokens::verify::{verify, Expected};
 
@@ -56,7 +57,8 @@ async fn start(
         server.id(),
     )?;
     let target = request::check_redirect(&params, &client, &server.issuer)?;
-    let mut request = request::check_rest(&params, &client, target)?;
+    let default_scope = policy::default_scope(&state.store, &client).await?;
+    let mut request = request::check_rest(&params, &client, &default_scope, target)?;
     if let Some(hint) = params.get("id_token_hint") {
         let keys = state
             .keys

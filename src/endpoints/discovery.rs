@@ -53,6 +53,8 @@ async fn common_metadata(
     server: &AuthServer,
 ) -> Result<Map<String, Value>, Error> {
     let custom_scopes = state.store.scope_names(server.id()).await?;
+    // Per-server policy: the custom claims this server may release.
+    let custom_claims = state.store.claims(server.id()).await?;
     let mut scopes = ScopeSet::from_tokens(custom_scopes).unwrap_or_default();
     for s in claims::OIDC_SCOPES {
         scopes.insert(s);
@@ -73,6 +75,9 @@ async fn common_metadata(
         "sid",
     ];
     claims_supported.extend(claims::all_claim_names());
+    // Custom names borrow from `custom_claims`: the list stops being `Vec<&'static str>`.
+    let mut claims_supported: Vec<&str> = claims_supported;
+    claims_supported.extend(custom_claims.iter().map(|c| c.name.as_str()));
     let metadata = json!({
         "issuer": server.issuer,
         "authorization_endpoint": server.endpoint("/authorize"),

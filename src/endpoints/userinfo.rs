@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::endpoints::AuthServer;
 use crate::error::{Challenge, Error, ErrorCode};
+use crate::policy::{self, ClaimTarget};
 use crate::protocol::{FormParams, ScopeSet};
 use crate::tokens::claims;
 use crate::tokens::presented::access_token_in_force;
@@ -58,6 +59,18 @@ pub async fn userinfo(
         }
     };
     let mut body = claims::for_scope(&user, &scope);
+    let custom = policy::custom_claims(
+        &state.store,
+        server.id(),
+        Some(&user),
+        &scope,
+        ClaimTarget::Userinfo,
+    )
+    .await?;
+    // Standard claims and `sub` win over a custom claim of the same name.
+    for (name, value) in custom {
+        body.entry(name).or_insert(value);
+    }
     body.insert("sub".into(), Value::String(user.id));
     let mut response = Json(Value::Object(body)).into_response();
     response

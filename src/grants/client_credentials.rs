@@ -3,6 +3,7 @@
 
 use super::{GrantContext, TokenResponse};
 use crate::error::Error;
+use crate::policy::{self, ClaimTarget};
 use crate::protocol::ScopeSet;
 use crate::tokens::access_token::{self, AccessTokenRequest};
 
@@ -24,7 +25,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             "the client credentials grant requires a confidential client",
         ));
     }
-    let scope = granted_scope(cx.client, cx.form.get("scope"))?;
+    let defaults = policy::default_scope(&cx.state.store, cx.client).await?;
+    let scope = granted_scope(cx.client, &defaults, cx.form.get("scope"))?;
     let server = cx.state.keys.key_set(&cx.server.server, cx.now).await?;
     let key = server
         .signing_key(cx.now)
@@ -41,6 +43,14 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             ttl,
             auth_time: None,
             grant_id: None,
+            extra_claims: policy::custom_claims(
+                &cx.state.store,
+                cx.server.id(),
+                None,
+                &scope,
+                ClaimTarget::AccessToken,
+            )
+            .await?,
         },
         cx.now,
     )
@@ -56,10 +66,11 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     })
 }
 
-/// §3.3: the requested scopes, which must all be allowed; none requested means the client's
-/// default scopes (all its scopes when it has no defaults).
+/// §3.3: the requested scopes, which must all be allowed; none requested means the default
+/// scopes of the policy (all the client's scopes when there are none).
 fn granted_scope(
     client: &crate::store::Client,
+    defaults: &ScopeSet,
     requested: Option<&str>,
 ) -> Result<ScopeSet, Error> {
     let requested = match requested {
@@ -72,10 +83,10 @@ fn granted_scope(
         )));
     }
     if requested.is_empty() {
-        let defaults = if client.default_scopes.is_empty() {
+        let defaults = if defaults.is_empty() {
             &client.scopes
         } else {
-            &client.default_scopes
+            defaults
         };
         let mut granted = ScopeSet::default();
         for s in defaults.iter().filter(|s| !USER_SCOPES.contains(s)) {

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
+use crate::policy::Lifetimes;
 use crate::protocol::{FormParams, GrantType, ScopeSet};
 use crate::security::{hash_secret, random_secret};
 use crate::store::{Client, RefreshToken};
@@ -37,20 +38,19 @@ pub struct GrantContext<'a> {
 }
 
 impl GrantContext<'_> {
+    /// Token lifetimes under this server's and client's policy.
+    pub fn lifetimes(&self) -> Lifetimes {
+        Lifetimes::of(&self.state.config.tokens, &self.server.server, self.client)
+    }
+
     /// Access token lifetime: the client's override, else the server's, else the configuration's.
     pub fn access_token_ttl(&self) -> i64 {
-        self.client
-            .access_token_ttl
-            .or(self.server.server.access_token_ttl)
-            .unwrap_or(self.state.config.tokens.access_token_ttl.as_i64())
+        self.lifetimes().access_token
     }
 
     /// Absolute lifetime of a refresh token family.
     pub fn refresh_token_ttl(&self) -> i64 {
-        self.client
-            .refresh_token_ttl
-            .or(self.server.server.refresh_token_ttl)
-            .unwrap_or(self.state.config.tokens.refresh_token_ttl.as_i64())
+        self.lifetimes().refresh_token
     }
 
     pub fn refresh_idle_ttl(&self) -> i64 {
@@ -108,10 +108,7 @@ impl GrantContext<'_> {
     }
 
     pub fn id_token_ttl(&self) -> i64 {
-        self.client
-            .id_token_ttl
-            .or(self.server.server.id_token_ttl)
-            .unwrap_or(self.state.config.tokens.id_token_ttl.as_i64())
+        self.lifetimes().id_token
     }
 }
 

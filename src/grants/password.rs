@@ -17,7 +17,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     }
     let username = cx.form.require("username")?;
     let password = Secret::new(cx.form.require("password")?);
-    let scope = granted_scope(&cx)?;
+    let scope = granted_scope(&cx).await?;
     let user = match accounts::check_password(cx.state, username.trim(), &password, cx.now).await? {
         Ok(user) => user,
         Err(why) => {
@@ -55,10 +55,10 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
 
 /// The requested scopes (OIDC scopes, the client's scopes, offline_access when it may refresh),
 /// or the client's defaults.
-fn granted_scope(cx: &GrantContext<'_>) -> Result<ScopeSet, Error> {
+async fn granted_scope(cx: &GrantContext<'_>) -> Result<ScopeSet, Error> {
     let requested = match cx.form.get("scope") {
         Some(raw) => ScopeSet::parse(raw).map_err(|e| Error::invalid_scope(e.to_string()))?,
-        None => return Ok(cx.client.default_scopes.clone()),
+        None => return crate::policy::default_scope(&cx.state.store, cx.client).await,
     };
     for s in requested.iter() {
         let allowed = OIDC_SCOPES.contains(&s)

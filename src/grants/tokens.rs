@@ -4,10 +4,21 @@
 use super::GrantContext;
 use crate::clock::UnixTime;
 use crate::error::Error;
+use crate::policy::{self, ClaimTarget};
 use crate::protocol::ScopeSet;
 use crate::store::User;
 use crate::tokens::access_token::{self, AccessTokenRequest};
 use crate::tokens::id_token::{self, IdTokenRequest};
+
+/// The server's custom claims this scope releases into this kind of token.
+async fn custom(
+    cx: &GrantContext<'_>,
+    user: &User,
+    scope: &ScopeSet,
+    target: ClaimTarget,
+) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+    policy::custom_claims(&cx.state.store, cx.server.id(), Some(user), scope, target).await
+}
 
 pub struct UserTokens {
     pub access_token: String,
@@ -39,6 +50,7 @@ pub async fn for_user(
             ttl: cx.access_token_ttl(),
             auth_time: Some(auth_time),
             grant_id: Some(grant_id),
+            extra_claims: custom(cx, user, scope, ClaimTarget::AccessToken).await?,
         },
         cx.now,
     )
@@ -59,6 +71,7 @@ pub async fn for_user(
                     scope,
                     include_scope_claims: false,
                     ttl: cx.id_token_ttl(),
+                    extra_claims: custom(cx, user, scope, ClaimTarget::IdToken).await?,
                 },
                 cx.now,
             )

@@ -207,14 +207,12 @@ impl KeyRing {
         })
     }
 
-    /// The longest a JWT signed for this server may live.
+    /// The longest a JWT signed for this server may live. The overrides are read from the
+    /// database rather than from `server`, which a caller may have loaded before an operator
+    /// changed them.
     async fn max_ttl(&self, server: &AuthorizationServer) -> Result<i64, KeyError> {
-        let clients = self.store.max_jwt_ttl(&server.id).await?.unwrap_or(0);
-        Ok(self
-            .default_max_ttl
-            .max(server.access_token_ttl.unwrap_or(0))
-            .max(server.id_token_ttl.unwrap_or(0))
-            .max(clients))
+        let overrides = self.store.max_jwt_ttl(&server.id).await?.unwrap_or(0);
+        Ok(self.default_max_ttl.max(overrides))
     }
 
     /// Generate and store a key of the given generation. False if another writer won.

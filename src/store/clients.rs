@@ -71,6 +71,7 @@ impl Client {
             "id_token_ttl": self.id_token_ttl,
             "refresh_token_ttl": self.refresh_token_ttl,
             "created_at": self.created_at,
+            "updated_at": self.updated_at,
         })
     }
 }
@@ -204,6 +205,39 @@ impl Store {
             .fetch_all(pool)
             .await?);
         rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// Write back what `client update` may change: everything but the id, the server, the
+    /// secret and the authentication method.
+    pub async fn update_client(&self, client: &Client, now: i64) -> Result<Client, StoreError> {
+        let grant_types = join(client.grant_types.iter().map(|g| g.as_str()), " ");
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE clients SET name = $1, first_party = $2, grant_types = $3, \
+             redirect_uris = $4, post_logout_redirect_uris = $5, scopes = $6, \
+             default_scopes = $7, access_token_ttl = $8, id_token_ttl = $9, \
+             refresh_token_ttl = $10, updated_at = $11 WHERE id = $12",
+        )
+        .bind(&client.name)
+        .bind(client.first_party)
+        .bind(&grant_types)
+        .bind(join(&client.redirect_uris, "\n"))
+        .bind(join(&client.post_logout_redirect_uris, "\n"))
+        .bind(client.scopes.to_string())
+        .bind(client.default_scopes.to_string())
+        .bind(client.access_token_ttl)
+        .bind(client.id_token_ttl)
+        .bind(client.refresh_token_ttl)
+        .bind(now)
+        .bind(&client.id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound(format!("client `{}`", client.id)));
+        }
+        self.client(&client.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("client `{}`", client.id)))
     }
 
     /// Delete a client; its grants, codes and refresh tokens go with it.

@@ -25,7 +25,8 @@ pub struct AuthorizationCode {
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redemption {
-    /// This call consumed it.
+    /// This call consumed it. Boxed: the record dwarfs the other variants
+    /// (clippy::large_enum_variant).
     Redeemed(Box<AuthorizationCode>),
     /// It was consumed before: a replay. The grant it belongs to.
     Replayed {

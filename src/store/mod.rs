@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod claims;
 mod clients;
 mod consents;
 mod grants;
@@ -26,12 +27,14 @@ pub mod servers;
 mod sessions;
 mod users;
 
+pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
 pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};
 pub use interactions::StoredInteraction;
 pub use keys::StoredKey;
 pub use refresh_tokens::{RefreshToken, Rotation as RefreshRotation};
-pub use servers::AuthorizationServer;
+pub use scopes::Scope;
+pub use servers::{AuthorizationServer, ServerChanges};
 pub use sessions::Session;
 pub use users::{NewUser, User, Username};
 
@@ -64,6 +67,8 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error(transparent)]

@@ -6,7 +6,7 @@ use crate::clock::UnixTime;
 pub const DEFAULT_SERVER: &str = "default";
 
 /// An authorization server. NULL policy values fall back to the configuration.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct AuthorizationServer {
     pub id: String,
     pub name: String,
@@ -26,6 +26,41 @@ impl AuthorizationServer {
     /// The `default` server's issuer is the base URL; every other's is `{base}/oauth2/{id}`.
     pub fn issuer(&self, base: &str) -> String {
         issuer_of(base, &self.id)
+    }
+}
+
+/// Changes to a server. `None` leaves a value as it is; for a lifetime, `Some(None)` clears the
+/// override back to the configuration's default.
+#[derive(Debug, Clone, Default)]
+pub struct ServerChanges {
+    pub name: Option<String>,
+    pub audience: Option<String>,
+    pub access_token_ttl: Option<Option<i64>>,
+    pub id_token_ttl: Option<Option<i64>>,
+    pub refresh_token_ttl: Option<Option<i64>>,
+    pub refresh_idle_ttl: Option<Option<i64>>,
+    pub refresh_reuse_grace: Option<Option<i64>>,
+    pub refresh_requires_offline_access: Option<bool>,
+}
+
+impl ServerChanges {
+    fn apply(&self, server: &mut AuthorizationServer) {
+        fn set<T: Clone>(target: &mut T, change: &Option<T>) {
+            if let Some(value) = change {
+                *target = value.clone();
+            }
+        }
+        set(&mut server.name, &self.name);
+        set(&mut server.audience, &self.audience);
+        set(&mut server.access_token_ttl, &self.access_token_ttl);
+        set(&mut server.id_token_ttl, &self.id_token_ttl);
+        set(&mut server.refresh_token_ttl, &self.refresh_token_ttl);
+        set(&mut server.refresh_idle_ttl, &self.refresh_idle_ttl);
+        set(&mut server.refresh_reuse_grace, &self.refresh_reuse_grace);
+        set(
+            &mut server.refresh_requires_offline_access,
+            &self.refresh_requires_offline_access,
+        );
     }
 }
 
@@ -113,15 +148,73 @@ impl Store {
         )
     }
 
-    /// The longest lifetime of a JWT this server may have signed, across its clients'
-    /// overrides: a retired key stays published at least this long.
+    /// Apply `changes`; `version` and `updated_at` move only when something changed. The
+    /// write is conditional on the version read, so two operators editing at once do not
+    /// silently undo each other's change: the loser re-reads and re-applies.
+    pub async fn update_server(
+        &self,
+        id: &str,
+        changes: &ServerChanges,
+        now: UnixTime,
+    ) -> Result<AuthorizationServer, StoreError> {
+        for _ in 0..3 {
+            let current = self
+                .server(id)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("server `{id}`")))?;
+            let mut updated = current.clone();
+            changes.apply(&mut updated);
+            if updated == current {
+                return Ok(current);
+            }
+            let written = on_pool!(self, pool => sqlx::query(
+                "UPDATE authorization_servers SET name = $1, audience = $2, \
+                 access_token_ttl = $3, id_token_ttl = $4, refresh_token_ttl = $5, \
+                 refresh_idle_ttl = $6, refresh_reuse_grace = $7, \
+                 refresh_requires_offline_access = $8, updated_at = $9, version = version + 1 \
+                 WHERE id = $10 AND version = $11",
+            )
+            .bind(&updated.name)
+            .bind(&updated.audience)
+            .bind(updated.access_token_ttl)
+            .bind(updated.id_token_ttl)
+            .bind(updated.refresh_token_ttl)
+            .bind(updated.refresh_idle_ttl)
+            .bind(updated.refresh_reuse_grace)
+            .bind(updated.refresh_requires_offline_access)
+            .bind(now)
+            .bind(id)
+            .bind(current.version)
+            .execute(pool)
+            .await?
+            .rows_affected());
+            if written == 1 {
+                return self
+                    .server(id)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("server `{id}`")));
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "server `{id}` is being changed by someone else; try again"
+        )))
+    }
+
+    /// The longest lifetime of a JWT this server may have signed: its own overrides and its
+    /// clients'. A retired key stays published at least this long (the configuration's
+    /// defaults are the key ring's to add).
     pub async fn max_jwt_ttl(&self, server_id: &str) -> Result<Option<i64>, StoreError> {
-        let row: (Option<i64>, Option<i64>) = on_pool!(self, pool => sqlx::query_as(
-            "SELECT MAX(access_token_ttl), MAX(id_token_ttl) FROM clients WHERE server_id = $1",
+        let row: (Option<i64>,) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT MAX(ttl) FROM ( \
+                 SELECT access_token_ttl AS ttl FROM clients WHERE server_id = $1 \
+                 UNION ALL SELECT id_token_ttl FROM clients WHERE server_id = $1 \
+                 UNION ALL SELECT access_token_ttl FROM authorization_servers WHERE id = $1 \
+                 UNION ALL SELECT id_token_ttl FROM authorization_servers WHERE id = $1 \
+             ) AS ttls",
         )
         .bind(server_id)
         .fetch_one(pool)
         .await?);
-        Ok(row.0.max(row.1))
+        Ok(row.0)
     }
 }

@@ -1,11 +1,13 @@
 //! JWT access tokens, RFC 9068.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::clock::UnixTime;
 use crate::keys::{JwtType, LoadedKey};
 use crate::protocol::ScopeSet;
 use crate::security::random_token;
+use crate::tokens::claims;
 
 /// RFC 9068 §2.2: the claims of a JWT access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub struct AccessTokenClaims {
     /// The grant this token was issued under (withdrawn with it); absent for client credentials.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gid: Option<String>,
+    /// The server's custom claims (per-server policy), never a registered claim's name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 pub struct IssuedAccessToken {
@@ -42,6 +47,9 @@ pub struct AccessTokenRequest<'a> {
     pub ttl: i64,
     pub auth_time: Option<UnixTime>,
     pub grant_id: Option<&'a str>,
+    /// Custom claims released by the granted scope (`policy::custom_claims`); a name that is
+    /// a registered claim is dropped rather than allowed to override it.
+    pub extra_claims: Map<String, Value>,
 }
 
 pub fn mint(
@@ -60,6 +68,11 @@ pub fn mint(
         jti: random_token(16),
         auth_time: request.auth_time,
         gid: request.grant_id.map(str::to_string),
+        extra: request
+            .extra_claims
+            .into_iter()
+            .filter(|(name, _)| !claims::is_reserved(name))
+            .collect(),
     };
     let token = key.signer.sign(JwtType::AccessToken, &claims)?;
     Ok(IssuedAccessToken { token, claims })

@@ -67,3 +67,38 @@ pub fn all_claim_names() -> impl Iterator<Item = &'static str> {
         .chain(PHONE)
         .copied()
 }
+
+/// Claims the protocols define (RFC 7519 §4.1, RFC 9068 §2.2, OIDC Core §2 and §5.6.2,
+/// RFC 7800, RFC 8693) or that this server sets itself (`gid`). A custom claim may not take
+/// one of these names, nor a standard claim's: a token carries what the protocol says.
+pub const PROTOCOL_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "scope",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "azp",
+    "sid",
+    "gid",
+    "acr",
+    "amr",
+    "cnf",
+    "act",
+    "may_act",
+    "_claim_names",
+    "_claim_sources",
+];
+
+/// Is `name` a protocol or standard claim, never to be set by a custom claim?
+pub fn is_reserved(name: &str) -> bool {
+    PROTOCOL_CLAIMS.contains(&name) || all_claim_names().any(|n| n == name)
+}

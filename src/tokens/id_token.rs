@@ -24,6 +24,9 @@ pub struct IdTokenRequest<'a> {
     /// §5.4: profile claims go in the ID token only when no access token is issued.
     pub include_scope_claims: bool,
     pub ttl: i64,
+    /// Custom claims released by the granted scope (`policy::custom_claims`); never overrides
+    /// a claim set above or a registered claim.
+    pub extra_claims: Map<String, Value>,
 }
 
 /// §3.1.3.6: base64url of the left half of the SHA-256 of the value's ASCII octets.
@@ -59,6 +62,11 @@ pub fn mint(key: &LoadedKey, r: IdTokenRequest<'_>, now: UnixTime) -> Result<Str
     }
     if r.include_scope_claims {
         c.extend(claims::for_scope(r.user, r.scope));
+    }
+    for (name, value) in r.extra_claims {
+        if !claims::is_reserved(&name) && !c.contains_key(&name) {
+            c.insert(name, value);
+        }
     }
     key.signer.sign(JwtType::Jwt, &Value::Object(c))
 }

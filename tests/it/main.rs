@@ -13,6 +13,7 @@ mod introspection;
 mod jwt;
 mod keys;
 mod lifecycle;
+mod policy;
 mod revocation;
 mod servers;
 mod token_errors;

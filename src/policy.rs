@@ -1,0 +1,172 @@
+//! Per-server policy, as the minting code asks for it: how long each token lives, which custom
+//! claims a granted scope releases into which token, and the scope a client gets when it asks
+//! for none. Operators set it with `portcullis server update`, `scope …`, `claim …` and
+//! `client update`; every grant reads it here, so tokens carry exactly what the policy grants.
+
+use serde_json::{Map, Value};
+
+use crate::config::TokenConfig;
+use crate::error::Error;
+use crate::protocol::ScopeSet;
+use crate::store::{AuthorizationServer, Client, Store, User};
+use crate::tokens::claims;
+
+pub use crate::store::{ClaimSource, ClaimTarget, CustomClaim};
+
+/// Token lifetimes in seconds: the client's override, else the server's, else the
+/// configuration's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access_token: i64,
+    pub id_token: i64,
+    pub refresh_token: i64,
+}
+
+impl Lifetimes {
+    pub fn of(config: &TokenConfig, server: &AuthorizationServer, client: &Client) -> Self {
+        let pick = |client: Option<i64>, server: Option<i64>, default: i64| {
+            client.or(server).unwrap_or(default)
+        };
+        Self {
+            access_token: pick(
+                client.access_token_ttl,
+                server.access_token_ttl,
+                config.access_token_ttl.as_i64(),
+            ),
+            id_token: pick(
+                client.id_token_ttl,
+                server.id_token_ttl,
+                config.id_token_ttl.as_i64(),
+            ),
+            refresh_token: pick(
+                client.refresh_token_ttl,
+                server.refresh_token_ttl,
+                config.refresh_token_ttl.as_i64(),
+            ),
+        }
+    }
+}
+
+/// The server's custom claims for one token: those released by a granted scope and meant for
+/// `target`. Attribute claims need a user (none for client credentials); static ones do not.
+pub async fn custom_claims(
+    store: &Store,
+    server_id: &str,
+    user: Option<&User>,
+    scope: &ScopeSet,
+    target: ClaimTarget,
+) -> Result<Map<String, Value>, Error> {
+    let defined = store.claims(server_id).await?;
+    Ok(release(&defined, user, scope, target))
+}
+
+/// `custom_claims` without the database.
+pub fn release(
+    defined: &[CustomClaim],
+    user: Option<&User>,
+    scope: &ScopeSet,
+    target: ClaimTarget,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for claim in defined {
+        if !claim.token_types.contains(&target) || !claim.scopes.iter().any(|s| scope.contains(s)) {
+            continue;
+        }
+        // Refused when the claim was defined; checked again so a row edited by hand cannot
+        // put a second `sub` or `aud` in a token.
+        if claims::is_reserved(&claim.name) {
+            continue;
+        }
+        let value = match &claim.source {
+            ClaimSource::Static(value) => Some(value.clone()),
+            ClaimSource::Attribute(attribute) => user.and_then(|u| attribute_of(u, attribute)),
+        };
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            out.insert(claim.name.clone(), value);
+        }
+    }
+    out
+}
+
+/// A user attribute: a key of their claims, or their username.
+fn attribute_of(user: &User, attribute: &str) -> Option<Value> {
+    match user.claims.get(attribute) {
+        Some(value) => Some(value.clone()),
+        None if attribute == "username" => Some(Value::String(user.username.clone())),
+        None => None,
+    }
+}
+
+/// RFC 6749 §3.3: what a client gets when it requests no scope. Its own default scopes; else
+/// the server's default scopes that it may use; else nothing (each grant decides what
+/// nothing means).
+pub async fn default_scope(store: &Store, client: &Client) -> Result<ScopeSet, Error> {
+    if !client.default_scopes.is_empty() {
+        return Ok(client.default_scopes.clone());
+    }
+    let server_defaults = store.default_scopes(&client.server_id).await?;
+    let mut granted = ScopeSet::default();
+    for s in server_defaults.iter().filter(|s| client.scopes.contains(s)) {
+        granted.insert(s);
+    }
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claim(
+        name: &str,
+        source: ClaimSource,
+        scopes: &str,
+        targets: &[ClaimTarget],
+    ) -> CustomClaim {
+        CustomClaim {
+            server_id: "default".into(),
+            name: name.into(),
+            source,
+            scopes: ScopeSet::parse(scopes).unwrap(),
+            token_types: targets.to_vec(),
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn static_claims_need_no_user_and_follow_scope_and_target() {
+        let defined = [
+            claim(
+                "tier",
+                ClaimSource::Static(json!("gold")),
+                "billing admin",
+                &[ClaimTarget::AccessToken],
+            ),
+            claim(
+                "dept",
+                ClaimSource::Attribute("department".into()),
+                "billing",
+                &ClaimTarget::ALL,
+            ),
+        ];
+        let billing = ScopeSet::parse("billing").unwrap();
+        let out = release(&defined, None, &billing, ClaimTarget::AccessToken);
+        assert_eq!(out.get("tier"), Some(&json!("gold")));
+        assert!(out.get("dept").is_none(), "no user, no attribute");
+        assert!(release(&defined, None, &billing, ClaimTarget::IdToken).is_empty());
+        let other = ScopeSet::parse("reports").unwrap();
+        assert!(release(&defined, None, &other, ClaimTarget::AccessToken).is_empty());
+    }
+
+    #[test]
+    fn reserved_names_are_never_released() {
+        let defined = [claim(
+            "sub",
+            ClaimSource::Static(json!("someone-else")),
+            "a",
+            &ClaimTarget::ALL,
+        )];
+        let scope = ScopeSet::parse("a").unwrap();
+        assert!(release(&defined, None, &scope, ClaimTarget::AccessToken).is_empty());
+    }
+}

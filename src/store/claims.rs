@@ -1,0 +1,187 @@
+//! Custom claims of a server: a user attribute or a static value, released into the tokens
+//! named by `token_types` when one of `scopes` is granted.
+
+use serde_json::{json, Value};
+
+use super::{is_unique_violation, on_pool, split_list, Store, StoreError};
+use crate::protocol::ScopeSet;
+
+/// Where a custom claim may be released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ClaimTarget {
+    AccessToken,
+    IdToken,
+    Userinfo,
+}
+
+impl ClaimTarget {
+    pub const ALL: [ClaimTarget; 3] = [Self::AccessToken, Self::IdToken, Self::Userinfo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessToken => "access_token",
+            Self::IdToken => "id_token",
+            Self::Userinfo => "userinfo",
+        }
+    }
+}
+
+impl std::str::FromStr for ClaimTarget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown token type `{s}` (use access_token, id_token or userinfo)")
+            })
+    }
+}
+
+/// Where a custom claim's value comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClaimSource {
+    /// A key of the user's claims, or `username`; omitted when the user has no such value.
+    Attribute(String),
+    /// The same JSON value for everyone, released even without a user.
+    Static(Value),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomClaim {
+    pub server_id: String,
+    pub name: String,
+    pub source: ClaimSource,
+    /// Granting any one of these releases the claim.
+    pub scopes: ScopeSet,
+    pub token_types: Vec<ClaimTarget>,
+    pub created_at: i64,
+}
+
+impl CustomClaim {
+    /// The JSON shown by `claim create|list`.
+    pub fn to_json(&self) -> Value {
+        let mut out = json!({
+            "server": self.server_id,
+            "name": self.name,
+            "scopes": self.scopes.iter().collect::<Vec<_>>(),
+            "token_types": self.token_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "created_at": self.created_at,
+        });
+        if let Some(map) = out.as_object_mut() {
+            match &self.source {
+                ClaimSource::Attribute(attribute) => {
+                    map.insert("attribute".into(), json!(attribute));
+                }
+                ClaimSource::Static(value) => {
+                    map.insert("value".into(), value.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    server_id: String,
+    name: String,
+    source: String,
+    value: String,
+    scopes: String,
+    token_types: String,
+    created_at: i64,
+}
+
+impl TryFrom<ClaimRow> for CustomClaim {
+    type Error = StoreError;
+    fn try_from(row: ClaimRow) -> Result<Self, StoreError> {
+        let corrupt = |what: String| {
+            StoreError::Corrupt(format!(
+                "claim {} of server {}: {what}",
+                row.name, row.server_id
+            ))
+        };
+        let source = match row.source.as_str() {
+            "attribute" => ClaimSource::Attribute(row.value.clone()),
+            "static" => ClaimSource::Static(
+                serde_json::from_str(&row.value).map_err(|e| corrupt(e.to_string()))?,
+            ),
+            other => return Err(corrupt(format!("unknown source `{other}`"))),
+        };
+        let token_types = split_list(&row.token_types)
+            .iter()
+            .map(|t| t.parse())
+            .collect::<Result<Vec<ClaimTarget>, _>>()
+            .map_err(corrupt)?;
+        Ok(CustomClaim {
+            scopes: ScopeSet::parse(&row.scopes).map_err(|e| corrupt(e.to_string()))?,
+            source,
+            token_types,
+            server_id: row.server_id,
+            name: row.name,
+            created_at: row.created_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "server_id, name, source, value, scopes, token_types, created_at";
+
+impl Store {
+    pub async fn insert_claim(&self, claim: &CustomClaim) -> Result<CustomClaim, StoreError> {
+        let (source, value) = match &claim.source {
+            ClaimSource::Attribute(attribute) => ("attribute", attribute.clone()),
+            ClaimSource::Static(value) => ("static", value.to_string()),
+        };
+        let token_types = claim
+            .token_types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let result = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO claims (server_id, name, source, value, scopes, token_types, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&claim.server_id)
+        .bind(&claim.name)
+        .bind(source)
+        .bind(&value)
+        .bind(claim.scopes.to_string())
+        .bind(&token_types)
+        .bind(claim.created_at)
+        .execute(pool)
+        .await
+        .map(|_| ()));
+        match result {
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
+                "claim `{}` of server `{}`",
+                claim.name, claim.server_id
+            ))),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(claim.clone()),
+        }
+    }
+
+    /// A server's custom claims, by name.
+    pub async fn claims(&self, server_id: &str) -> Result<Vec<CustomClaim>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM claims WHERE server_id = $1 ORDER BY name");
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, ClaimRow>(&sql)
+            .bind(server_id)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(CustomClaim::try_from).collect()
+    }
+
+    pub async fn delete_claim(&self, server_id: &str, name: &str) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM claims WHERE server_id = $1 AND name = $2",
+        )
+        .bind(server_id)
+        .bind(name)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+}
