@@ -10,13 +10,12 @@ use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
-use crate::policy::{self, ClaimTarget, Lifetimes};
+use crate::grants::tokens::{self, UserTokenRequest};
+use crate::policy::Lifetimes;
 use crate::protocol::{ResponseType, ScopeSet};
 use crate::security::{hash_secret, random_secret, random_token};
 use crate::sessions;
 use crate::store::{AuthorizationCode, Client, Session, User};
-use crate::tokens::access_token::{self, AccessTokenRequest};
-use crate::tokens::id_token::{self, IdTokenRequest};
 
 use super::response::AuthorizeError;
 
@@ -249,74 +248,29 @@ impl Flow<'_> {
         scope: &ScopeSet,
         grant_id: &str,
     ) -> Result<Vec<(&'static str, String)>, Error> {
-        let keys = self
-            .state
-            .keys
-            .key_set(&self.server.server, self.now)
-            .await?;
-        let key = keys
-            .signing_key(self.now)
-            .ok_or_else(|| Error::internal("no signing key"))?;
+        let minted = tokens::mint(UserTokenRequest {
+            state: self.state,
+            server: self.server,
+            client: self.client,
+            user,
+            scope,
+            grant_id,
+            auth_time: session.auth_time,
+            nonce: request.nonce.as_deref(),
+            sid: Some(&session.sid),
+            with_access_token: response_type.issues_access_token(),
+            with_id_token: response_type.issues_id_token(),
+            now: self.now,
+        })
+        .await?;
         let mut params = Vec::new();
-        let mut access_token = None;
-        if response_type.issues_access_token() {
-            let ttl = self.lifetimes().access_token;
-            let issued = access_token::mint(
-                key,
-                AccessTokenRequest {
-                    issuer: &self.server.issuer,
-                    audience: &self.server.server.audience,
-                    subject: &user.id,
-                    client_id: &self.client.id,
-                    scope,
-                    ttl,
-                    auth_time: Some(session.auth_time),
-                    grant_id: Some(grant_id),
-                    extra_claims: policy::custom_claims(
-                        &self.state.store,
-                        self.server.id(),
-                        Some(user),
-                        scope,
-                        ClaimTarget::AccessToken,
-                    )
-                    .await?,
-                },
-                self.now,
-            )
-            .map_err(Error::internal)?;
-            params.push(("access_token", issued.token.clone()));
+        if let Some((access_token, _)) = minted.access_token {
+            params.push(("access_token", access_token));
             params.push(("token_type", "Bearer".to_string()));
-            params.push(("expires_in", ttl.to_string()));
+            params.push(("expires_in", minted.access_token_ttl.to_string()));
             params.push(("scope", scope.to_string()));
-            access_token = Some(issued.token);
         }
-        if response_type.issues_id_token() {
-            let id_token = id_token::mint(
-                key,
-                IdTokenRequest {
-                    issuer: &self.server.issuer,
-                    client_id: &self.client.id,
-                    user,
-                    auth_time: session.auth_time,
-                    nonce: request.nonce.as_deref(),
-                    sid: Some(&session.sid),
-                    access_token: access_token.as_deref(),
-                    code: None,
-                    scope,
-                    include_scope_claims: access_token.is_none(),
-                    ttl: self.lifetimes().id_token,
-                    extra_claims: policy::custom_claims(
-                        &self.state.store,
-                        self.server.id(),
-                        Some(user),
-                        scope,
-                        ClaimTarget::IdToken,
-                    )
-                    .await?,
-                },
-                self.now,
-            )
-            .map_err(Error::internal)?;
+        if let Some(id_token) = minted.id_token {
             params.push(("id_token", id_token));
         }
         Ok(params)

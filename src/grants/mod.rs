@@ -5,7 +5,7 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod password;
 pub mod refresh_token;
-mod tokens;
+pub mod tokens;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
