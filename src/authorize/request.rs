@@ -10,7 +10,6 @@ use crate::protocol::{
     pkce, redirect_uri, FormParams, GrantType, Prompt, ResponseMode, ResponseType, ScopeSet,
 };
 use crate::store::Client;
-use crate::tokens::claims::OIDC_SCOPES;
 
 /// A validated authorization request, as kept while the user signs in and consents.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,10 +206,7 @@ fn check_scope(
         requested
     };
     for s in scope.iter() {
-        let allowed = OIDC_SCOPES.contains(&s)
-            || (s == "offline_access" && client.allows(GrantType::RefreshToken))
-            || client.scopes.contains(s);
-        if !allowed {
+        if !client.may_request(s) {
             return Err(Error::invalid_scope(format!(
                 "scope `{s}` is not allowed for this client"
             )));

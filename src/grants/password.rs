@@ -5,9 +5,8 @@
 use super::{tokens, GrantContext, TokenResponse};
 use crate::accounts;
 use crate::error::Error;
-use crate::protocol::{GrantType, ScopeSet};
+use crate::protocol::ScopeSet;
 use crate::security::{random_token, Secret};
-use crate::tokens::claims::OIDC_SCOPES;
 
 pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     if cx.client.is_public() {
@@ -61,10 +60,7 @@ async fn granted_scope(cx: &GrantContext<'_>) -> Result<ScopeSet, Error> {
         None => return crate::policy::default_scope(&cx.state.store, cx.client).await,
     };
     for s in requested.iter() {
-        let allowed = OIDC_SCOPES.contains(&s)
-            || (s == "offline_access" && cx.client.allows(GrantType::RefreshToken))
-            || cx.client.scopes.contains(s);
-        if !allowed {
+        if !cx.client.may_request(s) {
             return Err(Error::invalid_scope(format!(
                 "scope `{s}` is not allowed for this client"
             )));

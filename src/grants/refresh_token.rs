@@ -30,6 +30,9 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     }
     // §6: the new access token may narrow the scope, never widen it.
     let granted = ScopeSet::parse(&current.scope).map_err(|e| Error::internal(e.to_string()))?;
+    // A scope the client has since lost is not issued again, whatever the family was granted.
+    let granted = ScopeSet::from_tokens(granted.iter().filter(|s| cx.client.may_request(s)))
+        .map_err(|e| Error::internal(e.to_string()))?;
     let scope = match cx.form.get("scope") {
         None => granted.clone(),
         Some(raw) => {

@@ -45,6 +45,14 @@ impl Client {
         self.grant_types.contains(&grant)
     }
 
+    /// May this client be granted `scope` for a user? The OIDC scopes, `offline_access` when it
+    /// may refresh, and the scopes registered for it.
+    pub fn may_request(&self, scope: &str) -> bool {
+        crate::tokens::claims::OIDC_SCOPES.contains(&scope)
+            || (scope == "offline_access" && self.allows(GrantType::RefreshToken))
+            || self.scopes.contains(scope)
+    }
+
     /// Constant-time check of a presented secret; a public client has none to match.
     pub fn secret_matches(&self, presented: &str) -> bool {
         match &self.secret_hash {

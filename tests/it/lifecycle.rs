@@ -501,7 +501,34 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     outputs.into_iter().map(|o| o.expect("ready")).collect()
 }
 
+/// A client that loses a scope does not get it back through an older refresh token.
+async fn refresh_does_not_reissue_a_scope_the_client_lost(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first =
+        json(password_grant(&server, &app, "ada", PASSWORD, "openid invoices.read").await).await;
+    let mut client = server.store().client(&app.id).await.unwrap().unwrap();
+    client.scopes = portcullis::protocol::ScopeSet::default();
+    server
+        .store()
+        .update_client(&client, server.clock_now())
+        .await
+        .unwrap();
+    let rt = first["refresh_token"].as_str().unwrap();
+    let refreshed = json(refresh(&server, &app, rt, None).await).await;
+    assert_eq!(refreshed["scope"], "openid");
+    let rt = refreshed["refresh_token"].as_str().unwrap();
+    assert_oauth_error(
+        refresh(&server, &app, rt, Some("invoices.read")).await,
+        400,
+        "invalid_scope",
+    )
+    .await;
+}
+
 on_both_databases!(
+    refresh_does_not_reissue_a_scope_the_client_lost,
     password_grant_issues_tokens_with_an_id_token,
     password_grant_failures_are_all_invalid_grant,
     repeated_failures_lock_the_account_until_unlocked,
