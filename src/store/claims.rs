@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{is_unique_violation, on_pool, split_list, Store, StoreError};
+use super::{on_pool, or_already_exists, split_list, Store, StoreError};
 use crate::protocol::ScopeSet;
 
 /// Where a custom claim may be released.
@@ -153,14 +153,10 @@ impl Store {
         .execute(pool)
         .await
         .map(|_| ()));
-        match result {
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "claim `{}` of server `{}`",
-                claim.name, claim.server_id
-            ))),
-            Err(e) => Err(e.into()),
-            Ok(()) => Ok(claim.clone()),
-        }
+        or_already_exists(result, || {
+            format!("claim `{}` of server `{}`", claim.name, claim.server_id)
+        })?;
+        Ok(claim.clone())
     }
 
     /// A server's custom claims, by name.

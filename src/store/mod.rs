@@ -143,6 +143,20 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// A write that may hit a uniqueness constraint: the duplicate becomes `AlreadyExists(what)`.
+pub(crate) fn or_already_exists<T>(
+    result: Result<T, sqlx::Error>,
+    what: impl FnOnce() -> String,
+) -> Result<T, StoreError> {
+    result.map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::AlreadyExists(what())
+        } else {
+            e.into()
+        }
+    })
+}
+
 /// Space- or newline-separated lists are stored as TEXT.
 pub(crate) fn split_list(value: &str) -> Vec<String> {
     value

@@ -1,7 +1,7 @@
 //! Custom scopes of a server. The OIDC scopes are built in and never stored; scopes given to a
 //! client are registered here too, so discovery lists them.
 
-use super::{is_unique_violation, on_pool, Store, StoreError};
+use super::{on_pool, or_already_exists, Store, StoreError};
 use crate::protocol::ScopeSet;
 
 /// A custom scope. Its description is shown on the consent page; a default scope is granted
@@ -72,14 +72,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|_| ()));
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "scope `{name}` of server `{server_id}`"
-                )));
-            }
-            other => other?,
-        }
+        or_already_exists(result, || format!("scope `{name}` of server `{server_id}`"))?;
         self.scope(server_id, name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("scope `{name}`")))

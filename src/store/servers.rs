@@ -1,6 +1,6 @@
 //! Authorization servers.
 
-use super::{is_unique_violation, on_pool, Store, StoreError};
+use super::{on_pool, or_already_exists, Store, StoreError};
 use crate::clock::UnixTime;
 
 pub const DEFAULT_SERVER: &str = "default";
@@ -118,12 +118,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|_| ()));
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists(format!("server `{id}`")));
-            }
-            other => other?,
-        }
+        or_already_exists(result, || format!("server `{id}`"))?;
         self.server(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("server `{id}`")))

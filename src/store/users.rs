@@ -8,7 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{is_unique_violation, on_pool, Store, StoreError};
+use super::{on_pool, or_already_exists, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::security::random_id;
 
@@ -199,15 +199,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|_| ()));
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::AlreadyExists(format!(
-                    "user `{}`",
-                    new.username
-                )));
-            }
-            other => other?,
-        }
+        or_already_exists(result, || format!("user `{}`", new.username))?;
         self.user(&id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("user `{id}`")))
