@@ -43,9 +43,9 @@ pub async fn mint(r: UserTokenRequest<'_>) -> Result<UserTokens, Error> {
         .signing_key(r.now)
         .ok_or_else(|| Error::internal("no signing key"))?;
     let lifetimes = Lifetimes::of(&r.state.config.tokens, &r.server.server, r.client);
-    let custom = |target| {
-        policy::custom_claims(&r.state.store, r.server.id(), Some(r.user), r.scope, target)
-    };
+    // One read of the server's claim definitions serves both tokens.
+    let defined = r.state.store.claims(r.server.id()).await?;
+    let custom = |target| policy::release(&defined, Some(r.user), r.scope, target);
     let access_token = if r.with_access_token {
         let issued = access_token::mint(
             key,
@@ -58,7 +58,7 @@ pub async fn mint(r: UserTokenRequest<'_>) -> Result<UserTokens, Error> {
                 ttl: lifetimes.access_token,
                 auth_time: Some(r.auth_time),
                 grant_id: Some(r.grant_id),
-                extra_claims: custom(ClaimTarget::AccessToken).await?,
+                extra_claims: custom(ClaimTarget::AccessToken),
             },
             r.now,
         )
@@ -84,7 +84,7 @@ pub async fn mint(r: UserTokenRequest<'_>) -> Result<UserTokens, Error> {
                     // OIDC Core §5.4: scope claims go in the ID token only without an access token.
                     include_scope_claims: access_token.is_none(),
                     ttl: lifetimes.id_token,
-                    extra_claims: custom(ClaimTarget::IdToken).await?,
+                    extra_claims: custom(ClaimTarget::IdToken),
                 },
                 r.now,
             )
