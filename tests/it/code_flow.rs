@@ -366,6 +366,53 @@ async fn code_is_bound_to_client_and_redirect_uri_and_expires(backend: Backend) 
     .await;
 }
 
+/// A code of one authorization server is worthless at another, even to a client there.
+async fn a_code_of_one_server_is_refused_by_another(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", "pw-ada-123").await;
+    server.create_server("tenant").await;
+    let (client, secret) = server.web_client(REDIRECT, true, false).await;
+    let (tenant_client, tenant_secret) = server
+        .register(portcullis::registration::ClientRequest {
+            server_id: "tenant".into(),
+            name: "tenant app".into(),
+            grant_types: vec![portcullis::protocol::GrantType::AuthorizationCode],
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: false,
+            first_party: true,
+            auth_method: None,
+        })
+        .await;
+    let agent = UserAgent::new();
+    let code = code_for(&server, &agent, &client.id, "").await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    // The default server's client cannot authenticate at the tenant…
+    let response = server
+        .post_form(
+            "/oauth2/tenant/token",
+            Some((&client.id, secret.as_ref().unwrap().expose())),
+            &form,
+        )
+        .await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+    // …and the tenant's client cannot redeem the default server's code.
+    let response = server
+        .post_form(
+            "/oauth2/tenant/token",
+            Some((&tenant_client.id, tenant_secret.as_ref().unwrap().expose())),
+            &form,
+        )
+        .await;
+    assert_oauth_error(response, 400, "invalid_grant").await;
+}
+
 /// PKCE downgrade: a verifier sent for a code issued without a challenge is refused.
 async fn verifier_without_challenge_is_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -456,6 +503,7 @@ async fn implicit_flows_work_with_an_oidc_library(backend: Backend) {
 }
 
 on_both_databases!(
+    a_code_of_one_server_is_refused_by_another,
     implicit_flows_work_with_an_oidc_library,
     authorization_code_flow_with_pkce_works_with_an_oidc_library,
     public_client_must_use_pkce_and_the_right_verifier,

@@ -467,7 +467,45 @@ async fn userinfo_allows_cross_origin_calls_and_pages_do_not(backend: Backend) {
     assert!(page.headers().get("access-control-allow-origin").is_none());
 }
 
+/// A pending sign-in expires (15 minutes), and belongs to the server that started it.
+async fn interactions_expire_and_stay_with_their_server(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    rp.server.create_server("tenant").await;
+    let (url, _, body) = rp.go("response_type=code&scope=openid").await.page();
+    // Posted to another server's login page: unknown there, no session started.
+    let mut form = hidden_inputs(&body);
+    form.push(("username".into(), USER.into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let foreign = rp
+        .agent
+        .http
+        .post(rp.server.url("/oauth2/tenant/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    // The interaction is looked up per server: unknown at the tenant.
+    assert_eq!(foreign.status(), 400);
+    assert!(foreign.headers().get("set-cookie").is_none());
+    assert!(foreign.headers().get("location").is_none());
+    // Expired: an error page, never a redirect or a session.
+    rp.server.clock.advance(15 * 60 + 1);
+    let response = rp
+        .agent
+        .http
+        .post(url.join("login").unwrap())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.headers().get("set-cookie").is_none());
+    assert!(response.text().await.unwrap().contains("expired"));
+}
+
 on_both_databases!(
+    interactions_expire_and_stay_with_their_server,
     logout_variants,
     native_app_loopback_redirect_may_use_any_port,
     userinfo_allows_cross_origin_calls_and_pages_do_not,
