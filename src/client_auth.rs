@@ -16,7 +16,7 @@ pub async fn authenticate(
 ) -> Result<Client, Error> {
     let presented = PresentedCredentials::from_request(headers, form)?;
     let fail = |why: &'static str| Error::invalid_client(why).with_challenge(presented.challenge());
-    let client = match store.client(presented.client_id()).await? {
+    let client = match store.cached_client(presented.client_id()).await? {
         // A client belongs to one server; to every other it does not exist.
         Some(client) if client.server_id == server_id => client,
         _ => return Err(fail("client authentication failed")),

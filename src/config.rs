@@ -35,6 +35,24 @@ pub struct Config {
     pub passwords: PasswordConfig,
     pub sessions: SessionConfig,
     pub login: LoginConfig,
+    pub cache: CacheConfig,
+}
+
+/// The per-replica cache of servers, clients, scopes and claims (src/store/cache.rs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How often a replica checks whether another process changed what it caches; a change
+    /// made elsewhere (CLI, another replica) takes effect within this time. 0: on every read.
+    pub refresh_interval: Seconds,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            refresh_interval: Seconds(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,6 +170,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             login: LoginConfig::default(),
             passwords: PasswordConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }

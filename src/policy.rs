@@ -56,7 +56,7 @@ pub async fn custom_claims(
     scope: &ScopeSet,
     target: ClaimTarget,
 ) -> Result<Map<String, Value>, Error> {
-    let defined = store.claims(server_id).await?;
+    let defined = store.cached_claims(server_id).await?;
     Ok(release(&defined, user, scope, target))
 }
 
@@ -104,7 +104,7 @@ pub async fn default_scope(store: &Store, client: &Client) -> Result<ScopeSet, E
     if !client.default_scopes.is_empty() {
         return Ok(client.default_scopes.clone());
     }
-    let server_defaults = store.default_scopes(&client.server_id).await?;
+    let server_defaults = store.cached_default_scopes(&client.server_id).await?;
     let mut granted = ScopeSet::default();
     for s in server_defaults.iter().filter(|s| client.scopes.contains(s)) {
         granted.insert(s);

@@ -48,6 +48,7 @@ pub async fn open(config: &Config, clock: &dyn Clock) -> Result<Store, ServeErro
         .await
         .map_err(db_error)?;
     store.migrate().await.map_err(db_error)?;
+    store.set_cache_refresh_interval(config.cache.refresh_interval.as_duration());
     store
         .ensure_default_server(clock.now())
         .await

@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for AuthServer {
         };
         let server = state
             .store
-            .server(&id)
+            .cached_server(&id)
             .await?
             .ok_or_else(|| Error::not_found("no such authorization server"))?;
         let issuer = issuer_of(&state.config.issuer, &server.id);

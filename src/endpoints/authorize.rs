@@ -53,7 +53,11 @@ async fn start(
         .get("client_id")
         .ok_or_else(|| AuthorizeError::page(Error::invalid_request("missing client_id")))?;
     let client = request::check_client(
-        state.store.client(client_id).await.map_err(Error::from)?,
+        state
+            .store
+            .cached_client(client_id)
+            .await
+            .map_err(Error::from)?,
         server.id(),
     )?;
     let target = request::check_redirect(&params, &client, &server.issuer)?;

@@ -52,10 +52,10 @@ async fn common_metadata(
     state: &AppState,
     server: &AuthServer,
 ) -> Result<Map<String, Value>, Error> {
-    let custom_scopes = state.store.scope_names(server.id()).await?;
+    let custom_scopes = state.store.cached_scope_names(server.id()).await?;
     // Per-server policy: the custom claims this server may release.
-    let custom_claims = state.store.claims(server.id()).await?;
-    let mut scopes = ScopeSet::from_tokens(custom_scopes).unwrap_or_default();
+    let custom_claims = state.store.cached_claims(server.id()).await?;
+    let mut scopes = ScopeSet::from_tokens(custom_scopes.iter().cloned()).unwrap_or_default();
     for s in claims::OIDC_SCOPES {
         scopes.insert(s);
     }

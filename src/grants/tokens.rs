@@ -44,7 +44,7 @@ pub async fn mint(r: UserTokenRequest<'_>) -> Result<UserTokens, Error> {
         .ok_or_else(|| Error::internal("no signing key"))?;
     let lifetimes = Lifetimes::of(&r.state.config.tokens, &r.server.server, r.client);
     // One read of the server's claim definitions serves both tokens.
-    let defined = r.state.store.claims(r.server.id()).await?;
+    let defined = r.state.store.cached_claims(r.server.id()).await?;
     let custom = |target| policy::release(&defined, Some(r.user), r.scope, target);
     let access_token = if r.with_access_token {
         let issued = access_token::mint(

@@ -156,6 +156,7 @@ impl Store {
         or_already_exists(result, || {
             format!("claim `{}` of server `{}`", claim.name, claim.server_id)
         })?;
+        self.cache.invalidate();
         Ok(claim.clone())
     }
 
@@ -178,6 +179,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        self.cache.invalidate();
         Ok(done == 1)
     }
 }

@@ -190,6 +190,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        self.cache.invalidate();
         self.client(&new.id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("client `{}`", new.id)))
@@ -240,6 +241,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        self.cache.invalidate();
         if done == 0 {
             return Err(StoreError::NotFound(format!("client `{}`", client.id)));
         }
@@ -255,6 +257,7 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected());
+        self.cache.invalidate();
         Ok(done == 1)
     }
 }

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod cache;
 mod claims;
 mod clients;
 mod consents;
@@ -41,6 +42,8 @@ pub use users::{NewUser, User, Username};
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// Servers, clients, claims and scopes as this replica last read them (`cache.rs`).
+    cache: std::sync::Arc<cache::Cache>,
 }
 
 #[derive(Clone)]
@@ -107,7 +110,10 @@ impl Store {
                 .await?;
             Db::Postgres(pool)
         };
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            cache: std::sync::Arc::new(cache::Cache::new()),
+        })
     }
 
     /// Apply pending migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so

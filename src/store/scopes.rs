@@ -49,6 +49,7 @@ impl Store {
             .await?
             .rows_affected());
         }
+        self.cache.invalidate();
         Ok(())
     }
 
@@ -73,6 +74,7 @@ impl Store {
         .await
         .map(|_| ()));
         or_already_exists(result, || format!("scope `{name}` of server `{server_id}`"))?;
+        self.cache.invalidate();
         self.scope(server_id, name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("scope `{name}`")))
@@ -127,6 +129,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        self.cache.invalidate();
         if done == 0 {
             return Ok(None);
         }
@@ -142,6 +145,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        self.cache.invalidate();
         Ok(done == 1)
     }
 

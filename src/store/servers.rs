@@ -97,6 +97,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        self.cache.invalidate();
         Ok(())
     }
 
@@ -119,6 +120,7 @@ impl Store {
         .await
         .map(|_| ()));
         or_already_exists(result, || format!("server `{id}`"))?;
+        self.cache.invalidate();
         self.server(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("server `{id}`")))
@@ -184,6 +186,7 @@ impl Store {
             .await?
             .rows_affected());
             if written == 1 {
+                self.cache.invalidate();
                 return self
                     .server(id)
                     .await?

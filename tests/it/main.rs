@@ -3,6 +3,7 @@
 mod common;
 
 mod browser;
+mod cache;
 mod cli;
 mod client_credentials;
 mod code_flow;

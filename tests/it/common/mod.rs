@@ -56,6 +56,9 @@ impl TestServer {
         // Cheap argon2 through the same configuration operators use (the defaults are OWASP's).
         config.passwords.argon2_memory_kib = 64;
         config.passwords.argon2_iterations = 1;
+        // Tests change policy with the CLI (another process) and look at once: the cache checks
+        // for changes on every read. tests/it/cache.rs sets real intervals.
+        config.cache.refresh_interval = portcullis::config::Seconds(0);
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
 
