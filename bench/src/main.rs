@@ -269,6 +269,9 @@ fn basic(id: &str, secret: &str) -> String {
     )
 }
 
+/// A request: method, path, headers, form body.
+type RequestParts = (Method, String, Vec<(String, String)>, Option<String>);
+
 /// What a scenario's step produced: success, or why it failed.
 type Step = Result<(), String>;
 
@@ -301,7 +304,7 @@ async fn simple(
     window: Window,
     target: &Target,
     connections: usize,
-    make: impl Fn() -> (Method, String, Vec<(String, String)>, Option<String>) + Clone + 'static,
+    make: impl Fn() -> RequestParts + Clone + 'static,
     check: fn(&Response) -> Step,
 ) -> Stats {
     let mut tasks = Vec::new();
@@ -650,9 +653,7 @@ async fn run_refresh(window: Window, target: &Target, args: &Args) -> Stats {
     join(tasks).await
 }
 
-fn cc_request(
-    args: &Args,
-) -> impl Fn() -> (Method, String, Vec<(String, String)>, Option<String>) + Clone {
+fn cc_request(args: &Args) -> impl Fn() -> RequestParts + Clone {
     let auth = basic(&args.cc_id, &args.cc_secret);
     move || {
         (
