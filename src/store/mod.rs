@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod audit;
 mod claims;
 mod clients;
 mod consents;
@@ -20,6 +21,7 @@ mod grants;
 mod interactions;
 mod keys;
 mod login_attempts;
+mod rate_limits;
 mod refresh_tokens;
 mod revocations;
 mod scopes;
@@ -27,6 +29,7 @@ pub mod servers;
 mod sessions;
 mod users;
 
+pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
 pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};

@@ -2,18 +2,22 @@
 
 mod common;
 
+mod audit;
 mod browser;
 mod cli;
 mod client_credentials;
 mod code_flow;
 mod conformance;
 mod discovery;
+mod headers;
 mod interaction;
 mod introspection;
 mod jwt;
 mod keys;
+mod limits;
 mod lifecycle;
 mod policy;
+mod rate_limits;
 mod revocation;
 mod servers;
 mod token_errors;

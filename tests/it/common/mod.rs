@@ -56,6 +56,10 @@ impl TestServer {
         // Cheap argon2 through the same configuration operators use (the defaults are OWASP's).
         config.passwords.argon2_memory_kib = 64;
         config.passwords.argon2_iterations = 1;
+        // Tests sign in many times from one address with a clock that does not move; the rate
+        // limit tests set their own limits.
+        config.rate_limits.sign_in_per_ip = 10_000;
+        config.rate_limits.sign_in_per_username = 10_000;
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
 
@@ -72,7 +76,12 @@ impl TestServer {
             .expect("prepare keys");
         let app = router(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
