@@ -80,7 +80,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (authorization_code)");
     cx.audit_issued(
         "authorization_code",
-        Some(&user.id),
+        Some(user.id.as_str()),
         &issued.jti,
         &scope.to_string(),
         refresh_token.is_some(),

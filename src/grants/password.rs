@@ -61,7 +61,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     );
     cx.audit_issued(
         "password",
-        Some(&user.id),
+        Some(user.id.as_str()),
         &issued.jti,
         &scope.to_string(),
         refresh_token.is_some(),

@@ -104,7 +104,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (refresh_token)");
     cx.audit_issued(
         "refresh_token",
-        Some(&user.id),
+        Some(user.id.as_str()),
         &issued.jti,
         &scope.to_string(),
         true,

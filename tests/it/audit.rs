@@ -154,7 +154,7 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
         .post_form(
             "/revoke",
             Some(rp.credentials()),
-            &[("token", &field(&refreshed, "refresh_token"))],
+            &[("token", field(&refreshed, "refresh_token").as_str())],
         )
         .await;
     assert_eq!(revoked.status(), 200);
@@ -162,7 +162,7 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
     let (service, service_secret) = server.service_client("default", &[]).await;
     secrets.push(service_secret.expose().to_string());
     let access = server
-        .client_credentials_token("", (&service.id, service_secret.expose()))
+        .client_credentials_token("", (service.id.as_str(), service_secret.expose()))
         .await;
     secrets.push(access);
     let app = password_client(server).await;
@@ -178,7 +178,7 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
         .post_form(
             "/revoke",
             Some((&app.0, &app.1)),
-            &[("token", &field(&body, "access_token"))],
+            &[("token", field(&body, "access_token").as_str())],
         )
         .await;
     assert_eq!(r.status(), 200);
@@ -246,7 +246,7 @@ async fn lockout_reuse_and_replay_are_audited(backend: Backend) {
             Some(rp.credentials()),
             &[
                 ("grant_type", "authorization_code"),
-                ("code", &code),
+                ("code", code.as_str()),
                 ("redirect_uri", REDIRECT),
             ],
         )
