@@ -17,7 +17,11 @@ pub struct RequestLimits {
     pub body_limit: usize,
 }
 
-pub async fn enforce(State(limits): State<RequestLimits>, request: Request, next: Next) -> Response {
+pub async fn enforce(
+    State(limits): State<RequestLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
     match check(&limits, &request) {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),

@@ -194,8 +194,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             };
             match update_client(&store, &client_id, changes, SystemClock.now()).await {
                 Ok(client) => {
-                    audit_client(&store, Kind::ClientUpdated, &client.server_id, &client.id)
-                        .await;
+                    audit_client(&store, Kind::ClientUpdated, &client.server_id, &client.id).await;
                     print_json(&client.to_json());
                     Ok(())
                 }

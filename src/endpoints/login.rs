@@ -145,7 +145,16 @@ async fn sign_in(
                 .detail("limit", limited.limit)
                 .detail("username", username.as_str()),
         );
-        let mut page = render(state, server, id, browser, &loaded, &username, Some(SLOW_DOWN)).await;
+        let mut page = render(
+            state,
+            server,
+            id,
+            browser,
+            &loaded,
+            &username,
+            Some(SLOW_DOWN),
+        )
+        .await;
         *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         page.headers_mut()
             .insert(header::RETRY_AFTER, limited.retry_after_header());

@@ -2,8 +2,8 @@
 //! OIDC Core §3.1.3). The code is consumed first, atomically, so every failure below burns it:
 //! a guessed verifier gets one try.
 
-use crate::audit::{Event, Kind};
 use super::{tokens, GrantContext, TokenResponse};
+use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::protocol::{pkce, ScopeSet};
 use crate::security::hash_secret;

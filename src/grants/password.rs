@@ -2,9 +2,9 @@
 //! explicitly allowed it. Every failure is the same `invalid_grant`, so the endpoint does not
 //! tell which usernames exist; failures count toward the account lockout the login form shares.
 
-use crate::audit::{Event, Kind};
 use super::{tokens, GrantContext, TokenResponse};
 use crate::accounts;
+use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::protocol::ScopeSet;
 use crate::security::{random_token, Secret};

@@ -2,8 +2,8 @@
 //! every use returns a new refresh token and retires the presented one; presenting a retired
 //! one revokes the whole family, except within the grace period after its rotation.
 
-use crate::audit::{Event, Kind};
 use super::{tokens, GrantContext, TokenResponse};
+use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::protocol::ScopeSet;
 use crate::security::{hash_secret, random_secret};

@@ -125,14 +125,24 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
     let (url, _, body) = page.page();
     let failed = rp
         .agent
-        .submit(&url, &body, &[("username", USER), ("password", "wrong-guess-1")], &server.base)
+        .submit(
+            &url,
+            &body,
+            &[("username", USER), ("password", "wrong-guess-1")],
+            &server.base,
+        )
         .await;
     secrets.push("wrong-guess-1".into());
     let (url, status, body) = failed.page();
     assert_eq!(status, 401);
     let landed = rp
         .agent
-        .submit(&url, &body, &[("username", USER), ("password", PASSWORD)], &server.base)
+        .submit(
+            &url,
+            &body,
+            &[("username", USER), ("password", PASSWORD)],
+            &server.base,
+        )
         .await
         .client_url();
     let code = query_param(&landed, "code").expect("code");
@@ -186,7 +196,9 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
     let all = events(server).await;
     let sign_ins = of_kind(&all, "sign_in");
     assert_eq!(sign_ins.len(), 2, "form and password grant: {all:#?}");
-    assert!(sign_ins.iter().all(|e| e.subject.as_deref() == Some(rp.user_id.as_str())));
+    assert!(sign_ins
+        .iter()
+        .all(|e| e.subject.as_deref() == Some(rp.user_id.as_str())));
     let via: Vec<Value> = sign_ins.iter().map(|e| detail(e)["via"].clone()).collect();
     assert!(via.contains(&"login".into()) && via.contains(&"password_grant".into()));
     let failed = of_kind(&all, "sign_in_failed");
@@ -201,9 +213,16 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
     grants.sort();
     assert_eq!(
         grants,
-        ["authorization_code", "client_credentials", "password", "refresh_token"]
+        [
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token"
+        ]
     );
-    assert!(issued.iter().all(|e| detail(e)["jti"].as_str().is_some_and(|j| !j.is_empty())));
+    assert!(issued
+        .iter()
+        .all(|e| detail(e)["jti"].as_str().is_some_and(|j| !j.is_empty())));
     let revocations = of_kind(&all, "token_revoked");
     let mut types: Vec<String> = revocations
         .iter()
@@ -222,7 +241,10 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
     assert_eq!(rows.len(), all.len());
     for row in &rows {
         for secret in &secrets {
-            assert!(!row.contains(secret.as_str()), "an audit row holds a secret: {row}");
+            assert!(
+                !row.contains(secret.as_str()),
+                "an audit row holds a secret: {row}"
+            );
         }
     }
 }
@@ -237,7 +259,9 @@ async fn lockout_reuse_and_replay_are_audited(backend: Backend) {
     .await;
     let server = &rp.server;
     // A code used twice.
-    let url = rp.authorize("response_type=code&scope=openid&state=st").await;
+    let url = rp
+        .authorize("response_type=code&scope=openid&state=st")
+        .await;
     let code = query_param(&url, "code").expect("code");
     let tokens = rp.exchange(&code).await;
     let replay = server
@@ -261,7 +285,10 @@ async fn lockout_reuse_and_replay_are_audited(backend: Backend) {
     // Five failures lock the account.
     let app = password_client(server).await;
     for _ in 0..5 {
-        assert_eq!(password_grant(server, &app, USER, "wrong").await.status(), 400);
+        assert_eq!(
+            password_grant(server, &app, USER, "wrong").await.status(),
+            400
+        );
     }
 
     let all = events(server).await;
@@ -358,21 +385,34 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
     )))
     .unwrap();
     let user_id = user["id"].as_str().unwrap().to_string();
-    portcullis(&db, &["user", "set-password", "grace", "--password-stdin"], Some("another-Pw-7\n"));
+    portcullis(
+        &db,
+        &["user", "set-password", "grace", "--password-stdin"],
+        Some("another-Pw-7\n"),
+    );
     portcullis(&db, &["user", "unlock", "grace"], None);
     portcullis(&db, &["user", "disable", "grace"], None);
     portcullis(&db, &["user", "enable", "grace"], None);
     let client: Value = serde_json::from_str(&stdout(&portcullis(
         &db,
         &[
-            "client", "create", "--name", "svc", "--grant-type", "client_credentials",
+            "client",
+            "create",
+            "--name",
+            "svc",
+            "--grant-type",
+            "client_credentials",
         ],
         None,
     )))
     .unwrap();
     let client_id = client["client_id"].as_str().unwrap().to_string();
     let client_secret = client["client_secret"].as_str().unwrap().to_string();
-    portcullis(&db, &["client", "update", &client_id, "--name", "svc2"], None);
+    portcullis(
+        &db,
+        &["client", "update", &client_id, "--name", "svc2"],
+        None,
+    );
     portcullis(&db, &["client", "delete", &client_id], None);
     portcullis(&db, &["user", "delete", "grace"], None);
 
@@ -403,11 +443,23 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
         }
     }
     // Filters.
-    assert_eq!(kinds(&audit_json(&db, &["--kind", "client_created"])), ["client_created"]);
-    assert_eq!(kinds(&audit_json(&db, &["--limit", "2"])), ["user_deleted", "client_deleted"]);
+    assert_eq!(
+        kinds(&audit_json(&db, &["--kind", "client_created"])),
+        ["client_created"]
+    );
+    assert_eq!(
+        kinds(&audit_json(&db, &["--limit", "2"])),
+        ["user_deleted", "client_deleted"]
+    );
     assert_eq!(audit_json(&db, &["--since", "1h"]).len(), 9);
-    assert_eq!(audit_json(&db, &["--since", "2999-01-01T00:00:00Z"]).len(), 0);
-    assert_eq!(audit_json(&db, &["--since", "2000-01-01T00:00:00Z"]).len(), 9);
+    assert_eq!(
+        audit_json(&db, &["--since", "2999-01-01T00:00:00Z"]).len(),
+        0
+    );
+    assert_eq!(
+        audit_json(&db, &["--since", "2000-01-01T00:00:00Z"]).len(),
+        9
+    );
     // Client creation and update name the client's server; the rest have none.
     assert_eq!(
         kinds(&audit_json(&db, &["--server", "default"])),
@@ -417,7 +469,10 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
     // Text output: one line per event, newest first.
     let text = stdout(&portcullis(&db, &["audit", "--limit", "1"], None));
     assert_eq!(text.lines().count(), 1);
-    assert!(text.contains("user_deleted") && text.contains("actor=cli"), "{text}");
+    assert!(
+        text.contains("user_deleted") && text.contains("actor=cli"),
+        "{text}"
+    );
     // A kind that does not exist is a usage error.
     let refused = Command::new(BIN)
         .args(["audit", "--kind", "nonsense"])

@@ -26,8 +26,16 @@ fn assert_page_headers(what: &str, headers: &HeaderMap) {
     assert_eq!(header(headers, "x-frame-options"), Some("DENY"), "{what}");
     let csp = header(headers, "content-security-policy").unwrap_or_default();
     assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
-    assert_eq!(header(headers, "referrer-policy"), Some("no-referrer"), "{what}");
-    assert_eq!(header(headers, "x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        header(headers, "referrer-policy"),
+        Some("no-referrer"),
+        "{what}"
+    );
+    assert_eq!(
+        header(headers, "x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
 }
 
 async fn pages_are_not_cached_framed_or_referred(backend: Backend) {
@@ -51,7 +59,12 @@ async fn pages_are_not_cached_framed_or_referred(backend: Backend) {
     // The consent page (a third-party client), after signing in.
     let consent = rp
         .agent
-        .sign_in(landing, crate::common::rp::USER, crate::common::rp::PASSWORD, &server.base)
+        .sign_in(
+            landing,
+            crate::common::rp::USER,
+            crate::common::rp::PASSWORD,
+            &server.base,
+        )
         .await;
     let (url, status, _) = consent.page();
     assert_eq!(status, 200);
@@ -66,7 +79,13 @@ async fn pages_are_not_cached_framed_or_referred(backend: Backend) {
         .unwrap();
     assert!(error.status().is_client_error());
     assert_page_headers("authorize error page", error.headers());
-    let logout = rp.agent.http.get(server.url("/logout")).send().await.unwrap();
+    let logout = rp
+        .agent
+        .http
+        .get(server.url("/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_page_headers("logout page", logout.headers());
 }
 
@@ -87,9 +106,21 @@ async fn every_response_has_referrer_policy_and_nosniff(backend: Backend) {
             .await
             .unwrap();
         let headers = response.headers();
-        assert_eq!(header(headers, "referrer-policy"), Some("no-referrer"), "{path}");
-        assert_eq!(header(headers, "x-content-type-options"), Some("nosniff"), "{path}");
-        assert_eq!(header(headers, "strict-transport-security"), None, "{path}: http issuer");
+        assert_eq!(
+            header(headers, "referrer-policy"),
+            Some("no-referrer"),
+            "{path}"
+        );
+        assert_eq!(
+            header(headers, "x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(
+            header(headers, "strict-transport-security"),
+            None,
+            "{path}: http issuer"
+        );
     }
 }
 
@@ -98,7 +129,11 @@ async fn hsts_only_when_the_issuer_is_https(backend: Backend) {
         c.issuer = "https://id.example.com".into();
     })
     .await;
-    for path in ["/.well-known/openid-configuration", "/healthz", "/no-such-path"] {
+    for path in [
+        "/.well-known/openid-configuration",
+        "/healthz",
+        "/no-such-path",
+    ] {
         let response = server.http.get(server.url(path)).send().await.unwrap();
         let hsts = header(response.headers(), "strict-transport-security").unwrap_or_default();
         assert!(hsts.starts_with("max-age=31536000"), "{path}: {hsts}");
@@ -108,7 +143,9 @@ async fn hsts_only_when_the_issuer_is_https(backend: Backend) {
 async fn token_userinfo_and_introspection_are_not_cached(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     let server = &rp.server;
-    let url = rp.authorize("response_type=code&scope=openid&state=s").await;
+    let url = rp
+        .authorize("response_type=code&scope=openid&state=s")
+        .await;
     let code = crate::common::agent::query_param(&url, "code").unwrap();
     let response = server
         .post_form(
@@ -122,12 +159,18 @@ async fn token_userinfo_and_introspection_are_not_cached(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(header(response.headers(), "cache-control"), Some("no-store"));
+    assert_eq!(
+        header(response.headers(), "cache-control"),
+        Some("no-store")
+    );
     let tokens: serde_json::Value = response.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap();
     let userinfo = rp.userinfo(access).await;
     assert_eq!(userinfo.status(), 200);
-    assert_eq!(header(userinfo.headers(), "cache-control"), Some("no-store"));
+    assert_eq!(
+        header(userinfo.headers(), "cache-control"),
+        Some("no-store")
+    );
     // `introspect` asserts 200 and no-store.
     server.introspect("", rp.credentials(), access, None).await;
 }
@@ -159,7 +202,11 @@ async fn cors_is_exactly_on_the_endpoints_browser_apps_call(backend: Backend) {
         ] {
             let path = format!("{prefix}{path}");
             let response = preflight(&server, &path, method).await;
-            assert!(response.status().is_success(), "{path}: {}", response.status());
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
             assert_eq!(
                 header(response.headers(), "access-control-allow-origin"),
                 Some("*"),
@@ -190,7 +237,10 @@ async fn cors_is_exactly_on_the_endpoints_browser_apps_call(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(header(keys.headers(), "access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        header(keys.headers(), "access-control-allow-origin"),
+        Some("*")
+    );
     let introspect = server
         .http
         .post(server.url("/introspect"))
@@ -199,5 +249,8 @@ async fn cors_is_exactly_on_the_endpoints_browser_apps_call(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(header(introspect.headers(), "access-control-allow-origin"), None);
+    assert_eq!(
+        header(introspect.headers(), "access-control-allow-origin"),
+        None
+    );
 }

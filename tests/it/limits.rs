@@ -99,7 +99,12 @@ async fn a_chunked_oversized_body_is_413(backend: Backend) {
 
 async fn a_long_request_target_is_414(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.http.max_uri_length = 2048).await;
-    for path in ["/authorize", "/.well-known/openid-configuration", "/login", "/nowhere"] {
+    for path in [
+        "/authorize",
+        "/.well-known/openid-configuration",
+        "/login",
+        "/nowhere",
+    ] {
         let url = server.url(&format!("{path}?pad={}", "a".repeat(2048)));
         let response = server.http.get(url).send().await.unwrap();
         assert_oauth_error(response, 414, "invalid_request").await;
@@ -111,7 +116,12 @@ async fn a_long_request_target_is_414(backend: Backend) {
     // The default is 8 KiB.
     let default = TestServer::start(backend).await;
     let url = default.url(&format!("/keys?pad={}", "a".repeat(8 * 1024)));
-    assert_oauth_error(default.http.get(url).send().await.unwrap(), 414, "invalid_request").await;
+    assert_oauth_error(
+        default.http.get(url).send().await.unwrap(),
+        414,
+        "invalid_request",
+    )
+    .await;
     let url = default.url(&format!("/keys?pad={}", "a".repeat(7 * 1024)));
     assert_eq!(default.http.get(url).send().await.unwrap().status(), 200);
 }

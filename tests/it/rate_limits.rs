@@ -27,11 +27,7 @@ on_both_databases!(
     disabled_limits_do_not_refuse,
 );
 
-fn with_limits(
-    per_ip: u64,
-    per_username: u64,
-    per_client: u64,
-) -> impl FnOnce(&mut Config) {
+fn with_limits(per_ip: u64, per_username: u64, per_client: u64) -> impl FnOnce(&mut Config) {
     move |c: &mut Config| {
         c.rate_limits.sign_in_per_ip = per_ip;
         c.rate_limits.sign_in_per_username = per_username;
@@ -110,18 +106,36 @@ async fn token_requests_are_limited_per_client(backend: Backend) {
     let b = (b.id.as_str(), b_secret.expose());
     let form = [("grant_type", "client_credentials")];
     for _ in 0..3 {
-        assert_eq!(server.post_form("/token", Some(a), &form).await.status(), 200);
+        assert_eq!(
+            server.post_form("/token", Some(a), &form).await.status(),
+            200
+        );
     }
     assert_limited_token_response(server.post_form("/token", Some(a), &form).await).await;
     // Another client has its own budget.
-    assert_eq!(server.post_form("/token", Some(b), &form).await.status(), 200);
+    assert_eq!(
+        server.post_form("/token", Some(b), &form).await.status(),
+        200
+    );
     // Failed authentication spends nobody's budget: the limit is after authentication.
     let wrong = (b.0, "not-the-secret");
-    assert_eq!(server.post_form("/token", Some(wrong), &form).await.status(), 401);
-    assert_eq!(server.post_form("/token", Some(b), &form).await.status(), 200);
+    assert_eq!(
+        server
+            .post_form("/token", Some(wrong), &form)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        server.post_form("/token", Some(b), &form).await.status(),
+        200
+    );
     // The next window.
     server.clock.advance(60);
-    assert_eq!(server.post_form("/token", Some(a), &form).await.status(), 200);
+    assert_eq!(
+        server.post_form("/token", Some(a), &form).await.status(),
+        200
+    );
 }
 
 /// The login page of a fresh authorization request: (agent, page URL, page HTML).
@@ -150,6 +164,8 @@ async fn submit_login(
 ) -> reqwest::Response {
     let action = crate::common::agent::attribute(page, "<form method=\"post\" action=\"", "\"")
         .expect("form action")
+        // minijinja escapes `/` and `&` in attributes.
+        .replace("&#x2f;", "/")
         .replace("&amp;", "&");
     let mut form = crate::common::agent::hidden_inputs(page);
     form.push(("username".into(), username.into()));
@@ -184,9 +200,17 @@ async fn login_form_is_limited_per_ip_before_the_password_is_checked(backend: Ba
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page_429 = response.text().await.expect("page");
     assert!(page_429.contains("Too many sign-in attempts"), "{page_429}");
-    assert!(page_429.contains("name=\"password\""), "the form is shown again");
+    assert!(
+        page_429.contains("name=\"password\""),
+        "the form is shown again"
+    );
     // The refused attempt did not count as a failure toward the lockout.
-    let ada = server.store().user_by_username("ada").await.unwrap().unwrap();
+    let ada = server
+        .store()
+        .user_by_username("ada")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ada.failed_logins, 1);
     // The window passes: the right password signs in.
     server.clock.advance(60);
