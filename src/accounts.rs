@@ -3,6 +3,7 @@
 //! toward a lockout that both paths share.
 
 use crate::app::AppState;
+use crate::audit::{Event, Kind};
 use crate::clock::UnixTime;
 use crate::error::Error;
 use crate::security::Secret;
@@ -14,6 +15,17 @@ pub enum Refusal {
     UnknownOrWrong,
     Disabled,
     Locked,
+}
+
+impl Refusal {
+    /// For the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownOrWrong => "unknown_user_or_wrong_password",
+            Self::Disabled => "disabled",
+            Self::Locked => "locked",
+        }
+    }
 }
 
 pub async fn check_password(
@@ -47,6 +59,12 @@ pub async fn check_password(
             .await?;
         if locked {
             tracing::warn!(user = %user.id, "account locked after repeated failed sign-ins");
+            state.audit.record(
+                Event::new(Kind::Lockout, now)
+                    .subject(user.id.as_str())
+                    .detail("username", username)
+                    .detail("until", now + login.lockout.as_i64()),
+            );
         }
         return Ok(Err(Refusal::UnknownOrWrong));
     }

@@ -10,6 +10,7 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::audit::AuditLog;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::endpoints::{
@@ -18,6 +19,9 @@ use crate::endpoints::{
 use crate::keys::KeyRing;
 use crate::pages::Pages;
 use crate::passwords::PasswordHasher;
+use crate::rate_limit::RateLimiter;
+use crate::request_limits::{self, RequestLimits};
+use crate::security_headers::{self, Hsts};
 use crate::store::Store;
 
 /// Everything a request needs, shared through axum state. No globals.
@@ -30,12 +34,17 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// One per process, so `passwords.max_concurrent` bounds every login path together.
     pub passwords: Arc<PasswordHasher>,
+    /// The in-memory (per-replica) rate limits; the shared ones live in the store.
+    pub rate_limits: Arc<RateLimiter>,
+    /// Buffered audit events (needs a tokio runtime: the writer is spawned here).
+    pub audit: AuditLog,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Self {
         let keys = Arc::new(KeyRing::new(store.clone(), &config));
         let passwords = Arc::new(PasswordHasher::new(&config.passwords));
+        let audit = AuditLog::start(store.clone(), config.audit.buffer);
         Self {
             config: Arc::new(config),
             store,
@@ -43,6 +52,8 @@ impl AppState {
             clock,
             pages: Arc::new(Pages::new()),
             passwords,
+            rate_limits: Arc::new(RateLimiter::default()),
+            audit,
         }
     }
 
@@ -54,7 +65,8 @@ impl AppState {
 /// The endpoints every authorization server has, mounted at the root for `default` and under
 /// `/oauth2/{server_id}` for the others.
 fn server_endpoints() -> Router<AppState> {
-    // Pages the user's browser navigates to: no CORS.
+    // Pages the user's browser navigates to, and introspection (RFC 7662 §4: for resource
+    // servers, never for browser code): no CORS.
     let pages = Router::new()
         .route(
             "/authorize",
@@ -63,11 +75,13 @@ fn server_endpoints() -> Router<AppState> {
         .route("/authorize/resume", get(authorize::resume))
         .route("/login", get(login::show).post(login::submit))
         .route("/consent", get(consent::show).post(consent::submit))
-        .route("/logout", get(logout::logout).post(logout::logout));
+        .route("/logout", get(logout::logout).post(logout::logout))
+        .route("/introspect", any(introspect::introspect));
     pages.merge(api_endpoints())
 }
 
-/// Endpoints browser apps call from other origins (CORS).
+/// Endpoints browser apps call from other origins (CORS): discovery, JWKS, token, userinfo,
+/// revocation.
 fn api_endpoints() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
@@ -76,7 +90,6 @@ fn api_endpoints() -> Router<AppState> {
         .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/token", any(token::token))
-        .route("/introspect", any(introspect::introspect))
         .route("/revoke", any(revoke::revoke))
         .route("/keys", get(jwks::jwks))
         .route(
@@ -96,6 +109,11 @@ fn api_endpoints() -> Router<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
+    let limits = RequestLimits {
+        max_uri_length: config.http.max_uri_length,
+        max_header_bytes: config.http.max_header_bytes,
+        body_limit: config.http.body_limit,
+    };
     Router::new()
         .merge(server_endpoints())
         .nest("/oauth2/{server_id}", server_endpoints())
@@ -108,6 +126,14 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(config.http.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            request_limits::enforce,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Hsts(config.is_https()),
+            security_headers::add,
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.http.request_timeout.as_duration(),

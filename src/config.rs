@@ -36,6 +36,8 @@ pub struct Config {
     pub sessions: SessionConfig,
     pub login: LoginConfig,
     pub cache: CacheConfig,
+    pub rate_limits: RateLimitConfig,
+    pub audit: AuditConfig,
 }
 
 /// The per-replica cache of servers, clients, scopes and claims (src/store/cache.rs).
@@ -51,6 +53,53 @@ impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             refresh_interval: Seconds(1),
+        }
+    }
+}
+
+/// Rate limits (fixed windows). The sign-in limits are kept in the database, so they hold across
+/// replicas; the per-client `/token` limit is counted in memory, per replica (see `rate_limit`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Length of a window; every limit below counts per window.
+    pub window: Seconds,
+    /// `/token` requests per client per window, in each replica (0: no limit).
+    pub token_per_client: u64,
+    /// Password checks (login form and password grant together) per client IP per window.
+    pub sign_in_per_ip: u64,
+    /// Password checks per username per window, whatever the IP.
+    pub sign_in_per_username: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Seconds(60),
+            token_per_client: 12_000,
+            sign_in_per_ip: 30,
+            sign_in_per_username: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How long audit events are kept.
+    pub retention: Seconds,
+    /// Events waiting to be written; when full, further events are dropped and counted, so
+    /// auditing never blocks the token endpoint.
+    pub buffer: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention: Seconds(90 * 86400),
+            buffer: 10_000,
         }
     }
 }
@@ -106,6 +155,10 @@ pub struct HttpConfig {
     pub request_timeout: Seconds,
     /// How long graceful shutdown waits for in-flight requests after SIGTERM.
     pub shutdown_grace: Seconds,
+    /// Longest request target (path and query) accepted, in bytes; longer: 414.
+    pub max_uri_length: usize,
+    /// Largest total size of the request headers (names and values), in bytes; larger: 431.
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +224,8 @@ impl Default for Config {
             login: LoginConfig::default(),
             passwords: PasswordConfig::default(),
             cache: CacheConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -190,6 +245,8 @@ impl Default for HttpConfig {
             body_limit: 64 * 1024,
             request_timeout: Seconds(30),
             shutdown_grace: Seconds(20),
+            max_uri_length: 8 * 1024,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -406,6 +463,21 @@ impl Config {
         if self.http.body_limit < 1024 {
             return Err(ConfigError::new("http.body_limit", "must be at least 1024"));
         }
+        if self.http.max_uri_length < 1024 {
+            return Err(ConfigError::new(
+                "http.max_uri_length",
+                "must be at least 1024",
+            ));
+        }
+        if self.http.max_header_bytes < 4096 {
+            return Err(ConfigError::new(
+                "http.max_header_bytes",
+                "must be at least 4096",
+            ));
+        }
+        if self.audit.buffer == 0 {
+            return Err(ConfigError::new("audit.buffer", "must be at least 1"));
+        }
         for (key, value) in [
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
@@ -418,6 +490,8 @@ impl Config {
             ),
             ("keys.cache_ttl", self.keys.cache_ttl),
             ("sessions.ttl", self.sessions.ttl),
+            ("rate_limits.window", self.rate_limits.window),
+            ("audit.retention", self.audit.retention),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::new(key, "must be longer than 0s"));
@@ -499,6 +573,11 @@ impl Config {
 
     /// Cookies get `Secure` when the issuer is https.
     pub fn secure_cookies(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// HSTS is sent when the issuer is https (behind a TLS-terminating proxy).
+    pub fn is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
 

@@ -6,9 +6,11 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod authorize;
 pub mod cli;
 pub mod client_auth;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod cookies;
@@ -20,8 +22,11 @@ pub mod pages;
 pub mod passwords;
 pub mod policy;
 pub mod protocol;
+pub mod rate_limit;
 pub mod registration;
+pub mod request_limits;
 pub mod security;
+pub mod security_headers;
 pub mod serve;
 pub mod sessions;
 pub mod store;

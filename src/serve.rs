@@ -92,7 +92,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         database = store.backend(),
         "portcullis is ready"
     );
-    let app = router(state);
+    let audit = state.audit.clone();
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let stopping = Arc::new(Notify::new());
     let notify = stopping.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -106,6 +107,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+    // Write the audit events still queued before the pool closes.
+    audit.flush().await;
     store.close().await;
     Ok(())
 }

@@ -4,10 +4,12 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride};
+use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::protocol::{ClientAuthMethod, GrantType};
 use crate::registration::{register_client, update_client, ClientChanges, ClientRequest};
+use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -138,6 +140,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             let (client, secret) = register_client(&store, request, SystemClock.now())
                 .await
                 .map_err(CliError::from)?;
+            audit_client(&store, Kind::ClientCreated, &client.server_id, &client.id).await;
             let mut out = client.to_json();
             if let (Some(secret), Some(map)) = (secret, out.as_object_mut()) {
                 map.insert("client_secret".into(), json!(secret.expose()));
@@ -191,6 +194,7 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             };
             match update_client(&store, &client_id, changes, SystemClock.now()).await {
                 Ok(client) => {
+                    audit_client(&store, Kind::ClientUpdated, &client.server_id, &client.id).await;
                     print_json(&client.to_json());
                     Ok(())
                 }
@@ -199,6 +203,10 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
         }
         ClientCommand::Delete { client_id } => match store.delete_client(&client_id).await {
             Ok(true) => {
+                let event = Event::new(Kind::ClientDeleted, SystemClock.now())
+                    .actor("cli")
+                    .subject(client_id.as_str());
+                audit::write(&store, event).await;
                 print_json(&json!({ "deleted": client_id }));
                 Ok(())
             }
@@ -208,4 +216,13 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
     };
     store.close().await;
     result
+}
+
+/// A client change, in the audit log: which client, never its secret.
+async fn audit_client(store: &Store, kind: Kind, server_id: &str, client_id: &str) {
+    let event = Event::new(kind, SystemClock.now())
+        .server(server_id)
+        .actor("cli")
+        .subject(client_id);
+    audit::write(store, event).await;
 }

@@ -1,5 +1,6 @@
 //! The command line: one file per command group.
 
+mod audit;
 mod claim;
 mod client;
 mod healthcheck;
@@ -56,6 +57,8 @@ pub enum Command {
     /// Users who sign in; shared by every authorization server.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// The audit log, newest first: sign-ins, lockouts, tokens, client, user and key changes.
+    Audit(audit::AuditArgs),
     /// Exit 0 if the server on `listen` answers /healthz (for container health checks).
     Healthcheck(healthcheck::HealthcheckArgs),
 }
@@ -88,6 +91,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Client(cmd) => client::run(&config, cmd).await,
         Command::Keys(cmd) => keys::run(&config, cmd).await,
         Command::User(cmd) => user::run(&config, cmd).await,
+        Command::Audit(args) => audit::run(&config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&config, args).await,
     };
     match result {

@@ -11,6 +11,7 @@ use tokio::io::AsyncBufReadExt;
 
 use self::claims::ClaimArgs;
 use super::{open_store, print_json, CliError};
+use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::passwords::PasswordHasher;
@@ -93,6 +94,7 @@ async fn execute(
                 claims,
             };
             let user = store.insert_user(&new, now).await.map_err(CliError::from)?;
+            audit_user(store, Kind::UserCreated, &user, now).await;
             print_json(&user.to_json());
         }
         UserCommand::List => {
@@ -109,6 +111,7 @@ async fn execute(
             if !store.delete_user(&user.id).await.map_err(CliError::from)? {
                 return Err(no_user(&user.username));
             }
+            audit_user(store, Kind::UserDeleted, &user, now).await;
             print_json(&json!({ "deleted": user.id, "username": user.username }));
         }
         UserCommand::SetPassword { user, .. } => {
@@ -119,6 +122,9 @@ async fn execute(
                 .set_password_hash(&user.id, &hashed, now)
                 .await
                 .map_err(CliError::from)?;
+            if changed {
+                audit_user(store, Kind::UserPasswordChanged, &user, now).await;
+            }
             print_json(&reload(store, &user, changed).await?.to_json());
         }
         UserCommand::Unlock { user } => {
@@ -127,6 +133,9 @@ async fn execute(
                 .unlock_user(&user.id, now)
                 .await
                 .map_err(CliError::from)?;
+            if changed {
+                audit_user(store, Kind::UserUnlocked, &user, now).await;
+            }
             print_json(&reload(store, &user, changed).await?.to_json());
         }
     }
@@ -144,8 +153,25 @@ async fn set_disabled(
         .set_user_disabled(&user.id, disabled, now)
         .await
         .map_err(CliError::from)?;
+    if changed {
+        let kind = if disabled {
+            Kind::UserDisabled
+        } else {
+            Kind::UserEnabled
+        };
+        audit_user(store, kind, &user, now).await;
+    }
     print_json(&reload(store, &user, changed).await?.to_json());
     Ok(())
+}
+
+/// A user change, in the audit log: id and username, never the password or its hash.
+async fn audit_user(store: &Store, kind: Kind, user: &User, now: UnixTime) {
+    let event = Event::new(kind, now)
+        .actor("cli")
+        .subject(user.id.as_str())
+        .detail("username", user.username.as_str());
+    audit::write(store, event).await;
 }
 
 /// A user named by the operator: a username or an id.

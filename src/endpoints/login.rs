@@ -10,16 +10,20 @@ use serde_json::json;
 
 use crate::accounts;
 use crate::app::AppState;
+use crate::audit::{Event, Kind};
 use crate::authorize::interaction::{self, csrf_token, Authenticated, InteractionState};
 use crate::authorize::{AuthorizeError, Browser};
+use crate::client_ip::ClientIp;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
 use crate::pages::form_target;
 use crate::protocol::FormParams;
+use crate::rate_limit;
 use crate::security::Secret;
 use crate::sessions;
 
 const FAILED: &str = "Incorrect username or password.";
+const SLOW_DOWN: &str = "Too many sign-in attempts. Please wait a minute and try again.";
 
 pub async fn show(
     State(state): State<AppState>,
@@ -101,10 +105,11 @@ async fn render(
 pub async fn submit(
     State(state): State<AppState>,
     server: AuthServer,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match sign_in(&state, &server, &headers, body).await {
+    match sign_in(&state, &server, ip, &headers, body).await {
         Ok(response) => response,
         Err(e) => AuthorizeError::page(e).render(&state.pages),
     }
@@ -113,6 +118,7 @@ pub async fn submit(
 async fn sign_in(
     state: &AppState,
     server: &AuthServer,
+    ip: std::net::IpAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
@@ -127,10 +133,45 @@ async fn sign_in(
     let mut loaded = submission.state.clone();
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or(""));
+    // Before the password is hashed: a flood of guesses buys no argon2 time.
+    let limits = &state.config.rate_limits;
+    if let Err(limited) =
+        rate_limit::check_sign_in(&state.store, limits, ip, &username, now).await?
+    {
+        state.audit.record(
+            Event::new(Kind::RateLimited, now)
+                .server(server.id())
+                .actor(format!("ip:{ip}"))
+                .detail("limit", limited.limit)
+                .detail("username", username.as_str()),
+        );
+        let mut page = render(
+            state,
+            server,
+            id,
+            browser,
+            &loaded,
+            &username,
+            Some(SLOW_DOWN),
+        )
+        .await;
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, limited.retry_after_header());
+        return Ok(page);
+    }
     let user = match accounts::check_password(state, &username, &password, now).await? {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(server = %server.id(), reason = ?why, "failed sign-in");
+            state.audit.record(
+                Event::new(Kind::SignInFailed, now)
+                    .server(server.id())
+                    .actor(format!("ip:{ip}"))
+                    .detail("via", "login")
+                    .detail("username", username.as_str())
+                    .detail("reason", why.as_str()),
+            );
             return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await);
         }
     };
@@ -138,6 +179,15 @@ async fn sign_in(
     let (session, cookie) =
         sessions::start(state, server.id(), &user.id, previous.as_ref(), now).await?;
     tracing::info!(server = %server.id(), user = %user.id, sid = %session.sid, "signed in");
+    state.audit.record(
+        Event::new(Kind::SignIn, now)
+            .server(server.id())
+            .actor(format!("ip:{ip}"))
+            .subject(user.id.as_str())
+            .detail("via", "login")
+            .detail("username", username.as_str())
+            .detail("client_id", loaded.request.client_id.as_str()),
+    );
     loaded.authenticated = Some(Authenticated {
         user_id: user.id.clone(),
         sid: session.sid.clone(),

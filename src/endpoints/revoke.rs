@@ -18,6 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::audit::{Event, Kind};
 use crate::client_auth;
 use crate::endpoints::{post_form, AuthServer};
 use crate::error::Error;
@@ -42,6 +43,14 @@ pub async fn revoke(
         Some(Presented::RefreshToken(t)) if t.client_id == client.id => {
             state.store.revoke_grant(&t.grant_id, now).await?;
             tracing::info!(client_id = %client.id, server = %server.id(), grant = %t.grant_id, "refresh token revoked with its grant");
+            state.audit.record(
+                Event::new(Kind::TokenRevoked, now)
+                    .server(server.id())
+                    .actor(format!("client:{}", client.id))
+                    .subject(t.user_id.as_str())
+                    .detail("token_type", "refresh_token")
+                    .detail("grant_id", t.grant_id.as_str()),
+            );
         }
         Some(Presented::AccessToken(claims)) if claims.client_id == client.id => {
             state
@@ -49,6 +58,14 @@ pub async fn revoke(
                 .revoke_jti(&claims.jti, server.id(), now, claims.exp)
                 .await?;
             tracing::info!(client_id = %client.id, server = %server.id(), jti = %claims.jti, "access token revoked");
+            state.audit.record(
+                Event::new(Kind::TokenRevoked, now)
+                    .server(server.id())
+                    .actor(format!("client:{}", client.id))
+                    .subject(claims.sub.as_str())
+                    .detail("token_type", "access_token")
+                    .detail("jti", claims.jti.as_str()),
+            );
         }
         Some(_) => {
             tracing::warn!(client_id = %client.id, server = %server.id(), "another client's token presented for revocation; left alone");

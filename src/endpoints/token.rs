@@ -8,15 +8,19 @@ use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::audit::{Event, Kind};
 use crate::client_auth;
+use crate::client_ip::ClientIp;
 use crate::endpoints::{post_form, AuthServer};
 use crate::error::{Error, ErrorCode};
 use crate::grants::{self, GrantContext};
 use crate::protocol::GrantType;
+use crate::rate_limit;
 
 pub async fn token(
     State(state): State<AppState>,
     server: AuthServer,
+    ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -40,6 +44,29 @@ pub async fn token(
         )));
     }
     let now = state.now();
+    // After authentication, so nobody can spend another client's budget.
+    state
+        .rate_limits
+        .check_token(&state.config.rate_limits, &client.id, now)
+        .map_err(|limited| limited.into_error())?;
+    if grant == GrantType::Password {
+        // Before the password is hashed: a flood of guesses buys no argon2 time.
+        let username = form.get("username").unwrap_or("");
+        let limits = &state.config.rate_limits;
+        if let Err(limited) =
+            rate_limit::check_sign_in(&state.store, limits, ip, username, now).await?
+        {
+            state.audit.record(
+                Event::new(Kind::RateLimited, now)
+                    .server(server.id())
+                    .actor(format!("ip:{ip}"))
+                    .detail("limit", limited.limit)
+                    .detail("username", username)
+                    .detail("client_id", client.id.as_str()),
+            );
+            return Err(limited.into_error());
+        }
+    }
     let context = GrantContext {
         state: &state,
         server: &server,

@@ -3,6 +3,7 @@
 //! a guessed verifier gets one try.
 
 use super::{tokens, GrantContext, TokenResponse};
+use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::protocol::{pkce, ScopeSet};
 use crate::security::hash_secret;
@@ -17,6 +18,12 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
             store.revoke_grant(&grant_id, cx.now).await?;
             tracing::warn!(client_id = %cx.client.id, grant = %grant_id, "authorization code replayed; grant revoked");
+            cx.state.audit.record(
+                Event::new(Kind::CodeReplay, cx.now)
+                    .server(cx.server.id())
+                    .actor(format!("client:{}", cx.client.id))
+                    .detail("grant_id", grant_id.as_str()),
+            );
             return Err(Error::invalid_grant(
                 "the authorization code was already used",
             ));
@@ -71,6 +78,13 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         )
         .await?;
     tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (authorization_code)");
+    cx.audit_issued(
+        "authorization_code",
+        Some(user.id.as_str()),
+        &issued.jti,
+        &scope.to_string(),
+        refresh_token.is_some(),
+    );
     Ok(TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",

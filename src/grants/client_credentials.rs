@@ -56,6 +56,13 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     )
     .map_err(Error::internal)?;
     tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), jti = %issued.claims.jti, "access token issued (client_credentials)");
+    cx.audit_issued(
+        "client_credentials",
+        None,
+        &issued.claims.jti,
+        &scope.to_string(),
+        false,
+    );
     Ok(TokenResponse {
         access_token: issued.token,
         token_type: "Bearer",

@@ -13,6 +13,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::app::AppState;
+use crate::audit::{Event, Kind};
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
@@ -109,6 +110,29 @@ impl GrantContext<'_> {
 
     pub fn id_token_ttl(&self) -> i64 {
         self.lifetimes().id_token
+    }
+
+    /// Audit a token response: ids and scopes only, never a token.
+    pub fn audit_issued(
+        &self,
+        grant: &str,
+        user_id: Option<&str>,
+        jti: &str,
+        scope: &str,
+        refresh_token: bool,
+    ) {
+        let mut event = Event::new(Kind::TokenIssued, self.now)
+            .server(self.server.id())
+            .actor(format!("client:{}", self.client.id))
+            .detail("grant", grant)
+            .detail("client_id", self.client.id.as_str())
+            .detail("jti", jti)
+            .detail("scope", scope)
+            .detail("refresh_token", refresh_token);
+        if let Some(user_id) = user_id {
+            event = event.subject(user_id);
+        }
+        self.state.audit.record(event);
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::{tokens, GrantContext, TokenResponse};
 use crate::accounts;
+use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::protocol::ScopeSet;
 use crate::security::{random_token, Secret};
@@ -21,6 +22,14 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(client_id = %cx.client.id, reason = ?why, "password grant refused");
+            cx.state.audit.record(
+                Event::new(Kind::SignInFailed, cx.now)
+                    .server(cx.server.id())
+                    .actor(format!("client:{}", cx.client.id))
+                    .detail("via", "password_grant")
+                    .detail("username", username.trim())
+                    .detail("reason", why.as_str()),
+            );
             return Err(Error::invalid_grant("invalid username or password"));
         }
     };
@@ -42,6 +51,21 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         .new_refresh_token(&grant_id, &user.id, &scope, cx.now, None)
         .await?;
     tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (password)");
+    cx.state.audit.record(
+        Event::new(Kind::SignIn, cx.now)
+            .server(cx.server.id())
+            .actor(format!("client:{}", cx.client.id))
+            .subject(user.id.as_str())
+            .detail("via", "password_grant")
+            .detail("username", username.trim()),
+    );
+    cx.audit_issued(
+        "password",
+        Some(user.id.as_str()),
+        &issued.jti,
+        &scope.to_string(),
+        refresh_token.is_some(),
+    );
     Ok(TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",

@@ -3,6 +3,7 @@
 //! one revokes the whole family, except within the grace period after its rotation.
 
 use super::{tokens, GrantContext, TokenResponse};
+use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::protocol::ScopeSet;
 use crate::security::{hash_secret, random_secret};
@@ -77,6 +78,13 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         RefreshRotation::AlreadyRotated(t) => {
             store.revoke_grant(&t.grant_id, cx.now).await?;
             tracing::warn!(client_id = %cx.client.id, grant = %t.grant_id, "refresh token reused after rotation; family revoked");
+            cx.state.audit.record(
+                Event::new(Kind::RefreshReuse, cx.now)
+                    .server(cx.server.id())
+                    .actor(format!("client:{}", cx.client.id))
+                    .subject(t.user_id.as_str())
+                    .detail("grant_id", t.grant_id.as_str()),
+            );
             return Err(Error::invalid_grant("the refresh token was already used"));
         }
         RefreshRotation::Unusable => {
@@ -94,6 +102,13 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     )
     .await?;
     tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (refresh_token)");
+    cx.audit_issued(
+        "refresh_token",
+        Some(user.id.as_str()),
+        &issued.jti,
+        &scope.to_string(),
+        true,
+    );
     Ok(TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer",

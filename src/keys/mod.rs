@@ -12,6 +12,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use jsonwebtoken::DecodingKey;
 
+use crate::audit::{self, Event, Kind};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::store::{AuthorizationServer, Store, StoredKey};
@@ -239,6 +240,20 @@ impl KeyRing {
             not_before,
         };
         let inserted = self.store.insert_key(&stored).await?;
+        if inserted {
+            let kind = if generation == 1 {
+                Kind::KeyGenerated
+            } else {
+                Kind::KeyRotated
+            };
+            let event = Event::new(kind, now)
+                .server(server_id)
+                .subject(generated.kid.as_str())
+                .detail("generation", generation)
+                .detail("not_before", not_before);
+            // Rare: written at once rather than through a replica's queue.
+            audit::write(&self.store, event).await;
+        }
         Ok(inserted.then_some(generated.kid))
     }
 

@@ -14,6 +14,7 @@ use sqlx::sqlite::{
 };
 
 mod cache;
+mod audit;
 mod claims;
 mod clients;
 mod consents;
@@ -21,6 +22,7 @@ mod grants;
 mod interactions;
 mod keys;
 mod login_attempts;
+mod rate_limits;
 mod refresh_tokens;
 mod revocations;
 mod scopes;
@@ -28,6 +30,7 @@ pub mod servers;
 mod sessions;
 mod users;
 
+pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
 pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod audit;
 mod browser;
 mod cache;
 mod cli;
@@ -9,12 +10,15 @@ mod client_credentials;
 mod code_flow;
 mod conformance;
 mod discovery;
+mod headers;
 mod interaction;
 mod introspection;
 mod jwt;
 mod keys;
 mod lifecycle;
+mod limits;
 mod policy;
+mod rate_limits;
 mod revocation;
 mod servers;
 mod token_errors;

@@ -59,6 +59,10 @@ impl TestServer {
         // Tests change policy with the CLI (another process) and look at once: the cache checks
         // for changes on every read. tests/it/cache.rs sets real intervals.
         config.cache.refresh_interval = portcullis::config::Seconds(0);
+        // Tests sign in many times from one address with a clock that does not move; the rate
+        // limit tests set their own limits.
+        config.rate_limits.sign_in_per_ip = 10_000;
+        config.rate_limits.sign_in_per_username = 10_000;
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
 
@@ -75,7 +79,12 @@ impl TestServer {
             .expect("prepare keys");
         let app = router(state.clone());
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

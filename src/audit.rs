@@ -1,0 +1,220 @@
+//! The audit log: who did what, when. Sign-ins, failures and lockouts, tokens issued and revoked,
+//! refresh token reuse, client, user and key changes.
+//!
+//! Never a secret: events carry ids (client id, user id, `jti`, grant id), usernames as typed,
+//! reasons and scopes, never a password, a client secret, a code or a token. Requests write
+//! through a bounded channel to one background writer that inserts in batches, so auditing adds
+//! no database round trip to the token endpoint; when the channel is full an event is dropped
+//! and counted rather than slowing tokens down. The CLI writes directly.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::UnixTime;
+use crate::store::{NewAuditEvent, Store, StoreError};
+
+/// The kinds of audit event, as stored in `audit_events.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    SignIn,
+    SignInFailed,
+    Lockout,
+    TokenIssued,
+    TokenRevoked,
+    RefreshReuse,
+    CodeReplay,
+    RateLimited,
+    ClientCreated,
+    ClientUpdated,
+    ClientDeleted,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
+    UserDeleted,
+    UserPasswordChanged,
+    UserUnlocked,
+    KeyGenerated,
+    KeyRotated,
+}
+
+impl Kind {
+    pub const ALL: &'static [Kind] = &[
+        Self::SignIn,
+        Self::SignInFailed,
+        Self::Lockout,
+        Self::TokenIssued,
+        Self::TokenRevoked,
+        Self::RefreshReuse,
+        Self::CodeReplay,
+        Self::RateLimited,
+        Self::ClientCreated,
+        Self::ClientUpdated,
+        Self::ClientDeleted,
+        Self::UserCreated,
+        Self::UserDisabled,
+        Self::UserEnabled,
+        Self::UserDeleted,
+        Self::UserPasswordChanged,
+        Self::UserUnlocked,
+        Self::KeyGenerated,
+        Self::KeyRotated,
+    ];
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::Lockout => "lockout",
+            Self::TokenIssued => "token_issued",
+            Self::TokenRevoked => "token_revoked",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::CodeReplay => "code_replay",
+            Self::RateLimited => "rate_limited",
+            Self::ClientCreated => "client_created",
+            Self::ClientUpdated => "client_updated",
+            Self::ClientDeleted => "client_deleted",
+            Self::UserCreated => "user_created",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::UserDeleted => "user_deleted",
+            Self::UserPasswordChanged => "user_password_changed",
+            Self::UserUnlocked => "user_unlocked",
+            Self::KeyGenerated => "key_generated",
+            Self::KeyRotated => "key_rotated",
+        }
+    }
+}
+
+/// An event under construction: `Event::new(kind, now).server(..).actor(..).subject(..)`.
+#[derive(Debug, Clone)]
+pub struct Event(NewAuditEvent);
+
+impl Event {
+    pub fn new(kind: Kind, at: UnixTime) -> Self {
+        Self(NewAuditEvent {
+            at,
+            server_id: None,
+            kind: kind.as_str(),
+            actor: None,
+            subject: None,
+            detail: Value::Object(Default::default()),
+        })
+    }
+    pub fn server(mut self, server_id: &str) -> Self {
+        self.0.server_id = Some(server_id.to_string());
+        self
+    }
+    /// Who acted: `client:ID`, `user:ID`, `ip:ADDR`, `cli`.
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.0.actor = Some(actor.into());
+        self
+    }
+    /// What was acted on: a user id, a client id, a key id, a grant id.
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.0.subject = Some(subject.into());
+        self
+    }
+    /// A detail field. Callers pass ids, names, reasons and scopes, never a secret.
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Value::Object(map) = &mut self.0.detail {
+            map.insert(key.to_string(), value.into());
+        }
+        self
+    }
+    pub fn into_new(self) -> NewAuditEvent {
+        self.0
+    }
+}
+
+enum Message {
+    Event(NewAuditEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Events written at most this many per INSERT.
+const BATCH: usize = 256;
+
+/// The handle requests record events through. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    sender: mpsc::Sender<Message>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AuditLog {
+    /// Start the background writer on the current tokio runtime.
+    pub fn start(store: Store, capacity: usize) -> Self {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        tokio::spawn(write_batches(store, receiver));
+        Self {
+            sender,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Queue an event; never waits. A full queue drops the event, counts it and warns.
+    pub fn record(&self, event: Event) {
+        if self.sender.try_send(Message::Event(event.0)).is_err() {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Every power of two, so a flood does not also flood the log.
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, "audit queue full: events dropped");
+            }
+        }
+    }
+
+    /// Events dropped because the queue was full, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Wait until every event queued before this call is written (shutdown, tests).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self.sender.send(Message::Flush(done)).await.is_ok() {
+            let _ = written.await;
+        }
+    }
+}
+
+async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Message>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut waiting = Vec::new();
+    while let Some(first) = receiver.recv().await {
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Event(e) => batch.push(e),
+                Message::Flush(done) => waiting.push(done),
+            }
+            if batch.len() < BATCH {
+                next = receiver.try_recv().ok();
+            }
+        }
+        if let Err(e) = insert(&store, &batch).await {
+            tracing::error!(error = %e, events = batch.len(), "cannot write audit events");
+        }
+        batch.clear();
+        for done in waiting.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn insert(store: &Store, batch: &[NewAuditEvent]) -> Result<(), StoreError> {
+    store.insert_audit_events(batch).await
+}
+
+/// Write one event now (the CLI, and rare server events such as key generation).
+pub async fn write(store: &Store, event: Event) {
+    if let Err(e) = store.insert_audit_events(&[event.0]).await {
+        tracing::error!(error = %e, "cannot write audit event");
+    }
+}

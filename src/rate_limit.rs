@@ -1,0 +1,160 @@
+//! Rate limits, in fixed windows of `rate_limits.window` seconds.
+//!
+//! - Password checks (login form and password grant together), per client IP and per username:
+//!   counted in the database (`rate_limits`, one atomic upsert per check), so the limits hold
+//!   across replicas. They are checked before the password is hashed, so a flood cannot buy
+//!   argon2 time. Bucket names are hashes: the table is not a list of usernames or addresses.
+//!   The per-username limit only slows guessing spread over many addresses; it ends with its
+//!   window, and the account lockout (`accounts`) stays the protection of the account.
+//! - `/token` per client: counted in memory, per replica. A database write per token request
+//!   would cost more than issuing the token; with N replicas a client gets up to N × the limit,
+//!   as documented for `rate_limits.token_per_client`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use axum::http::{header, HeaderValue, StatusCode};
+
+use crate::clock::UnixTime;
+use crate::config::RateLimitConfig;
+use crate::error::{Error, ErrorCode};
+use crate::security::{base64url, sha256};
+use crate::store::{Store, StoreError};
+
+/// A refused request: how long until its window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: i64,
+    pub limit: &'static str,
+}
+
+impl Limited {
+    pub fn retry_after_header(&self) -> HeaderValue {
+        HeaderValue::from(self.retry_after.max(1))
+    }
+
+    /// RFC 6749 names no error code for rate limiting. `temporarily_unavailable` is the one code
+    /// of RFC 6749 that means "try again later" (§4.1.2.1), and RFC 6585 §4 gives the status:
+    /// 429 with `Retry-After`. Clients that do not know 429 still read a standard code.
+    pub fn into_error(self) -> Error {
+        Error::new(
+            ErrorCode::TemporarilyUnavailable,
+            "too many requests; retry after the time in Retry-After",
+        )
+        .with_status(StatusCode::TOO_MANY_REQUESTS)
+        .with_header(header::RETRY_AFTER, self.retry_after_header())
+    }
+}
+
+/// The per-replica counters of the in-memory limit.
+#[derive(Default)]
+pub struct RateLimiter {
+    // client id → (window start, hits). Old windows are swept when a new window begins.
+    token: Mutex<(UnixTime, HashMap<String, u64>)>,
+}
+
+impl RateLimiter {
+    /// Count a `/token` request of `client_id`.
+    pub fn check_token(
+        &self,
+        config: &RateLimitConfig,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<(), Limited> {
+        if !config.enabled || config.token_per_client == 0 {
+            return Ok(());
+        }
+        let (start, retry_after) = window(config, now);
+        let hits = {
+            let mut guard = self.token.lock().unwrap_or_else(|p| p.into_inner());
+            let (window_start, counts) = &mut *guard;
+            if *window_start != start {
+                *window_start = start;
+                counts.clear();
+            }
+            let hits = counts.entry(client_id.to_string()).or_insert(0);
+            *hits += 1;
+            *hits
+        };
+        if hits > config.token_per_client {
+            return Err(Limited {
+                retry_after,
+                limit: "token_per_client",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Count a password check from `ip` for `username` (login form or password grant), in the
+/// database. Both counters advance, so an address cannot spread over usernames, nor a
+/// username over addresses.
+pub async fn check_sign_in(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    username: &str,
+    now: UnixTime,
+) -> Result<Result<(), Limited>, StoreError> {
+    if !config.enabled {
+        return Ok(Ok(()));
+    }
+    let (start, retry_after) = window(config, now);
+    let by_ip = store
+        .hit_rate_limit(&bucket("sign_in_ip", &ip.to_string()), start)
+        .await?;
+    let by_user = store
+        .hit_rate_limit(
+            &bucket("sign_in_user", &username.trim().to_lowercase()),
+            start,
+        )
+        .await?;
+    let limited = |limit| Ok(Err(Limited { retry_after, limit }));
+    if by_ip > limit(config.sign_in_per_ip) {
+        return limited("sign_in_per_ip");
+    }
+    if by_user > limit(config.sign_in_per_username) {
+        return limited("sign_in_per_username");
+    }
+    Ok(Ok(()))
+}
+
+fn limit(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The current window's start and the seconds until it ends.
+fn window(config: &RateLimitConfig, now: UnixTime) -> (UnixTime, i64) {
+    let length = config.window.as_i64().max(1);
+    let start = now - now.rem_euclid(length);
+    (start, start + length - now)
+}
+
+/// A bucket name that does not reveal the username or address it counts.
+fn bucket(kind: &str, key: &str) -> String {
+    format!("{kind}:{}", base64url(&sha256(key.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Seconds;
+
+    #[test]
+    fn token_limit_counts_per_client_and_resets_with_the_window() {
+        let config = RateLimitConfig {
+            token_per_client: 2,
+            window: Seconds(60),
+            ..RateLimitConfig::default()
+        };
+        let limiter = RateLimiter::default();
+        let now = 6000;
+        assert!(limiter.check_token(&config, "a", now).is_ok());
+        assert!(limiter.check_token(&config, "a", now + 1).is_ok());
+        let refused = limiter.check_token(&config, "a", now + 10).unwrap_err();
+        assert_eq!(refused.retry_after, 50);
+        assert!(limiter.check_token(&config, "b", now + 10).is_ok());
+        assert!(limiter.check_token(&config, "a", now + 60).is_ok());
+    }
+}
