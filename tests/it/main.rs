@@ -14,6 +14,7 @@ mod jwt;
 mod keys;
 mod lifecycle;
 mod policy;
+mod replicas;
 mod revocation;
 mod servers;
 mod token_errors;
