@@ -1,9 +1,12 @@
 //! `portcullis serve`: open the store, prepare keys, listen, shut down gracefully.
 
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
 
 use crate::app::{router, AppState};
 use crate::cli::redact_url;
@@ -93,12 +96,24 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         "portcullis is ready"
     );
     let audit = state.audit.clone();
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop_accepting, stop) = watch::channel(false);
+    let listener = DrainingListener {
+        addr: listener.local_addr()?,
+        listener: Some(listener),
+        queued: VecDeque::new(),
+        stop,
+    };
     let stopping = Arc::new(Notify::new());
     let notify = stopping.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_accepting.send(true);
+        // axum's graceful shutdown drops a connection that has not yet sent the first bytes of
+        // its request (hyper-util cancels the protocol detection), so a client connected an
+        // instant ago would lose a request it already sent. Let such connections get that far.
+        tokio::time::sleep(SETTLE).await;
         notify.notify_waiters();
     });
     tokio::select! {
@@ -111,6 +126,93 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     audit.flush().await;
     store.close().await;
     Ok(())
+}
+
+/// After SIGTERM, how long connections already taken may take to send their request before
+/// graceful shutdown starts (new connections are refused meanwhile).
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// The listener handed to axum. On shutdown it takes the connections the kernel has already
+/// queued, then closes the socket: a new client is refused (so a load balancer safely tries
+/// another replica) instead of being reset after it sent its request, and every connection that
+/// was accepted is served.
+struct DrainingListener {
+    listener: Option<TcpListener>,
+    queued: VecDeque<(TcpStream, SocketAddr)>,
+    stop: watch::Receiver<bool>,
+    addr: SocketAddr,
+}
+
+impl axum::serve::Listener for DrainingListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            if let Some(connection) = self.queued.pop_front() {
+                return connection;
+            }
+            let Some(listener) = &self.listener else {
+                // Closed: axum stops asking once its shutdown signal fires.
+                return std::future::pending().await;
+            };
+            let accepted = tokio::select! {
+                biased;
+                _ = self.stop.changed() => None,
+                accepted = listener.accept() => Some(accepted),
+            };
+            match accepted {
+                None => self.close(),
+                Some(Ok(connection)) => return connection,
+                Some(Err(e)) if is_connection_error(&e) => {}
+                Some(Err(e)) => {
+                    // Out of file descriptors, for example: wait for some to be released.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+impl DrainingListener {
+    /// Accept what is queued without waiting, then close the socket.
+    fn close(&mut self) {
+        let Some(listener) = self.listener.take() else {
+            return;
+        };
+        // Non-blocking, so accept returns WouldBlock once the queue is empty.
+        let Ok(listener) = listener.into_std() else {
+            return;
+        };
+        loop {
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let stream = stream
+                        .set_nonblocking(true)
+                        .and_then(|()| TcpStream::from_std(stream));
+                    if let Ok(stream) = stream {
+                        self.queued.push_back((stream, peer));
+                    }
+                }
+                Err(e) if is_connection_error(&e) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 async fn shutdown_signal() {

@@ -19,6 +19,7 @@ mod lifecycle;
 mod limits;
 mod policy;
 mod rate_limits;
+mod replicas;
 mod revocation;
 mod servers;
 mod token_errors;

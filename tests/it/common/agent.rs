@@ -148,7 +148,7 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn html_unescape(s: &str) -> String {
+pub fn html_unescape(s: &str) -> String {
     s.replace("&amp;", "&")
         .replace("&quot;", "\"")
         .replace("&#x27;", "'")

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 pub mod agent;
 pub mod browser;
 pub mod db;
+pub mod replicas;
 pub mod rp;
 pub use agent::{Landing, UserAgent};
 pub use db::{Backend, TestDatabase};
