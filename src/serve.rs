@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
@@ -103,7 +104,12 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         listener: Some(listener),
         queued: VecDeque::new(),
         stop,
-    };
+    }
+    // tap_io also makes the peer address available to `ConnectInfo<SocketAddr>` (axum
+    // implements that for tapped listeners); small responses should not wait for Nagle.
+    .tap_io(|tcp: &mut TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let stopping = Arc::new(Notify::new());
     let notify = stopping.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
