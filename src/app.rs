@@ -3,21 +3,25 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, Method, Request};
+use axum::http::{header, HeaderName, Method, Request};
 use axum::routing::{any, get};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::client_ip::{ClientIp, TrustedProxies};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, consent, discovery, health, introspect, jwks, login, logout, revoke, token, userinfo,
+    authorize, consent, discovery, health, introspect, jwks, login, logout, metrics, revoke, token,
+    userinfo,
 };
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::pages::Pages;
 use crate::passwords::PasswordHasher;
+use crate::request_id::{self, RequestId};
 use crate::store::Store;
 
 /// Everything a request needs, shared through axum state. No globals.
@@ -30,12 +34,19 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// One per process, so `passwords.max_concurrent` bounds every login path together.
     pub passwords: Arc<PasswordHasher>,
+    pub metrics: Arc<Metrics>,
+    /// `http.trusted_proxies`, parsed once.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Self {
         let keys = Arc::new(KeyRing::new(store.clone(), &config));
         let passwords = Arc::new(PasswordHasher::new(&config.passwords));
+        let metrics = Arc::new(Metrics::new(config.database_max_connections));
+        // Checked by Config::validate.
+        let proxies =
+            Arc::new(TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default());
         Self {
             config: Arc::new(config),
             store,
@@ -43,6 +54,8 @@ impl AppState {
             clock,
             pages: Arc::new(Pages::new()),
             passwords,
+            metrics,
+            proxies,
         }
     }
 
@@ -96,8 +109,18 @@ fn api_endpoints() -> Router<AppState> {
 
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    Router::new()
-        .merge(server_endpoints())
+    let tagging = request_id::Tagging {
+        // Checked by Config::validate.
+        header: HeaderName::from_bytes(config.http.request_id_header.as_bytes())
+            .unwrap_or(HeaderName::from_static("x-request-id")),
+        proxies: state.proxies.clone(),
+    };
+    let mut root = Router::new();
+    if config.metrics.enabled {
+        // At the root only: the metrics are the process's, not a server's.
+        root = root.route("/metrics", get(metrics::metrics));
+    }
+    root.merge(server_endpoints())
         .nest("/oauth2/{server_id}", server_endpoints())
         // RFC 8414 §3: for an issuer with a path, the well-known segment goes first.
         .route(
@@ -115,8 +138,29 @@ pub fn router(state: AppState) -> Router {
         .layer(
             // Log the path only: query strings can carry values that do not belong in logs.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                let id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|id| id.0.as_str());
+                let client_ip = request.extensions().get::<ClientIp>().map(|ip| ip.0);
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = id,
+                    client_ip = client_ip.map(tracing::field::display),
+                )
             }),
         )
+        // Outside the trace layer, so its span carries the id and the client IP.
+        .layer(axum::middleware::from_fn_with_state(
+            tagging,
+            request_id::tag,
+        ))
+        // Outermost, so timeouts and rejected bodies are counted with their real status.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }

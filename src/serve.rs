@@ -1,5 +1,6 @@
 //! `portcullis serve`: open the store, prepare keys, listen, shut down gracefully.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -91,7 +92,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         database = store.backend(),
         "portcullis is ready"
     );
-    let app = router(state);
+    let housekeeping = crate::housekeeping::spawn(state.clone());
+    // The peer's address reaches handlers (`ClientIp`) as `ConnectInfo<SocketAddr>`.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let stopping = Arc::new(Notify::new());
     let notify = stopping.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
@@ -104,6 +107,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
+    }
+    if let Some(task) = housekeeping {
+        task.abort();
     }
     store.close().await;
     Ok(())

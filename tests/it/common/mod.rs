@@ -72,6 +72,7 @@ impl TestServer {
             .expect("prepare keys");
         let app = router(state.clone());
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app).await.expect("serve");
         });
         let http = reqwest::Client::builder()
