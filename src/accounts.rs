@@ -6,6 +6,7 @@ use crate::app::AppState;
 use crate::audit::{Event, Kind};
 use crate::clock::UnixTime;
 use crate::error::Error;
+use crate::metrics::LoginFailure;
 use crate::security::Secret;
 use crate::store::User;
 
@@ -29,6 +30,23 @@ impl Refusal {
 }
 
 pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &Secret,
+    now: UnixTime,
+) -> Result<Result<User, Refusal>, Error> {
+    let outcome = check(state, username, password, now).await?;
+    if let Err(refusal) = outcome {
+        state.metrics.login_failure(match refusal {
+            Refusal::UnknownOrWrong => LoginFailure::BadCredentials,
+            Refusal::Locked => LoginFailure::Locked,
+            Refusal::Disabled => LoginFailure::Disabled,
+        });
+    }
+    Ok(outcome)
+}
+
+async fn check(
     state: &AppState,
     username: &str,
     password: &Secret,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, Method, Request};
+use axum::http::{header, HeaderName, Method, Request};
 use axum::routing::{any, get};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
@@ -11,15 +11,19 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::audit::AuditLog;
+use crate::client_ip::{ClientIp, TrustedProxies};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::endpoints::{
-    authorize, consent, discovery, health, introspect, jwks, login, logout, revoke, token, userinfo,
+    authorize, consent, discovery, health, introspect, jwks, login, logout, metrics, revoke, token,
+    userinfo,
 };
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::pages::Pages;
 use crate::passwords::PasswordHasher;
 use crate::rate_limit::RateLimiter;
+use crate::request_id::{self, RequestId};
 use crate::request_limits::{self, RequestLimits};
 use crate::security_headers::{self, Hsts};
 use crate::store::Store;
@@ -38,6 +42,9 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimiter>,
     /// Buffered audit events (needs a tokio runtime: the writer is spawned here).
     pub audit: AuditLog,
+    pub metrics: Arc<Metrics>,
+    /// `http.trusted_proxies`, parsed once.
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl AppState {
@@ -45,6 +52,10 @@ impl AppState {
         let keys = Arc::new(KeyRing::new(store.clone(), &config));
         let passwords = Arc::new(PasswordHasher::new(&config.passwords));
         let audit = AuditLog::start(store.clone(), config.audit.buffer);
+        let metrics = Arc::new(Metrics::new(config.database_max_connections));
+        // Checked by Config::validate.
+        let proxies =
+            Arc::new(TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default());
         Self {
             config: Arc::new(config),
             store,
@@ -54,6 +65,8 @@ impl AppState {
             passwords,
             rate_limits: Arc::new(RateLimiter::default()),
             audit,
+            metrics,
+            proxies,
         }
     }
 
@@ -114,8 +127,18 @@ pub fn router(state: AppState) -> Router {
         max_header_bytes: config.http.max_header_bytes,
         body_limit: config.http.body_limit,
     };
-    Router::new()
-        .merge(server_endpoints())
+    let tagging = request_id::Tagging {
+        // Checked by Config::validate.
+        header: HeaderName::from_bytes(config.http.request_id_header.as_bytes())
+            .unwrap_or(HeaderName::from_static("x-request-id")),
+        proxies: state.proxies.clone(),
+    };
+    let mut root = Router::new();
+    if config.metrics.enabled {
+        // At the root only: the metrics are the process's, not a server's.
+        root = root.route("/metrics", get(metrics::metrics));
+    }
+    root.merge(server_endpoints())
         .nest("/oauth2/{server_id}", server_endpoints())
         // RFC 8414 §3: for an issuer with a path, the well-known segment goes first.
         .route(
@@ -141,8 +164,29 @@ pub fn router(state: AppState) -> Router {
         .layer(
             // Log the path only: query strings can carry values that do not belong in logs.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+                let id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(|id| id.0.as_str());
+                let client_ip = request.extensions().get::<ClientIp>().map(|ip| ip.0);
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = id,
+                    client_ip = client_ip.map(tracing::field::display),
+                )
             }),
         )
+        // Outside the trace layer, so its span carries the id and the client IP.
+        .layer(axum::middleware::from_fn_with_state(
+            tagging,
+            request_id::tag,
+        ))
+        // Outermost, so timeouts and rejected bodies are counted with their real status.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
 }

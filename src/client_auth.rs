@@ -2,9 +2,27 @@
 
 use axum::http::HeaderMap;
 
-use crate::error::Error;
+use crate::app::AppState;
+use crate::error::{Error, ErrorCode};
 use crate::protocol::{ClientAuthMethod, FormParams, PresentedCredentials};
 use crate::store::{Client, Store};
+
+/// `authenticate`, with each `invalid_client` counted in
+/// `portcullis_client_authentication_failures_total`.
+pub async fn authenticate_counted(
+    state: &AppState,
+    server_id: &str,
+    headers: &HeaderMap,
+    form: &FormParams,
+) -> Result<Client, Error> {
+    authenticate(&state.store, server_id, headers, form)
+        .await
+        .inspect_err(|e| {
+            if e.code == ErrorCode::InvalidClient {
+                state.metrics.client_authentication_failure();
+            }
+        })
+}
 
 /// The client the request comes from, authenticated by the method it registered.
 /// A public client is identified by its `client_id` and not authenticated.

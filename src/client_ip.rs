@@ -1,30 +1,226 @@
-//! The client's IP address, for rate limits and the audit log.
-//!
-//! Minimal version: the peer address of the connection (`ConnectInfo`), or the unspecified
-//! address when the server was started without connect info.
+//! The client's IP address: the TCP peer, unless the peer is a trusted proxy
+//! (`http.trusted_proxies`), in which case `X-Forwarded-For` is walked from the right, past
+//! the trusted proxies, to the first address none of them vouches for. The leftmost entries
+//! are whatever the client chose to send, so they are never believed on their own.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use ipnet::IpNet;
 
 use crate::app::AppState;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The client's address, as the rate limiter and the logs see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
+/// The proxies whose forwarding headers are believed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// CIDR blocks (`10.0.0.0/8`, `fd00::/8`) or single addresses (`192.0.2.1`, `::1`).
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        entries
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map(|net| net.trunc())
+                    .map_err(|_| format!("`{entry}` is not an IP address or CIDR block"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address for a request that came from `peer` with `headers`.
+    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let mut client = peer.to_canonical();
+        if !self.contains(client) {
+            return client;
+        }
+        // Several X-Forwarded-For headers are one list, in order (RFC 9110 §5.3).
+        let entries = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .collect::<Vec<_>>();
+        for entry in entries.into_iter().rev() {
+            // Garbage from the right means a trusted proxy passed on what it could not parse:
+            // nothing further left can be believed, so the last address we trust stands.
+            let Some(ip) = parse_forwarded(entry) else {
+                break;
+            };
+            client = ip;
+            if !self.contains(ip) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`192.0.2.1:4711`,
+/// `[2001:db8::1]:4711`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .or_else(|_| entry.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
 impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &AppState,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        Ok(Self(ip))
+        // The request-id middleware has usually worked it out already.
+        if let Some(ip) = parts.extensions.get::<ClientIp>() {
+            return Ok(*ip);
+        }
+        Ok(ClientIp(
+            match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                Some(ConnectInfo(peer)) => state.proxies.client_ip(peer.ip(), &parts.headers),
+                // Only a router driven without a socket (never `serve`) lacks the peer.
+                None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn proxies(list: &[&str]) -> TrustedProxies {
+        TrustedProxies::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("valid")
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let headers = xff(&["203.0.113.9"]);
+        assert_eq!(
+            trusted.client_ip(ip("198.51.100.7"), &headers),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            proxies(&[]).client_ip(ip("10.0.0.1"), &headers),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn spoofed_leftmost_entries_are_ignored() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        // The client sent "1.1.1.1, 2.2.2.2"; the proxy appended the real peer, 203.0.113.9.
+        let headers = xff(&["1.1.1.1, 2.2.2.2, 203.0.113.9"]);
+        assert_eq!(
+            trusted.client_ip(ip("10.1.2.3"), &headers),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn a_chain_of_trusted_proxies_is_walked() {
+        let trusted = proxies(&["10.0.0.0/8", "192.0.2.1"]);
+        let headers = xff(&["6.6.6.6, 203.0.113.9, 192.0.2.1", "10.0.0.5"]);
+        assert_eq!(
+            trusted.client_ip(ip("10.0.0.9"), &headers),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn an_all_trusted_chain_yields_its_leftmost_address() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let headers = xff(&["10.0.0.3, 10.0.0.2"]);
+        assert_eq!(trusted.client_ip(ip("10.0.0.1"), &headers), ip("10.0.0.3"));
+        // No header at all: the trusted peer itself.
+        assert_eq!(
+            trusted.client_ip(ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn garbage_stops_the_walk_at_the_last_trusted_address() {
+        let trusted = proxies(&["10.0.0.0/8"]);
+        let headers = xff(&["203.0.113.9, unknown, 10.0.0.2"]);
+        assert_eq!(trusted.client_ip(ip("10.0.0.1"), &headers), ip("10.0.0.2"));
+        let headers = xff(&["203.0.113.9, "]);
+        assert_eq!(trusted.client_ip(ip("10.0.0.1"), &headers), ip("10.0.0.1"));
+        // Garbage left of the client is never reached.
+        let headers = xff(&["<script>, 203.0.113.9"]);
+        assert_eq!(
+            trusted.client_ip(ip("10.0.0.1"), &headers),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn ipv6_and_ports_are_understood() {
+        let trusted = proxies(&["fd00::/8", "127.0.0.1"]);
+        let headers = xff(&["2001:db8::1, fd00::2"]);
+        assert_eq!(
+            trusted.client_ip(ip("fd00::1"), &headers),
+            ip("2001:db8::1")
+        );
+        let headers = xff(&["[2001:db8::7]:4711"]);
+        assert_eq!(
+            trusted.client_ip(ip("fd00::1"), &headers),
+            ip("2001:db8::7")
+        );
+        let headers = xff(&["198.51.100.1:80"]);
+        assert_eq!(
+            trusted.client_ip(ip("127.0.0.1"), &headers),
+            ip("198.51.100.1")
+        );
+        // An IPv4 peer on a dual-stack socket arrives IPv4-mapped; it is still the trusted proxy.
+        let headers = xff(&["203.0.113.9"]);
+        assert_eq!(
+            trusted.client_ip(ip("::ffff:127.0.0.1"), &headers),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn entries_parse_as_blocks_or_addresses() {
+        assert!(proxies(&["192.0.2.1"]).contains(ip("192.0.2.1")));
+        assert!(!proxies(&["192.0.2.1"]).contains(ip("192.0.2.2")));
+        // Host bits are dropped: 10.1.2.3/8 means 10.0.0.0/8.
+        assert!(proxies(&["10.1.2.3/8"]).contains(ip("10.200.0.1")));
+        for bad in ["10.0.0.0/33", "example.com", "", "10.0.0.0/8/8"] {
+            assert!(TrustedProxies::parse(&[bad.to_string()]).is_err(), "{bad}");
+        }
     }
 }

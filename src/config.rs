@@ -38,6 +38,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub rate_limits: RateLimitConfig,
     pub audit: AuditConfig,
+    pub housekeeping: HousekeepingConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// The per-replica cache of servers, clients, scopes and claims (src/store/cache.rs).
@@ -53,6 +55,29 @@ impl Default for CacheConfig {
     fn default() -> Self {
         Self {
             refresh_interval: Seconds(1),
+        }
+    }
+}
+
+/// The background task that deletes what has expired (see `housekeeping`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingConfig {
+    /// How often each replica runs it; `0` disables it.
+    pub interval: Seconds,
+    /// Rows deleted per statement: small batches keep locks short.
+    pub batch_size: u32,
+    /// Rate-limit windows that started longer ago than this are deleted; must exceed the
+    /// longest rate-limit window.
+    pub rate_limit_retention: Seconds,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        Self {
+            interval: Seconds(300),
+            batch_size: 1000,
+            rate_limit_retention: Seconds(3600),
         }
     }
 }
@@ -101,6 +126,19 @@ impl Default for AuditConfig {
             retention: Seconds(90 * 86400),
             buffer: 10_000,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `/metrics`.
+    pub enabled: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
     }
 }
 
@@ -159,6 +197,10 @@ pub struct HttpConfig {
     pub max_uri_length: usize,
     /// Largest total size of the request headers (names and values), in bytes; larger: 431.
     pub max_header_bytes: usize,
+    /// Proxies (CIDR blocks or addresses) whose `X-Forwarded-For` and request id are believed.
+    pub trusted_proxies: Vec<String>,
+    /// The header a request id is read from (trusted proxies only) and echoed in.
+    pub request_id_header: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,6 +268,8 @@ impl Default for Config {
             cache: CacheConfig::default(),
             rate_limits: RateLimitConfig::default(),
             audit: AuditConfig::default(),
+            housekeeping: HousekeepingConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -247,6 +291,8 @@ impl Default for HttpConfig {
             shutdown_grace: Seconds(20),
             max_uri_length: 8 * 1024,
             max_header_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
+            request_id_header: "x-request-id".into(),
         }
     }
 }
@@ -530,7 +576,33 @@ impl Config {
                 ),
             ));
         }
-        self.validate_passwords()
+        self.validate_passwords()?;
+        self.validate_operations()
+    }
+
+    /// Trusted proxies, the request id header and housekeeping.
+    fn validate_operations(&self) -> Result<(), ConfigError> {
+        crate::client_ip::TrustedProxies::parse(&self.http.trusted_proxies)
+            .map_err(|e| ConfigError::new("http.trusted_proxies", e))?;
+        if axum::http::HeaderName::from_bytes(self.http.request_id_header.as_bytes()).is_err() {
+            return Err(ConfigError::new(
+                "http.request_id_header",
+                "not a valid header name",
+            ));
+        }
+        if self.housekeeping.batch_size == 0 {
+            return Err(ConfigError::new(
+                "housekeeping.batch_size",
+                "must be at least 1",
+            ));
+        }
+        if self.housekeeping.rate_limit_retention.0 == 0 {
+            return Err(ConfigError::new(
+                "housekeeping.rate_limit_retention",
+                "must be longer than 0s",
+            ));
+        }
+        Ok(())
     }
 
     /// The limits RFC 9106 §3.1 puts on argon2's parameters, checked here so that building the
@@ -626,6 +698,14 @@ fn env_value(raw: &str, default: &toml::Value) -> toml::Value {
             "false" | "0" | "no" => Some(toml::Value::Boolean(false)),
             _ => None,
         },
+        // A list is comma-separated: `10.0.0.0/8, 192.168.1.1`.
+        toml::Value::Array(_) => Some(toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        )),
         _ => None,
     };
     // A value that does not fit stays a string, and deserialization names the key.
@@ -757,6 +837,61 @@ mod tests {
             ),
         ];
         for (var, value, key) in cases {
+            let err = load(&[(var, value)]).expect_err(var);
+            assert_eq!(err.key, key, "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn operations_keys_come_from_the_environment() {
+        let config = load(&[
+            (
+                "PORTCULLIS_HTTP_TRUSTED_PROXIES",
+                " 10.0.0.0/8, 192.168.1.1 ,,fd00::/8",
+            ),
+            ("PORTCULLIS_HTTP_REQUEST_ID_HEADER", "x-correlation-id"),
+            ("PORTCULLIS_HOUSEKEEPING_INTERVAL", "0"),
+            ("PORTCULLIS_HOUSEKEEPING_BATCH_SIZE", "50"),
+            ("PORTCULLIS_METRICS_ENABLED", "false"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            config.http.trusted_proxies,
+            ["10.0.0.0/8", "192.168.1.1", "fd00::/8"]
+        );
+        assert_eq!(config.http.request_id_header, "x-correlation-id");
+        assert_eq!(config.housekeeping.interval, Seconds(0));
+        assert_eq!(config.housekeeping.batch_size, 50);
+        assert!(!config.metrics.enabled);
+        let empty = load(&[("PORTCULLIS_HTTP_TRUSTED_PROXIES", "")]).expect("valid");
+        assert!(empty.http.trusted_proxies.is_empty());
+        for (var, value, key) in [
+            (
+                "PORTCULLIS_HTTP_TRUSTED_PROXIES",
+                "10.0.0.0/33",
+                "http.trusted_proxies",
+            ),
+            (
+                "PORTCULLIS_HTTP_TRUSTED_PROXIES",
+                "proxy.example.com",
+                "http.trusted_proxies",
+            ),
+            (
+                "PORTCULLIS_HTTP_REQUEST_ID_HEADER",
+                "x request id",
+                "http.request_id_header",
+            ),
+            (
+                "PORTCULLIS_HOUSEKEEPING_BATCH_SIZE",
+                "0",
+                "housekeeping.batch_size",
+            ),
+            (
+                "PORTCULLIS_HOUSEKEEPING_RATE_LIMIT_RETENTION",
+                "0",
+                "housekeeping.rate_limit_retention",
+            ),
+        ] {
             let err = load(&[(var, value)]).expect_err(var);
             assert_eq!(err.key, key, "{var}={value}: {err}");
         }

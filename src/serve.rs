@@ -96,6 +96,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         database = store.backend(),
         "portcullis is ready"
     );
+    let housekeeping = crate::housekeeping::spawn(state.clone());
     let audit = state.audit.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_accepting, stop) = watch::channel(false);
@@ -127,6 +128,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         _ = async { stopping.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
+    }
+    if let Some(task) = housekeeping {
+        task.abort();
     }
     // Write the audit events still queued before the pool closes.
     audit.flush().await;

@@ -11,8 +11,9 @@ use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
 use crate::grants::tokens::{self, UserTokenRequest};
+use crate::metrics::TokenKind;
 use crate::policy::Lifetimes;
-use crate::protocol::{ResponseType, ScopeSet};
+use crate::protocol::{GrantType, ResponseType, ScopeSet};
 use crate::security::{hash_secret, random_secret, random_token};
 use crate::sessions;
 use crate::store::{AuthorizationCode, Client, Session, User};
@@ -264,13 +265,16 @@ impl Flow<'_> {
         })
         .await?;
         let mut params = Vec::new();
+        let metrics = &self.state.metrics;
         if let Some((access_token, _)) = minted.access_token {
+            metrics.token_issued(GrantType::Implicit.as_str(), TokenKind::Access);
             params.push(("access_token", access_token));
             params.push(("token_type", "Bearer".to_string()));
             params.push(("expires_in", minted.access_token_ttl.to_string()));
             params.push(("scope", scope.to_string()));
         }
         if let Some(id_token) = minted.id_token {
+            metrics.token_issued(GrantType::Implicit.as_str(), TokenKind::Id);
             params.push(("id_token", id_token));
         }
         Ok(params)

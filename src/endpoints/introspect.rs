@@ -41,7 +41,7 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let form = post_form("introspection", &method, &headers, body)?;
-    let client = client_auth::authenticate(&state.store, server.id(), &headers, &form).await?;
+    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a public client may not introspect tokens",

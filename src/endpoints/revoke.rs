@@ -34,7 +34,7 @@ pub async fn revoke(
     let form = post_form("revocation", &method, &headers, body)?;
     // §2.1: the client authenticates as at the token endpoint (RFC 6749 §2.3); a public client
     // identifies itself with its client_id.
-    let client = client_auth::authenticate(&state.store, server.id(), &headers, &form).await?;
+    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
     let token = form.require("token")?;
     // §2.1: the hint may be wrong or unknown; it only orders the search.
     let hint = TokenKind::from_hint(form.get("token_type_hint"));

@@ -14,6 +14,7 @@ use crate::client_ip::ClientIp;
 use crate::endpoints::{post_form, AuthServer};
 use crate::error::{Error, ErrorCode};
 use crate::grants::{self, GrantContext};
+use crate::metrics::TokenKind;
 use crate::protocol::GrantType;
 use crate::rate_limit;
 
@@ -37,7 +38,7 @@ pub async fn token(
                 format!("grant_type `{grant_type}` is not supported"),
             )
         })?;
-    let client = client_auth::authenticate(&state.store, server.id(), &headers, &form).await?;
+    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
     if !client.allows(grant) {
         return Err(Error::unauthorized_client(format!(
             "this client may not use the {grant} grant"
@@ -75,5 +76,18 @@ pub async fn token(
         now,
     };
     let response = grants::dispatch(grant, context).await?;
+    count_issued(&state, grant, &response);
     Ok(response.into_response())
+}
+
+/// Every grant's tokens are counted here, where they leave (the implicit flow counts its own).
+fn count_issued(state: &AppState, grant: GrantType, response: &grants::TokenResponse) {
+    let grant_type = grant.as_str();
+    state.metrics.token_issued(grant_type, TokenKind::Access);
+    if response.id_token.is_some() {
+        state.metrics.token_issued(grant_type, TokenKind::Id);
+    }
+    if response.refresh_token.is_some() {
+        state.metrics.token_issued(grant_type, TokenKind::Refresh);
+    }
 }

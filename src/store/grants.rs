@@ -163,4 +163,34 @@ impl Store {
             None => Redemption::Unknown,
         })
     }
+
+    /// Housekeeping: codes that expired unused. A consumed code stays as long as its grant, so
+    /// a replay still withdraws what it issued (RFC 6749 §4.1.2).
+    pub async fn delete_expired_codes(&self, now: UnixTime, limit: u32) -> Result<u64, StoreError> {
+        self.delete_batch(
+            "DELETE FROM authorization_codes WHERE code_hash IN \
+             (SELECT code_hash FROM authorization_codes \
+              WHERE expires_at <= $1 AND consumed_at IS NULL LIMIT $2)",
+            now,
+            limit,
+        )
+        .await
+    }
+
+    /// Housekeeping: grants past their expiry (the family's absolute lifetime), with their
+    /// codes and any refresh tokens left (ON DELETE CASCADE). Nothing issued under them is
+    /// accepted any more: every check requires the grant to be active.
+    pub async fn delete_expired_grants(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.delete_batch(
+            "DELETE FROM grants WHERE id IN \
+             (SELECT id FROM grants WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            limit,
+        )
+        .await
+    }
 }

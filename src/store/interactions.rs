@@ -76,4 +76,19 @@ impl Store {
             .rows_affected());
         Ok(n == 1)
     }
+
+    /// Housekeeping: pending interactions nobody finished in time.
+    pub async fn delete_expired_interactions(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.delete_batch(
+            "DELETE FROM interactions WHERE id_hash IN \
+             (SELECT id_hash FROM interactions WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            limit,
+        )
+        .await
+    }
 }

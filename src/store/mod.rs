@@ -13,12 +13,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-mod cache;
 mod audit;
+mod cache;
 mod claims;
 mod clients;
 mod consents;
 mod grants;
+mod housekeeping;
 mod interactions;
 mod keys;
 mod login_attempts;
@@ -34,6 +35,7 @@ pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
 pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};
+pub use housekeeping::HousekeepingLock;
 pub use interactions::StoredInteraction;
 pub use keys::StoredKey;
 pub use refresh_tokens::{RefreshToken, Rotation as RefreshRotation};
@@ -133,6 +135,11 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await?.rows_affected());
         Ok(())
+    }
+
+    /// Connections the pool holds open, and how many of them are idle (for `/metrics`).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        on_pool!(self, pool => (pool.size(), pool.num_idle()))
     }
 
     pub fn backend(&self) -> &'static str {

@@ -125,6 +125,27 @@ impl Store {
             .await?),
         )
     }
+
+    /// Housekeeping: the refresh tokens of families that can no longer be used, i.e. none of
+    /// whose tokens is unrevoked and within both its lifetimes. A retired token of a family
+    /// still in use is kept: presenting it again is how reuse is detected (RFC 9700 §4.14.2).
+    pub async fn delete_unusable_refresh_tokens(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.delete_batch(
+            "DELETE FROM refresh_tokens WHERE token_hash IN \
+             (SELECT r.token_hash FROM refresh_tokens r \
+              WHERE (r.revoked_at IS NOT NULL OR r.expires_at <= $1 OR r.idle_expires_at <= $1) \
+              AND NOT EXISTS (SELECT l.token_hash FROM refresh_tokens l WHERE l.grant_id = r.grant_id \
+                AND l.revoked_at IS NULL AND l.expires_at > $1 AND l.idle_expires_at > $1) \
+              LIMIT $2)",
+            now,
+            limit,
+        )
+        .await
+    }
 }
 
 /// INSERT inside a transaction, for either database.

@@ -64,4 +64,19 @@ impl Store {
         .rows_affected());
         Ok(())
     }
+
+    /// Housekeeping: sessions past their expiry (ended ones go when they would have expired).
+    pub async fn delete_expired_sessions(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.delete_batch(
+            "DELETE FROM sessions WHERE id_hash IN \
+             (SELECT id_hash FROM sessions WHERE expires_at <= $1 LIMIT $2)",
+            now,
+            limit,
+        )
+        .await
+    }
 }
