@@ -2,6 +2,7 @@
 
 mod common;
 
+mod attacks;
 mod browser;
 mod cli;
 mod client_credentials;
@@ -14,6 +15,7 @@ mod jwt;
 mod keys;
 mod lifecycle;
 mod policy;
+mod properties;
 mod revocation;
 mod servers;
 mod token_errors;

@@ -18,6 +18,7 @@ pub mod agent;
 pub mod browser;
 pub mod db;
 pub mod rp;
+pub mod snapshot;
 pub use agent::{Landing, UserAgent};
 pub use db::{Backend, TestDatabase};
 
