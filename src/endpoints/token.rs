@@ -15,7 +15,7 @@ use crate::endpoints::{post_form, AuthServer};
 use crate::error::{Error, ErrorCode};
 use crate::grants::{self, GrantContext};
 use crate::metrics::TokenKind;
-use crate::protocol::GrantType;
+use crate::protocol::{FormParams, GrantType};
 use crate::rate_limit;
 
 pub async fn token(
@@ -26,18 +26,7 @@ pub async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    let form = post_form("token", &method, &headers, body)?;
-    let grant_type = form.require("grant_type")?;
-    let grant = grant_type
-        .parse::<GrantType>()
-        .ok()
-        .filter(|g| grants::SUPPORTED.contains(g))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type `{grant_type}` is not supported"),
-            )
-        })?;
+    let (form, grant) = parse_request(&method, &headers, body)?;
     let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
     if !client.allows(grant) {
         return Err(Error::unauthorized_client(format!(
@@ -90,4 +79,26 @@ fn count_issued(state: &AppState, grant: GrantType, response: &grants::TokenResp
     if response.refresh_token.is_some() {
         state.metrics.token_issued(grant_type, TokenKind::Refresh);
     }
+}
+
+/// The request's form and grant type, before anything touches the store: the parsing the fuzz
+/// target `token_request` drives with arbitrary bytes.
+pub fn parse_request(
+    method: &Method,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(FormParams, GrantType), Error> {
+    let form = post_form("token", method, headers, body)?;
+    let grant_type = form.require("grant_type")?;
+    let grant = grant_type
+        .parse::<GrantType>()
+        .ok()
+        .filter(|g| grants::SUPPORTED.contains(g))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type `{grant_type}` is not supported"),
+            )
+        })?;
+    Ok((form, grant))
 }

@@ -80,7 +80,7 @@ pub async fn userinfo(
 }
 
 /// RFC 6750 §2: exactly one way of sending the token.
-fn bearer_token(
+pub fn bearer_token(
     method: &Method,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -98,6 +98,11 @@ fn decode(raw: &[u8]) -> Result<String, Error> {
         .map(|b| if *b == b'+' { b' ' } else { *b })
         .collect();
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    // No protocol value contains NUL, and PostgreSQL cannot even compare a text with one (a
+    // lookup of `client_id=%00` failed with a 500): refused here, before any store sees it.
+    if bytes.contains(&0) {
+        return Err(Error::invalid_request("parameters must not contain NUL"));
+    }
     String::from_utf8(bytes).map_err(|_| Error::invalid_request("parameters must be UTF-8"))
 }
 

@@ -100,6 +100,31 @@ pub struct NewClient {
     pub default_scopes: ScopeSet,
 }
 
+impl NewClient {
+    /// The client this registration becomes once stored at `now`, without a database: for
+    /// parsing requests in isolation (the fuzz targets).
+    pub fn into_client(self, now: i64) -> Client {
+        Client {
+            id: self.id,
+            server_id: self.server_id,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            auth_method: self.auth_method,
+            first_party: self.first_party,
+            grant_types: self.grant_types,
+            redirect_uris: self.redirect_uris,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            scopes: self.scopes,
+            default_scopes: self.default_scopes,
+            access_token_ttl: None,
+            id_token_ttl: None,
+            refresh_token_ttl: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct ClientRow {
     id: String,

@@ -32,6 +32,11 @@ pub fn verify<T: DeserializeOwned>(
     if header.alg != Algorithm::RS256 {
         return Err("unexpected algorithm");
     }
+    // RFC 7515 §4.1.11: a recipient must refuse a `crit` extension it does not understand, and
+    // we understand none (jsonwebtoken parses `crit` but does not act on it).
+    if header.crit.is_some() {
+        return Err("unsupported critical header");
+    }
     let typ_ok = match expected {
         Expected::AccessToken { .. } => header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
@@ -60,6 +65,13 @@ pub fn verify<T: DeserializeOwned>(
     }
     let data = decode::<serde_json::Value>(token, &key.decoding_key, &validation)
         .map_err(|_| "invalid signature or claims")?;
+    // RFC 7519 §4.1.5: never before `nbf`. We issue none, but a token of ours that carries one
+    // is held to it, against our clock (jsonwebtoken's check would read the system's).
+    if let Some(nbf) = data.claims.get("nbf") {
+        if nbf.as_i64().is_none_or(|nbf| nbf > now) {
+            return Err("not yet valid");
+        }
+    }
     if matches!(expected, Expected::AccessToken { .. }) {
         let exp = data
             .claims

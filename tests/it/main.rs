@@ -2,6 +2,7 @@
 
 mod common;
 
+mod attacks;
 mod audit;
 mod browser;
 mod cache;
@@ -20,6 +21,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod policy;
+mod properties;
 mod rate_limits;
 mod replicas;
 mod request_id;

@@ -19,6 +19,7 @@ pub mod browser;
 pub mod db;
 pub mod replicas;
 pub mod rp;
+pub mod snapshot;
 pub use agent::{Landing, UserAgent};
 pub use db::{Backend, TestDatabase};
 
