@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 use crate::app::{router, AppState};
 use crate::cli::redact_url;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, LogConfig};
+use crate::config::{Config, LogConfig, Mode};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,8 @@ pub enum ServeError {
     Database { url: String, source: StoreError },
     #[error("signing keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
+    #[error("mode = production requires a key-encryption key: set keys.kek (PORTCULLIS_KEYS_KEK) or keys.kek_file (PORTCULLIS_KEYS_KEK_FILE); `portcullis keys generate-kek` makes one")]
+    NoKek,
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -55,8 +57,22 @@ pub async fn open(config: &Config, clock: &dyn Clock) -> Result<Store, ServeErro
     Ok(store)
 }
 
-/// Load (or generate) every server's keys before taking traffic.
+/// Load (or generate) every server's keys before taking traffic. Private keys are sealed
+/// under the KEK first; a wrong or missing KEK stops the start here, not a request later.
 pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
+    if state.keys.encrypts()? {
+        let sealed = state.keys.seal_stored_keys().await?;
+        if sealed > 0 {
+            tracing::info!(keys = sealed, "signing keys re-encrypted under keys.kek");
+        }
+    } else if state.config.mode == Mode::Production {
+        return Err(ServeError::NoKek);
+    } else {
+        tracing::warn!(
+            "NO KEY-ENCRYPTION KEY: signing keys are stored UNENCRYPTED in the database. \
+             Set keys.kek or keys.kek_file (required with mode = production)."
+        );
+    }
     let servers = state
         .store
         .servers()
@@ -66,7 +82,10 @@ pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
             source,
         })?;
     for server in servers {
-        state.keys.key_set(&server, state.now()).await?;
+        let set = state.keys.key_set(&server, state.now()).await?;
+        if let Some((_, reason)) = set.undecryptable().next() {
+            return Err(ServeError::Keys(crate::keys::KeyError::Kek(reason.to_string())));
+        }
     }
     Ok(())
 }
@@ -91,6 +110,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         database = store.backend(),
         "portcullis is ready"
     );
+    // Every replica checks the schedule; the database lets one of them rotate.
+    let rotation = tokio::spawn(crate::keys::rotation::run(
+        state.clone(),
+        state.config.keys.cache_ttl.as_duration(),
+    ));
     let app = router(state);
     let stopping = Arc::new(Notify::new());
     let notify = stopping.clone();
@@ -105,6 +129,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+    rotation.abort();
     store.close().await;
     Ok(())
 }

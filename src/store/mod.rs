@@ -31,7 +31,7 @@ pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
 pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};
 pub use interactions::StoredInteraction;
-pub use keys::StoredKey;
+pub use keys::{NewestKey, Rewrapped, StoredKey};
 pub use refresh_tokens::{RefreshToken, Rotation as RefreshRotation};
 pub use scopes::Scope;
 pub use servers::{AuthorizationServer, ServerChanges};
