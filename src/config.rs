@@ -514,7 +514,10 @@ impl Config {
             ("keys.previous_kek", &k.previous_kek, &k.previous_kek_file),
         ] {
             if !value.expose().is_empty() && !file.is_empty() {
-                return Err(ConfigError::new(key, format!("set {key} or {key}_file, not both")));
+                return Err(ConfigError::new(
+                    key,
+                    format!("set {key} or {key}_file, not both"),
+                ));
             }
             if !value.expose().is_empty() {
                 crate::keys::kek::Kek::from_base64(value.expose())
@@ -743,8 +746,16 @@ mod tests {
             ),
             ("PORTCULLIS_MODE", "prod", "mode"),
             ("PORTCULLIS_KEYS_KEK", "c2hvcnQ=", "keys.kek"),
-            ("PORTCULLIS_KEYS_PREVIOUS_KEK", "not base64!", "keys.previous_kek"),
-            ("PORTCULLIS_KEYS_ROTATION_INTERVAL", "often", "keys.rotation_interval"),
+            (
+                "PORTCULLIS_KEYS_PREVIOUS_KEK",
+                "not base64!",
+                "keys.previous_kek",
+            ),
+            (
+                "PORTCULLIS_KEYS_ROTATION_INTERVAL",
+                "often",
+                "keys.rotation_interval",
+            ),
         ];
         for (var, value, key) in cases {
             let err = load(&[(var, value)]).expect_err(var);

@@ -83,8 +83,9 @@ pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
         })?;
     for server in servers {
         let set = state.keys.key_set(&server, state.now()).await?;
-        if let Some((_, reason)) = set.undecryptable().next() {
-            return Err(ServeError::Keys(crate::keys::KeyError::Kek(reason.to_string())));
+        let undecryptable = set.undecryptable().next().map(|(_, r)| r.to_string());
+        if let Some(reason) = undecryptable {
+            return Err(ServeError::Keys(crate::keys::KeyError::Kek(reason)));
         }
     }
     Ok(())

@@ -6,8 +6,8 @@ use serde_json::json;
 use super::{open_store, print_json, CliError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, Seconds};
-use crate::keys::schedule::KeyStatus;
 use crate::keys::kek::Kek;
+use crate::keys::schedule::KeyStatus;
 use crate::keys::{KeyRing, Rotation};
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +29,12 @@ pub enum KeysCommand {
     /// transaction. Then roll the replicas to the new KEK (see README, "Signing keys").
     Rewrap {
         /// A file holding the new base64 KEK.
-        #[arg(long, value_name = "PATH", required_unless_present = "new_kek_env", conflicts_with = "new_kek_env")]
+        #[arg(
+            long,
+            value_name = "PATH",
+            required_unless_present = "new_kek_env",
+            conflicts_with = "new_kek_env"
+        )]
         new_kek_file: Option<std::path::PathBuf>,
         /// The name of an environment variable holding the new base64 KEK.
         #[arg(long, value_name = "VAR")]

@@ -217,7 +217,10 @@ async fn rotate_in_new_alg(
         .map_err(CliError::from)?
     {
         Rotation::Added { kid, not_before } => {
-            eprintln!("rotated in {} key {kid}, signing from {not_before}", server.signing_alg)
+            eprintln!(
+                "rotated in {} key {kid}, signing from {not_before}",
+                server.signing_alg
+            )
         }
         // A replica's scheduled check rotated it in at the same moment.
         Rotation::LostRace => {}

@@ -116,7 +116,11 @@ impl Keks {
     pub fn from_config(keys: &KeyConfig) -> Result<Self, String> {
         Ok(Self {
             current: load_one("keys.kek", &keys.kek, &keys.kek_file)?,
-            previous: load_one("keys.previous_kek", &keys.previous_kek, &keys.previous_kek_file)?,
+            previous: load_one(
+                "keys.previous_kek",
+                &keys.previous_kek,
+                &keys.previous_kek_file,
+            )?,
         })
     }
 
@@ -235,7 +239,10 @@ mod tests {
     #[test]
     fn a_previous_kek_still_decrypts() {
         let old = kek();
-        let (storage, sealed) = old.seal(b"der", "s", "k").map(|s| ("aes-256-gcm", s)).unwrap();
+        let (storage, sealed) = old
+            .seal(b"der", "s", "k")
+            .map(|s| ("aes-256-gcm", s))
+            .unwrap();
         let keks = Keks {
             current: Some(kek()),
             previous: Some(old),
@@ -247,7 +254,10 @@ mod tests {
     #[test]
     fn bad_keks_are_refused_without_echoing_them() {
         let err = Kek::from_base64("c2hvcnQ=").unwrap_err();
-        assert!(err.contains("32 bytes") && !err.contains("c2hvcnQ"), "{err}");
+        assert!(
+            err.contains("32 bytes") && !err.contains("c2hvcnQ"),
+            "{err}"
+        );
         assert!(Kek::from_base64("not base64!").is_err());
     }
 }

@@ -378,7 +378,9 @@ impl KeyRing {
         let mut attempt = 0;
         loop {
             let outcome = self
-                .rewrap_into(keks, keks, |k| !keks.is_current(&k.key_storage, &k.private_key))
+                .rewrap_into(keks, keks, |k| {
+                    !keks.is_current(&k.key_storage, &k.private_key)
+                })
                 .await;
             match outcome {
                 // Replicas starting together re-encrypt the same rows: the loser re-reads.

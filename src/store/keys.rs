@@ -52,9 +52,8 @@ const COLUMNS: &str =
 impl Store {
     /// Every key of a server, oldest generation first.
     pub async fn keys(&self, server_id: &str) -> Result<Vec<StoredKey>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM signing_keys WHERE server_id = $1 ORDER BY generation"
-        );
+        let sql =
+            format!("SELECT {COLUMNS} FROM signing_keys WHERE server_id = $1 ORDER BY generation");
         Ok(on_pool!(self, pool => sqlx::query_as::<_, StoredKey>(&sql)
             .bind(server_id)
             .fetch_all(pool)

@@ -22,7 +22,9 @@ use crate::on_both_databases;
 fn verify_with(token: &str, jwks: &JwkSet, alg: Algorithm, issuer: &str) -> Result<Value, String> {
     let header = decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("no kid")?;
-    let jwk = jwks.find(&kid).ok_or_else(|| format!("{kid} not in JWKS"))?;
+    let jwk = jwks
+        .find(&kid)
+        .ok_or_else(|| format!("{kid} not in JWKS"))?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     let mut validation = Validation::new(alg);
     validation.set_issuer(&[issuer]);
@@ -112,12 +114,23 @@ async fn client_credentials_on_an_es256_server_verify_from_the_jwks(backend: Bac
     let forged = serde_json::json!({ "alg": "RS256", "kid": header.kid, "typ": "at+jwt" });
     parts[0] = portcullis::security::base64url(forged.to_string().as_bytes());
     let answer = server
-        .introspect("/oauth2/ec", (&client.id, secret.expose()), &parts.join("."), None)
+        .introspect(
+            "/oauth2/ec",
+            (&client.id, secret.expose()),
+            &parts.join("."),
+            None,
+        )
         .await;
     assert_eq!(answer["active"], false, "{answer}");
 
-    assert_eq!(discovered_algs(&server, "/oauth2/ec").await, serde_json::json!(["ES256"]));
-    assert_eq!(discovered_algs(&server, "").await, serde_json::json!(["RS256"]));
+    assert_eq!(
+        discovered_algs(&server, "/oauth2/ec").await,
+        serde_json::json!(["ES256"])
+    );
+    assert_eq!(
+        discovered_algs(&server, "").await,
+        serde_json::json!(["RS256"])
+    );
 }
 
 /// The openidconnect crate runs the code flow against an ES256 server and verifies the ID
@@ -162,7 +175,7 @@ async fn the_code_flow_verifies_an_es256_id_token(backend: Backend) {
     let id_token = tokens.id_token().expect("ID token");
     assert_eq!(
         id_token.signing_alg().unwrap(),
-        CoreJwsSigningAlgorithm::EcdsaP256Sha256
+        &CoreJwsSigningAlgorithm::EcdsaP256Sha256
     );
     // The library's default is RS256 only: a relying party allows what discovery announces.
     let verifier = oidc
@@ -193,7 +206,14 @@ async fn switching_the_algorithm_keeps_old_tokens_verifiable(backend: Backend) {
     assert_eq!(decode_header(&old).unwrap().alg, Algorithm::RS256);
 
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["server", "update", "--id", "default", "--signing-alg", "ES256"])
+        .args([
+            "server",
+            "update",
+            "--id",
+            "default",
+            "--signing-alg",
+            "ES256",
+        ])
         .env("PORTCULLIS_DATABASE_URL", &server.db.url)
         .env_remove("PORTCULLIS_CONFIG")
         .output()
@@ -216,7 +236,10 @@ async fn switching_the_algorithm_keeps_old_tokens_verifiable(backend: Backend) {
             .alg,
         Algorithm::RS256
     );
-    assert_eq!(discovered_algs(&server, "").await, serde_json::json!(["RS256", "ES256"]));
+    assert_eq!(
+        discovered_algs(&server, "").await,
+        serde_json::json!(["RS256", "ES256"])
+    );
 
     // The CLI used the system clock; move past its activation.
     server
@@ -225,7 +248,10 @@ async fn switching_the_algorithm_keeps_old_tokens_verifiable(backend: Backend) {
     let new = server.client_credentials_token("", creds).await;
     assert_eq!(decode_header(&new).unwrap().alg, Algorithm::ES256);
     assert_ne!(kid_of(&new), kid_of(&old));
-    assert_eq!(discovered_algs(&server, "").await, serde_json::json!(["ES256", "RS256"]));
+    assert_eq!(
+        discovered_algs(&server, "").await,
+        serde_json::json!(["ES256", "RS256"])
+    );
     let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
     verify_with(&old, &jwks, Algorithm::RS256, &server.base).expect("old RS256 token verifies");
     verify_with(&new, &jwks, Algorithm::ES256, &server.base).expect("new ES256 token verifies");
@@ -236,7 +262,10 @@ async fn switching_the_algorithm_keeps_old_tokens_verifiable(backend: Backend) {
     server.clock.advance(3600);
     let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
     assert_eq!(jwks.keys.len(), 1);
-    assert_eq!(discovered_algs(&server, "").await, serde_json::json!(["ES256"]));
+    assert_eq!(
+        discovered_algs(&server, "").await,
+        serde_json::json!(["ES256"])
+    );
 }
 
 /// The flag other tools rely on: `server create --id NAME --signing-alg ES256`.
@@ -251,7 +280,11 @@ async fn server_create_takes_a_signing_alg(backend: Backend) {
             .expect("run portcullis")
     };
     let output = run(&["server", "create", "--id", "ec", "--signing-alg", "ES256"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let listed = run(&["keys", "list", "--server", "ec"]);
     let keys: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(keys[0]["alg"], "ES256", "{keys}");

@@ -3,7 +3,7 @@
 
 use portcullis::config::{Config, Mode, SecretValue};
 use portcullis::keys::kek::{Kek, Keks};
-use portcullis::keys::{SigningAlg, Signer};
+use portcullis::keys::{Signer, SigningAlg};
 use portcullis::serve::ServeError;
 use portcullis::store::Rewrapped;
 
@@ -41,7 +41,10 @@ async fn stored_keys_do_not_contain_the_private_key(backend: Backend) {
         .unwrap(&key.key_storage, &key.private_key, &key.server_id, &key.kid)
         .expect("opens with the KEK");
     Signer::from_pkcs8(SigningAlg::Rs256, &key.kid, &der).expect("a PKCS#8 RSA key");
-    assert!(!contains(&key.private_key, &der), "the PKCS#8 key is not stored");
+    assert!(
+        !contains(&key.private_key, &der),
+        "the PKCS#8 key is not stored"
+    );
     // Not even its first 32 bytes (the PKCS#8 header and the start of the modulus).
     assert!(!contains(&key.private_key, &der[..32]));
     // The SQLite file itself does not hold it either.
@@ -68,7 +71,12 @@ async fn stored_keys_do_not_contain_the_private_key(backend: Backend) {
         .await
         .unwrap();
     let ec = server.store().server("ec").await.unwrap().unwrap();
-    server.state.keys.key_set(&ec, server.clock_now()).await.unwrap();
+    server
+        .state
+        .keys
+        .key_set(&ec, server.clock_now())
+        .await
+        .unwrap();
     let stored = server.store().keys("ec").await.unwrap();
     assert_eq!(stored[0].key_storage, "aes-256-gcm");
     assert_eq!(stored[0].alg, "ES256");
@@ -81,7 +89,10 @@ async fn a_kek_at_start_seals_plaintext_keys(backend: Backend) {
     let stored = plain.store().keys("default").await.unwrap();
     assert_eq!(stored[0].key_storage, "plain");
     let kek = new_kek();
-    let sealed = plain.replica(with_kek(&kek)).await.expect("starts with a KEK");
+    let sealed = plain
+        .replica(with_kek(&kek))
+        .await
+        .expect("starts with a KEK");
     let stored = sealed.store().keys("default").await.unwrap();
     assert_eq!(stored[0].key_storage, "aes-256-gcm");
     let (client, secret) = sealed.service_client("default", &["a"]).await;
@@ -187,7 +198,11 @@ async fn rewrap_then_start_with_the_new_kek(backend: Backend) {
     assert_eq!(answer["rewrapped"], 1);
 
     // The old KEK alone no longer opens the keys.
-    let err = server.replica(with_kek(&old_kek)).await.err().expect("refused");
+    let err = server
+        .replica(with_kek(&old_kek))
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("wrong KEK"), "{err}");
 
     // The new KEK, given as a file: same kid, tokens verify from the JWKS.
@@ -223,7 +238,10 @@ async fn rewrap_then_start_with_the_new_kek(backend: Backend) {
         .expect("starts with kek + previous_kek");
     let keks = Keks::with_current(Some(Kek::from_base64(&new_kek).unwrap()));
     for key in both.store().keys("default").await.unwrap() {
-        assert!(keks.is_current(&key.key_storage, &key.private_key), "{key:?}");
+        assert!(
+            keks.is_current(&key.key_storage, &key.private_key),
+            "{key:?}"
+        );
     }
 }
 

@@ -115,15 +115,18 @@ async fn replicas_ticking_together_rotate_once(backend: Backend) {
     for round in 1..=3 {
         let before = a.store().keys("default").await.unwrap().len();
         // Not due yet: nothing happens.
-        let not_yet = rotation::tick(&a.state, a.clock_now() + DAY - 1).await.unwrap();
-        assert_eq!(added(&not_yet), 0, "round {round}: a key younger than the interval");
+        let not_yet = rotation::tick(&a.state, a.clock_now() + DAY - 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            added(&not_yet),
+            0,
+            "round {round}: a key younger than the interval"
+        );
         a.clock.advance(DAY);
         b.clock.advance(DAY);
         let now = a.clock_now();
-        let (x, y) = tokio::join!(
-            rotation::tick(&a.state, now),
-            rotation::tick(&b.state, now)
-        );
+        let (x, y) = tokio::join!(rotation::tick(&a.state, now), rotation::tick(&b.state, now));
         let (x, y) = (x.expect("tick a"), y.expect("tick b"));
         assert_eq!(added(&x) + added(&y), 1, "round {round}: {x:?} {y:?}");
         let keys = a.store().keys("default").await.unwrap();
@@ -159,7 +162,10 @@ async fn a_scheduled_key_is_published_before_it_signs(backend: Backend) {
     for at in [0, 1, keys.jwks_max_age.as_i64(), must_wait - 1] {
         server.clock.set(published_at + at);
         let kid = kid_of(&issue(&server, &client.id, secret.expose()).await);
-        assert_eq!(kid, old_kid, "{at}s after publication the old key still signs");
+        assert_eq!(
+            kid, old_kid,
+            "{at}s after publication the old key still signs"
+        );
     }
     server
         .clock
@@ -198,8 +204,13 @@ async fn a_retired_key_stays_published_until_its_last_token_expired(backend: Bac
     server.clock.set(superseded_at - 1);
     let last = issue(&server, &client.id, secret.expose()).await;
     let old_kid = kid_of(&last);
-    let exp = verify(&last, &fetch_jwks(&server.http, &server.url("/keys")).await, &server.base, "api://default")
-        .expect("verifies")["exp"]
+    let exp = verify(
+        &last,
+        &fetch_jwks(&server.http, &server.url("/keys")).await,
+        &server.base,
+        "api://default",
+    )
+    .expect("verifies")["exp"]
         .as_i64()
         .unwrap();
     assert_eq!(exp, superseded_at - 1 + long);
@@ -214,7 +225,10 @@ async fn a_retired_key_stays_published_until_its_last_token_expired(backend: Bac
 
     server.clock.set(superseded_at + long);
     let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
-    assert!(!kids(&jwks).contains(&old_kid), "gone once every token expired");
+    assert!(
+        !kids(&jwks).contains(&old_kid),
+        "gone once every token expired"
+    );
     assert_eq!(kids(&jwks).len(), 1);
 }
 
