@@ -214,7 +214,7 @@ async fn rewrap_then_start_with_the_new_kek(backend: Backend) {
     let after = token(&rolled, creds).await;
     assert_eq!(kid_of(&after), kid);
     let jwks = fetch_jwks(&rolled.http, &rolled.url("/keys")).await;
-    verify(&before, &jwks, &rolled.base, "api://default").expect("old token verifies");
+    verify(&before, &jwks, &server.base, "api://default").expect("old token verifies");
     verify(&after, &jwks, &rolled.base, "api://default").expect("new token verifies");
 
     // The replica that kept running on the old KEK still signs with the key it loaded.
