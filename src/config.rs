@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::security::Secret;
+
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
 
 /// RFC 9106 §3.1: the degree of parallelism is at most 2^24 - 1.
@@ -19,6 +21,9 @@ const MAX_ARGON2_PARALLELISM: u32 = (1 << 24) - 1;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `development` (keys may be stored unencrypted, with a warning) or `production` (serve
+    /// refuses to start without a key-encryption key).
+    pub mode: Mode,
     /// The public base URL: the `default` server's issuer, and the prefix of every other's.
     pub issuer: String,
     /// Allow a plain-http issuer on a host other than loopback (development in containers).
@@ -232,6 +237,60 @@ pub struct KeyConfig {
     pub jwks_max_age: Seconds,
     /// How often each replica re-reads the keys from the database.
     pub cache_ttl: Seconds,
+    /// A server whose newest key is this old gets a new one (`0s`: never rotate on a schedule).
+    pub rotation_interval: Seconds,
+    /// Base64 of the 32-byte key-encryption key that seals private keys at rest (AES-256-GCM).
+    pub kek: SecretValue,
+    /// A file holding the base64 KEK (a mounted secret); instead of `kek`.
+    pub kek_file: String,
+    /// A KEK accepted for decrypting only, during a KEK roll.
+    pub previous_kek: SecretValue,
+    /// A file holding `previous_kek`.
+    pub previous_kek_file: String,
+}
+
+/// `mode`: how strict start-up is about secrets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Development,
+    Production,
+}
+
+/// A secret configuration value: never printed, serialized as `[redacted]` when set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretValue(pub Option<Secret>);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Some(Secret::new(value)))
+    }
+    /// The value, or "" when unset.
+    pub fn expose(&self) -> &str {
+        self.0.as_ref().map_or("", |s| s.expose())
+    }
+}
+
+impl Serialize for SecretValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.expose().is_empty() {
+            ""
+        } else {
+            "[redacted]"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(d)?;
+        Ok(if value.is_empty() {
+            Self(None)
+        } else {
+            Self::new(value)
+        })
+    }
 }
 
 /// User password hashing: argon2id (RFC 9106). Changing the parameters affects new hashes only;
@@ -253,6 +312,7 @@ pub struct PasswordConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            mode: Mode::Development,
             issuer: "http://127.0.0.1:8080".into(),
             allow_insecure_issuer: false,
             listen: "127.0.0.1:8080".into(),
@@ -318,6 +378,11 @@ impl Default for KeyConfig {
             activation_delay: Seconds(600),
             jwks_max_age: Seconds(300),
             cache_ttl: Seconds(30),
+            rotation_interval: Seconds(90 * 86400),
+            kek: SecretValue::default(),
+            kek_file: String::new(),
+            previous_kek: SecretValue::default(),
+            previous_kek_file: String::new(),
         }
     }
 }
@@ -576,6 +641,7 @@ impl Config {
                 ),
             ));
         }
+        self.validate_keks()?;
         self.validate_passwords()?;
         self.validate_operations()
     }
@@ -601,6 +667,27 @@ impl Config {
                 "housekeeping.rate_limit_retention",
                 "must be longer than 0s",
             ));
+        }
+        Ok(())
+    }
+
+    /// A KEK given inline must be base64 of 32 bytes, and given once (value or file).
+    fn validate_keks(&self) -> Result<(), ConfigError> {
+        let k = &self.keys;
+        for (key, value, file) in [
+            ("keys.kek", &k.kek, &k.kek_file),
+            ("keys.previous_kek", &k.previous_kek, &k.previous_kek_file),
+        ] {
+            if !value.expose().is_empty() && !file.is_empty() {
+                return Err(ConfigError::new(
+                    key,
+                    format!("set {key} or {key}_file, not both"),
+                ));
+            }
+            if !value.expose().is_empty() {
+                crate::keys::kek::Kek::from_base64(value.expose())
+                    .map_err(|e| ConfigError::new(key, e))?;
+            }
         }
         Ok(())
     }
@@ -835,6 +922,18 @@ mod tests {
                 "0",
                 "passwords.max_concurrent",
             ),
+            ("PORTCULLIS_MODE", "prod", "mode"),
+            ("PORTCULLIS_KEYS_KEK", "c2hvcnQ=", "keys.kek"),
+            (
+                "PORTCULLIS_KEYS_PREVIOUS_KEK",
+                "not base64!",
+                "keys.previous_kek",
+            ),
+            (
+                "PORTCULLIS_KEYS_ROTATION_INTERVAL",
+                "often",
+                "keys.rotation_interval",
+            ),
         ];
         for (var, value, key) in cases {
             let err = load(&[(var, value)]).expect_err(var);
@@ -895,6 +994,29 @@ mod tests {
             let err = load(&[(var, value)]).expect_err(var);
             assert_eq!(err.key, key, "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn a_kek_is_read_from_the_environment_and_never_printed() {
+        let kek = crate::keys::kek::Kek::generate();
+        let config = load(&[
+            ("PORTCULLIS_KEYS_KEK", kek.expose()),
+            ("PORTCULLIS_MODE", "production"),
+        ])
+        .expect("valid");
+        assert_eq!(config.mode, Mode::Production);
+        assert_eq!(config.keys.kek.expose(), kek.expose());
+        assert!(!format!("{config:?}").contains(kek.expose()));
+        let serialized = toml::to_string(&config).unwrap();
+        assert!(!serialized.contains(kek.expose()));
+        assert!(serialized.contains(r#"kek = "[redacted]""#), "{serialized}");
+        // Both a value and a file for one KEK is ambiguous.
+        let err = load(&[
+            ("PORTCULLIS_KEYS_KEK", kek.expose()),
+            ("PORTCULLIS_KEYS_KEK_FILE", "/run/secrets/kek"),
+        ])
+        .expect_err("both");
+        assert_eq!(err.key, "keys.kek");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 use crate::app::{router, AppState};
 use crate::cli::redact_url;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, LogConfig};
+use crate::config::{Config, LogConfig, Mode};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +21,8 @@ pub enum ServeError {
     Database { url: String, source: StoreError },
     #[error("signing keys: {0}")]
     Keys(#[from] crate::keys::KeyError),
+    #[error("mode = production requires a key-encryption key: set keys.kek (PORTCULLIS_KEYS_KEK) or keys.kek_file (PORTCULLIS_KEYS_KEK_FILE); `portcullis keys generate-kek` makes one")]
+    NoKek,
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -60,8 +62,22 @@ pub async fn open(config: &Config, clock: &dyn Clock) -> Result<Store, ServeErro
     Ok(store)
 }
 
-/// Load (or generate) every server's keys before taking traffic.
+/// Load (or generate) every server's keys before taking traffic. Private keys are sealed
+/// under the KEK first; a wrong or missing KEK stops the start here, not a request later.
 pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
+    if state.keys.encrypts()? {
+        let sealed = state.keys.seal_stored_keys().await?;
+        if sealed > 0 {
+            tracing::info!(keys = sealed, "signing keys re-encrypted under keys.kek");
+        }
+    } else if state.config.mode == Mode::Production {
+        return Err(ServeError::NoKek);
+    } else {
+        tracing::warn!(
+            "NO KEY-ENCRYPTION KEY: signing keys are stored UNENCRYPTED in the database. \
+             Set keys.kek or keys.kek_file (required with mode = production)."
+        );
+    }
     let servers = state
         .store
         .servers()
@@ -71,7 +87,11 @@ pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
             source,
         })?;
     for server in servers {
-        state.keys.key_set(&server, state.now()).await?;
+        let set = state.keys.key_set(&server, state.now()).await?;
+        let undecryptable = set.undecryptable().next().map(|(_, r)| r.to_string());
+        if let Some(reason) = undecryptable {
+            return Err(ServeError::Keys(crate::keys::KeyError::Kek(reason)));
+        }
     }
     Ok(())
 }
@@ -96,6 +116,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         database = store.backend(),
         "portcullis is ready"
     );
+    // Every replica checks the schedule; the database lets one of them rotate.
+    let rotation = tokio::spawn(crate::keys::rotation::run(
+        state.clone(),
+        state.config.keys.cache_ttl.as_duration(),
+    ));
     let housekeeping = crate::housekeeping::spawn(state.clone());
     let audit = state.audit.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -129,6 +154,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }
     }
+    rotation.abort();
     if let Some(task) = housekeeping {
         task.abort();
     }

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, Rotation, SigningAlg};
 use crate::store::servers::is_valid_server_id;
 use crate::store::{AuthorizationServer, ServerChanges, Store};
 
@@ -24,6 +24,9 @@ pub enum ServerCommand {
         /// The `aud` of its access tokens (default: api://{ID}).
         #[arg(long)]
         audience: Option<String>,
+        /// The JWS algorithm of its tokens: RS256 (RSA) or ES256 (ECDSA P-256).
+        #[arg(long, value_name = "ALG", default_value = "RS256")]
+        signing_alg: SigningAlg,
     },
     /// List authorization servers.
     List,
@@ -60,6 +63,11 @@ pub enum ServerCommand {
         /// Issue refresh tokens only when offline_access is granted.
         #[arg(long, value_name = "true|false", value_parser = parse_bool)]
         refresh_requires_offline_access: Option<bool>,
+        /// Sign with RS256 or ES256 from now on: a key of that type is rotated in (published at
+        /// once, signing after keys.activation_delay); the old key verifies its tokens until
+        /// they expire.
+        #[arg(long, value_name = "ALG")]
+        signing_alg: Option<SigningAlg>,
     },
 }
 
@@ -75,6 +83,7 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "refresh_idle_ttl": server.refresh_idle_ttl,
         "refresh_reuse_grace": server.refresh_reuse_grace,
         "refresh_requires_offline_access": server.refresh_requires_offline_access,
+        "signing_alg": server.signing_alg,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "version": server.version,
@@ -91,7 +100,12 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<(), CliError
 async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Result<(), CliError> {
     let now = SystemClock.now();
     match command {
-        ServerCommand::Create { id, name, audience } => {
+        ServerCommand::Create {
+            id,
+            name,
+            audience,
+            signing_alg,
+        } => {
             if !is_valid_server_id(&id) {
                 return Err(CliError(
                     "--id must be 1-64 lower-case letters, digits, `-` or `_`".into(),
@@ -99,10 +113,20 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             }
             let name = name.unwrap_or_else(|| id.clone());
             let audience = audience.unwrap_or_else(|| format!("api://{id}"));
-            let server = store
+            let mut server = store
                 .create_server(&id, &name, &audience, now)
                 .await
                 .map_err(CliError::from)?;
+            if signing_alg != SigningAlg::Rs256 {
+                let changes = ServerChanges {
+                    signing_alg: Some(signing_alg.as_str().into()),
+                    ..ServerChanges::default()
+                };
+                server = store
+                    .update_server(&id, &changes, now)
+                    .await
+                    .map_err(CliError::from)?;
+            }
             // Generate its first signing key now rather than on its first request.
             KeyRing::new(store.clone(), config)
                 .key_set(&server, now)
@@ -133,6 +157,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             refresh_idle_ttl,
             refresh_reuse_grace,
             refresh_requires_offline_access,
+            signing_alg,
         } => {
             if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
                 return Err(CliError("--name must not be empty".into()));
@@ -149,15 +174,56 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 refresh_idle_ttl: refresh_idle_ttl.map(|t| t.0),
                 refresh_reuse_grace: refresh_reuse_grace.map(|t| t.0),
                 refresh_requires_offline_access,
+                signing_alg: signing_alg.map(|a| a.as_str().to_string()),
             };
+            let before = store.server(&id).await.map_err(CliError::from)?;
             let server = match store.update_server(&id, &changes, now).await {
                 Err(crate::store::StoreError::NotFound(_)) => {
                     return Err(CliError(format!("no authorization server `{id}`")))
                 }
                 other => other.map_err(CliError::from)?,
             };
+            let alg_changed = before.is_some_and(|b| b.signing_alg != server.signing_alg);
+            if alg_changed {
+                rotate_in_new_alg(config, store, &server, now).await?;
+            }
             print_json(&describe(&server, config));
         }
+    }
+    Ok(())
+}
+
+/// A change of algorithm takes a key of the new type, rotated in like any other: published at
+/// once, signing after keys.activation_delay.
+async fn rotate_in_new_alg(
+    config: &Config,
+    store: &Store,
+    server: &AuthorizationServer,
+    now: i64,
+) -> Result<(), CliError> {
+    let ring = KeyRing::new(store.clone(), config);
+    let newest = store.newest_key(&server.id).await.map_err(CliError::from)?;
+    let Some(newest) = newest else {
+        // No key yet: the first one is generated with the new algorithm on first use.
+        return Ok(());
+    };
+    if newest.alg == server.signing_alg {
+        return Ok(());
+    }
+    let delay = config.keys.activation_delay.as_i64();
+    match ring
+        .rotate_to(server, newest.generation + 1, now, delay)
+        .await
+        .map_err(CliError::from)?
+    {
+        Rotation::Added { kid, not_before } => {
+            eprintln!(
+                "rotated in {} key {kid}, signing from {not_before}",
+                server.signing_alg
+            )
+        }
+        // A replica's scheduled check rotated it in at the same moment.
+        Rotation::LostRace => {}
     }
     Ok(())
 }

@@ -38,9 +38,12 @@ pub async fn openid_configuration(
         json!(server.endpoint("/logout")),
     );
     metadata.insert("subject_types_supported".into(), json!(["public"]));
+    // What this server signs with: its current key's algorithm first, and during a change of
+    // algorithm the other one whose tokens are still valid.
+    let keys = state.keys.key_set(&server.server, state.now()).await?;
     metadata.insert(
         "id_token_signing_alg_values_supported".into(),
-        json!(["RS256"]),
+        json!(keys.published_algs(state.now())),
     );
     metadata.insert("claims_parameter_supported".into(), json!(false));
     metadata.insert("request_parameter_supported".into(), json!(false));

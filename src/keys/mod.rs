@@ -2,10 +2,13 @@
 //! the same keys), cached in memory per server, published as a JWKS, rotated.
 
 pub mod generate;
+pub mod kek;
+pub mod rotation;
 pub mod schedule;
 pub mod signer;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
@@ -15,13 +18,15 @@ use jsonwebtoken::DecodingKey;
 use crate::audit::{self, Event, Kind};
 use crate::clock::UnixTime;
 use crate::config::Config;
-use crate::store::{AuthorizationServer, Store, StoredKey};
+use crate::store::{AuthorizationServer, Rewrapped, Store, StoredKey};
+use kek::{Kek, Keks};
 use schedule::{KeyStatus, KeyTimes};
-pub use signer::{JwtType, Signer};
+pub use signer::{JwtType, Signer, SigningAlg};
 
 /// One key, parsed once.
 pub struct LoadedKey {
     pub kid: String,
+    pub alg: SigningAlg,
     pub generation: i64,
     pub created_at: UnixTime,
     pub not_before: UnixTime,
@@ -33,6 +38,8 @@ pub struct LoadedKey {
 /// A server's keys as cached by one replica.
 pub struct KeySet {
     loaded_at: Instant,
+    /// Set by `KeyRing::invalidate`: reload on next use, still reusing the parsed keys.
+    invalidated: AtomicBool,
     /// Re-render when the clock reaches this (a key activates or leaves the JWKS).
     next_change: Option<UnixTime>,
     pub max_ttl: i64,
@@ -53,13 +60,33 @@ impl KeySet {
     /// The key that signs at `now`.
     pub fn signing_key(&self, now: UnixTime) -> Option<&Arc<LoadedKey>> {
         let statuses = self.statuses(now);
+        let can_sign = |k: &&Arc<LoadedKey>| k.signer.unavailable_reason().is_none();
         self.keys
             .iter()
             .zip(&statuses)
             .find(|(_, s)| **s == KeyStatus::Active)
             .map(|(k, _)| k)
-            // Only pending keys (a clock set back): sign with the newest rather than fail.
-            .or_else(|| self.keys.last())
+            .filter(can_sign)
+            // Only pending keys (a clock set back), or an active key this replica cannot
+            // decrypt (mid KEK roll): sign with the newest usable key rather than fail.
+            .or_else(|| {
+                self.keys
+                    .iter()
+                    .zip(&statuses)
+                    .rev()
+                    .filter(|(_, s)| s.is_published())
+                    .map(|(k, _)| k)
+                    .find(can_sign)
+            })
+    }
+
+    /// Keys whose private part this process cannot decrypt, with the reason.
+    pub fn undecryptable(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.keys.iter().filter_map(|k| {
+            k.signer
+                .unavailable_reason()
+                .map(|reason| (k.kid.as_str(), reason))
+        })
     }
 
     /// A published key by `kid`, for verifying our own tokens.
@@ -70,6 +97,22 @@ impl KeySet {
             .zip(statuses)
             .find(|(k, s)| k.kid == kid && s.is_published())
             .map(|(k, _)| k)
+    }
+
+    /// The algorithms of the published keys, the signing key's first: what tokens verifiable
+    /// at `now` may be signed with (both during a change of algorithm).
+    pub fn published_algs(&self, now: UnixTime) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = self
+            .signing_key(now)
+            .map(|k| k.alg.as_str())
+            .into_iter()
+            .collect();
+        for (key, status) in self.keys.iter().zip(self.statuses(now)) {
+            if status.is_published() && !algs.contains(&key.alg.as_str()) {
+                algs.push(key.alg.as_str());
+            }
+        }
+        algs
     }
 }
 
@@ -88,6 +131,9 @@ pub enum KeyError {
     Store(#[from] crate::store::StoreError),
     #[error("key material: {0}")]
     Material(String),
+    /// A key-encryption key is missing, malformed or not the one the keys were sealed under.
+    #[error("{0}")]
+    Kek(String),
 }
 
 impl From<KeyError> for crate::error::Error {
@@ -109,6 +155,8 @@ pub enum Rotation {
 
 pub struct KeyRing {
     store: Store,
+    /// The KEKs from the configuration, or why they could not be read (reported at start).
+    keks: Result<Keks, String>,
     rsa_bits: usize,
     cache_ttl: std::time::Duration,
     default_max_ttl: i64,
@@ -121,6 +169,7 @@ impl KeyRing {
     pub fn new(store: Store, config: &Config) -> Self {
         Self {
             store,
+            keks: Keks::from_config(&config.keys),
             rsa_bits: config.keys.rsa_bits,
             cache_ttl: config.keys.cache_ttl.as_duration(),
             default_max_ttl: config
@@ -133,11 +182,21 @@ impl KeyRing {
         }
     }
 
+    fn keks(&self) -> Result<&Keks, KeyError> {
+        self.keks.as_ref().map_err(|e| KeyError::Kek(e.clone()))
+    }
+
+    /// Is a KEK configured (keys are sealed at rest)? Err when the configured one is unusable.
+    pub fn encrypts(&self) -> Result<bool, KeyError> {
+        Ok(self.keks()?.current.is_some())
+    }
+
     fn cached(&self, server_id: &str, now: UnixTime) -> Option<Arc<KeySet>> {
         let cache = self.cache.read().ok()?;
         let set = cache.get(server_id)?;
-        let fresh =
-            set.loaded_at.elapsed() < self.cache_ttl && set.next_change.is_none_or(|at| now < at);
+        let fresh = set.loaded_at.elapsed() < self.cache_ttl
+            && set.next_change.is_none_or(|at| now < at)
+            && !set.invalidated.load(Ordering::Relaxed);
         fresh.then(|| set.clone())
     }
 
@@ -156,7 +215,8 @@ impl KeyRing {
         }
         let mut stored = self.store.keys(&server.id).await?;
         if stored.is_empty() {
-            self.add_key(&server.id, 1, now, now).await?;
+            let alg = server_alg(server)?;
+            self.add_key(&server.id, alg, 1, now, now).await?;
             stored = self.store.keys(&server.id).await?;
         }
         let set = Arc::new(self.build_set(server, stored, now).await?);
@@ -177,6 +237,7 @@ impl KeyRing {
             .read()
             .ok()
             .and_then(|c| c.get(&server.id).cloned());
+        let keks = self.keks()?;
         let mut keys = Vec::with_capacity(stored.len());
         for key in stored {
             // Keep keys parsed by an earlier load; parse only new ones.
@@ -185,7 +246,7 @@ impl KeyRing {
                 .and_then(|p| p.keys.iter().find(|k| k.kid == key.kid).cloned());
             keys.push(match reused {
                 Some(k) => k,
-                None => Arc::new(parse(key)?),
+                None => Arc::new(parse(key, keks)?),
             });
         }
         let max_ttl = self.max_ttl(server).await?;
@@ -201,6 +262,7 @@ impl KeyRing {
             .map_err(|e| KeyError::Material(e.to_string()))?;
         Ok(KeySet {
             loaded_at: Instant::now(),
+            invalidated: AtomicBool::new(false),
             next_change: schedule::next_change(&times, now, max_ttl),
             max_ttl,
             keys,
@@ -216,25 +278,32 @@ impl KeyRing {
         Ok(self.default_max_ttl.max(overrides))
     }
 
-    /// Generate and store a key of the given generation. False if another writer won.
+    /// Generate and store a key of the given generation, sealed under the KEK if there is
+    /// one. None if another writer took the generation first.
     async fn add_key(
         &self,
         server_id: &str,
+        alg: SigningAlg,
         generation: i64,
         now: UnixTime,
         not_before: UnixTime,
     ) -> Result<Option<String>, KeyError> {
+        let keks = self.keks()?;
         let bits = self.rsa_bits;
-        let generated = tokio::task::spawn_blocking(move || generate::generate_rsa(bits))
+        let generated = tokio::task::spawn_blocking(move || generate::generate(alg, bits))
             .await
             .map_err(|e| KeyError::Material(e.to_string()))?
             .map_err(KeyError::Material)?;
+        let (key_storage, private_key) = keks
+            .wrap(&generated.pkcs8_der, server_id, &generated.kid)
+            .map_err(KeyError::Kek)?;
         let stored = StoredKey {
             kid: generated.kid.clone(),
             server_id: server_id.to_string(),
             generation,
-            alg: "RS256".into(),
-            private_key: generated.pkcs8_der,
+            alg: alg.as_str().into(),
+            key_storage: key_storage.into(),
+            private_key,
             public_jwk: generated.jwk.to_string(),
             created_at: now,
             not_before,
@@ -257,21 +326,44 @@ impl KeyRing {
         Ok(inserted.then_some(generated.kid))
     }
 
-    /// Add a key that is published at once and signs from `now + activate_in`.
+    /// Add a key of the server's algorithm that is published at once and signs from
+    /// `now + activate_in`.
     pub async fn rotate(
         &self,
         server_id: &str,
         now: UnixTime,
         activate_in: i64,
     ) -> Result<Rotation, KeyError> {
+        let server = self.store.server(server_id).await?.ok_or_else(|| {
+            KeyError::Store(crate::store::StoreError::NotFound(format!(
+                "server `{server_id}`"
+            )))
+        })?;
         let generation = self
             .store
             .latest_key_generation(server_id)
             .await?
             .unwrap_or(0)
             + 1;
+        self.rotate_to(&server, generation, now, activate_in).await
+    }
+
+    /// Add generation `generation` (the newest seen + 1): when two writers decided to rotate
+    /// on the same observation, the unique (server, generation) lets exactly one succeed.
+    pub async fn rotate_to(
+        &self,
+        server: &AuthorizationServer,
+        generation: i64,
+        now: UnixTime,
+        activate_in: i64,
+    ) -> Result<Rotation, KeyError> {
+        let server_id = server.id.as_str();
+        let alg = server_alg(server)?;
         let not_before = now + activate_in;
-        let outcome = match self.add_key(server_id, generation, now, not_before).await? {
+        let outcome = match self
+            .add_key(server_id, alg, generation, now, not_before)
+            .await?
+        {
             Some(kid) => Rotation::Added { kid, not_before },
             None => Rotation::LostRace,
         };
@@ -279,21 +371,91 @@ impl KeyRing {
         Ok(outcome)
     }
 
-    /// Forget the cached keys of a server; the next use reloads them.
+    /// Forget the cached keys of a server; the next use reloads them. Keys already parsed
+    /// are kept (a reload decrypts only keys it has not seen).
     pub fn invalidate(&self, server_id: &str) {
-        if let Ok(mut cache) = self.cache.write() {
-            cache.remove(server_id);
+        if let Ok(cache) = self.cache.read() {
+            if let Some(set) = cache.get(server_id) {
+                set.invalidated.store(true, Ordering::Relaxed);
+            }
         }
     }
 }
 
-fn parse(key: StoredKey) -> Result<LoadedKey, KeyError> {
-    if key.alg != "RS256" {
-        return Err(KeyError::Material(format!(
-            "key {} has unsupported alg {}",
-            key.kid, key.alg
-        )));
+impl KeyRing {
+    /// Re-encrypt every key that is not under the current KEK (plaintext, or the previous
+    /// KEK) in one transaction. Serve does this at start; returns how many were re-encrypted.
+    pub async fn seal_stored_keys(&self) -> Result<usize, KeyError> {
+        let keks = self.keks()?;
+        if keks.current.is_none() {
+            return Ok(0);
+        }
+        let mut attempt = 0;
+        loop {
+            let outcome = self
+                .rewrap_into(keks, keks, |k| {
+                    !keks.is_current(&k.key_storage, &k.private_key)
+                })
+                .await;
+            match outcome {
+                // Replicas starting together re-encrypt the same rows: the loser re-reads.
+                Err(KeyError::Store(crate::store::StoreError::Conflict(_))) if attempt < 3 => {
+                    attempt += 1
+                }
+                other => return other,
+            }
+        }
     }
+
+    /// Re-encrypt every key from the current KEK (or plaintext) to `new`, in one transaction
+    /// (`portcullis keys rewrap`).
+    pub async fn rewrap(&self, new: Kek) -> Result<usize, KeyError> {
+        let target = Keks::with_current(Some(new));
+        self.rewrap_into(self.keks()?, &target, |_| true).await
+    }
+
+    async fn rewrap_into(
+        &self,
+        from: &Keks,
+        to: &Keks,
+        wanted: impl Fn(&StoredKey) -> bool,
+    ) -> Result<usize, KeyError> {
+        let mut changes = Vec::new();
+        for key in self.store.all_keys().await? {
+            if !wanted(&key) {
+                continue;
+            }
+            let der = from
+                .unwrap(&key.key_storage, &key.private_key, &key.server_id, &key.kid)
+                .map_err(KeyError::Kek)?;
+            let (key_storage, private_key) = to
+                .wrap(&der, &key.server_id, &key.kid)
+                .map_err(KeyError::Kek)?;
+            changes.push(Rewrapped {
+                kid: key.kid,
+                old: key.private_key,
+                key_storage: key_storage.into(),
+                private_key,
+            });
+        }
+        self.store.rewrap_keys(&changes).await?;
+        Ok(changes.len())
+    }
+}
+
+fn server_alg(server: &AuthorizationServer) -> Result<SigningAlg, KeyError> {
+    SigningAlg::parse(&server.signing_alg).ok_or_else(|| {
+        KeyError::Material(format!(
+            "server {} has unsupported signing alg {}",
+            server.id, server.signing_alg
+        ))
+    })
+}
+
+fn parse(key: StoredKey, keks: &Keks) -> Result<LoadedKey, KeyError> {
+    let alg = SigningAlg::parse(&key.alg).ok_or_else(|| {
+        KeyError::Material(format!("key {} has unsupported alg {}", key.kid, key.alg))
+    })?;
     let jwk: serde_json::Value =
         serde_json::from_str(&key.public_jwk).map_err(|e| KeyError::Material(e.to_string()))?;
     let component = |name: &str| {
@@ -302,11 +464,22 @@ fn parse(key: StoredKey) -> Result<LoadedKey, KeyError> {
             .map(str::to_string)
             .ok_or_else(|| KeyError::Material(format!("key {} has no `{name}`", key.kid)))
     };
-    let decoding_key = DecodingKey::from_rsa_components(&component("n")?, &component("e")?)
-        .map_err(|e| KeyError::Material(e.to_string()))?;
-    let signer = Signer::from_pkcs8(&key.kid, &key.private_key).map_err(KeyError::Material)?;
+    let decoding_key = match alg {
+        SigningAlg::Rs256 => DecodingKey::from_rsa_components(&component("n")?, &component("e")?),
+        SigningAlg::Es256 => DecodingKey::from_ec_components(&component("x")?, &component("y")?),
+    }
+    .map_err(|e| KeyError::Material(e.to_string()))?;
+    let signer = match keks.unwrap(&key.key_storage, &key.private_key, &key.server_id, &key.kid) {
+        Ok(der) => Signer::from_pkcs8(alg, &key.kid, &der).map_err(KeyError::Material)?,
+        // Start-up refuses this (serve::prepare); at run time the key still verifies.
+        Err(reason) => {
+            tracing::error!(kid = %key.kid, "{reason}");
+            Signer::unavailable(alg, &key.kid, reason)
+        }
+    };
     Ok(LoadedKey {
         kid: key.kid,
+        alg,
         generation: key.generation,
         created_at: key.created_at,
         not_before: key.not_before,

@@ -8,6 +8,8 @@ pub struct StoredKey {
     pub server_id: String,
     pub generation: i64,
     pub alg: String,
+    /// `plain` (PKCS#8 DER) or `aes-256-gcm` (an envelope, see keys::kek).
+    pub key_storage: String,
     pub private_key: Vec<u8>,
     pub public_jwk: String,
     pub created_at: i64,
@@ -21,36 +23,64 @@ impl std::fmt::Debug for StoredKey {
             .field("server_id", &self.server_id)
             .field("generation", &self.generation)
             .field("alg", &self.alg)
+            .field("key_storage", &self.key_storage)
             .field("private_key", &"[redacted]")
             .field("not_before", &self.not_before)
             .finish()
     }
 }
 
+/// A server's newest key, as the rotation schedule sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NewestKey {
+    pub generation: i64,
+    pub alg: String,
+    pub created_at: i64,
+}
+
+/// A private key re-encrypted: written only if the row still holds `old`.
+pub struct Rewrapped {
+    pub kid: String,
+    pub old: Vec<u8>,
+    pub key_storage: String,
+    pub private_key: Vec<u8>,
+}
+
+const COLUMNS: &str =
+    "kid, server_id, generation, alg, key_storage, private_key, public_jwk, created_at, not_before";
+
 impl Store {
     /// Every key of a server, oldest generation first.
     pub async fn keys(&self, server_id: &str) -> Result<Vec<StoredKey>, StoreError> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, StoredKey>(
-            "SELECT kid, server_id, generation, alg, private_key, public_jwk, created_at, not_before \
-             FROM signing_keys WHERE server_id = $1 ORDER BY generation",
-        )
-        .bind(server_id)
-        .fetch_all(pool)
-        .await?))
+        let sql =
+            format!("SELECT {COLUMNS} FROM signing_keys WHERE server_id = $1 ORDER BY generation");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, StoredKey>(&sql)
+            .bind(server_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// Every key of every server (re-encryption).
+    pub async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM signing_keys ORDER BY server_id, generation");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, StoredKey>(&sql)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Insert a key as the next generation. Returns false when another writer took that
     /// generation first (two replicas generating or rotating at once: exactly one wins).
     pub async fn insert_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-        let result = on_pool!(self, pool => sqlx::query(
-            "INSERT INTO signing_keys \
-             (kid, server_id, generation, alg, private_key, public_jwk, created_at, not_before) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (server_id, generation) DO NOTHING",
-        )
+        let sql = format!(
+            "INSERT INTO signing_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (server_id, generation) DO NOTHING"
+        );
+        let result = on_pool!(self, pool => sqlx::query(&sql)
         .bind(&key.kid)
         .bind(&key.server_id)
         .bind(key.generation)
         .bind(&key.alg)
+        .bind(&key.key_storage)
         .bind(&key.private_key)
         .bind(&key.public_jwk)
         .bind(key.created_at)
@@ -65,6 +95,36 @@ impl Store {
         }
     }
 
+    /// Replace private keys in one transaction: all or none. A row changed since it was read
+    /// (another writer re-encrypting) aborts the whole change.
+    pub async fn rewrap_keys(&self, keys: &[Rewrapped]) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for key in keys {
+                let written = sqlx::query(
+                    "UPDATE signing_keys SET key_storage = $1, private_key = $2 \
+                     WHERE kid = $3 AND private_key = $4",
+                )
+                .bind(&key.key_storage)
+                .bind(&key.private_key)
+                .bind(&key.kid)
+                .bind(&key.old)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if written != 1 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Conflict(format!(
+                        "key {} changed while it was being re-encrypted; nothing was written, try again",
+                        key.kid
+                    )));
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Remove keys that are no longer published (housekeeping).
     pub async fn delete_key(&self, kid: &str) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
@@ -77,12 +137,17 @@ impl Store {
 
     /// The newest generation of a server's keys, if any.
     pub async fn latest_key_generation(&self, server_id: &str) -> Result<Option<i64>, StoreError> {
-        let row: (Option<i64>,) = on_pool!(self, pool => sqlx::query_as(
-            "SELECT MAX(generation) FROM signing_keys WHERE server_id = $1",
+        Ok(self.newest_key(server_id).await?.map(|k| k.generation))
+    }
+
+    /// A server's newest key (highest generation), if any.
+    pub async fn newest_key(&self, server_id: &str) -> Result<Option<NewestKey>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, NewestKey>(
+            "SELECT generation, alg, created_at FROM signing_keys WHERE server_id = $1 \
+             ORDER BY generation DESC LIMIT 1",
         )
         .bind(server_id)
-        .fetch_one(pool)
-        .await?);
-        Ok(row.0)
+        .fetch_optional(pool)
+        .await?))
     }
 }

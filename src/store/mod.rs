@@ -37,7 +37,7 @@ pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};
 pub use housekeeping::HousekeepingLock;
 pub use interactions::StoredInteraction;
-pub use keys::StoredKey;
+pub use keys::{NewestKey, Rewrapped, StoredKey};
 pub use refresh_tokens::{RefreshToken, Rotation as RefreshRotation};
 pub use scopes::Scope;
 pub use servers::{AuthorizationServer, ServerChanges};

@@ -17,6 +17,8 @@ pub struct AuthorizationServer {
     pub refresh_idle_ttl: Option<i64>,
     pub refresh_reuse_grace: Option<i64>,
     pub refresh_requires_offline_access: bool,
+    /// The JWS algorithm of its tokens: `RS256` or `ES256`.
+    pub signing_alg: String,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
@@ -41,6 +43,7 @@ pub struct ServerChanges {
     pub refresh_idle_ttl: Option<Option<i64>>,
     pub refresh_reuse_grace: Option<Option<i64>>,
     pub refresh_requires_offline_access: Option<bool>,
+    pub signing_alg: Option<String>,
 }
 
 impl ServerChanges {
@@ -61,6 +64,7 @@ impl ServerChanges {
             &mut server.refresh_requires_offline_access,
             &self.refresh_requires_offline_access,
         );
+        set(&mut server.signing_alg, &self.signing_alg);
     }
 }
 
@@ -81,7 +85,7 @@ pub fn is_valid_server_id(id: &str) -> bool {
 }
 
 const COLUMNS: &str = "id, name, audience, access_token_ttl, id_token_ttl, refresh_token_ttl, \
-    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, created_at, updated_at, version";
+    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, created_at, updated_at, version";
 
 impl Store {
     /// The `default` server always exists; replicas racing here insert it once.
@@ -168,8 +172,8 @@ impl Store {
                 "UPDATE authorization_servers SET name = $1, audience = $2, \
                  access_token_ttl = $3, id_token_ttl = $4, refresh_token_ttl = $5, \
                  refresh_idle_ttl = $6, refresh_reuse_grace = $7, \
-                 refresh_requires_offline_access = $8, updated_at = $9, version = version + 1 \
-                 WHERE id = $10 AND version = $11",
+                 refresh_requires_offline_access = $8, signing_alg = $12, updated_at = $9, \
+                 version = version + 1 WHERE id = $10 AND version = $11",
             )
             .bind(&updated.name)
             .bind(&updated.audience)
@@ -182,6 +186,7 @@ impl Store {
             .bind(now)
             .bind(id)
             .bind(current.version)
+            .bind(&updated.signing_alg)
             .execute(pool)
             .await?
             .rows_affected());

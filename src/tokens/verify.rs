@@ -1,8 +1,8 @@
 //! Checking our own JWTs where they come back to us (/userinfo, introspection, id_token_hint):
-//! a published key of this server named by `kid`, RS256 only, the right `typ`, issuer and
-//! audience, and expiry against the injected clock.
+//! a published key of this server named by `kid`, the algorithm of that key only, the right
+//! `typ`, issuer and audience, and expiry against the injected clock.
 
-use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+use jsonwebtoken::{decode, decode_header, Validation};
 use serde::de::DeserializeOwned;
 
 use crate::clock::UnixTime;
@@ -28,10 +28,6 @@ pub fn verify<T: DeserializeOwned>(
     now: UnixTime,
 ) -> Result<T, &'static str> {
     let header = decode_header(token).map_err(|_| "malformed token")?;
-    // Algorithm confusion: only what we sign with, whatever the header claims.
-    if header.alg != Algorithm::RS256 {
-        return Err("unexpected algorithm");
-    }
     // RFC 7515 §4.1.11: a recipient must refuse a `crit` extension it does not understand, and
     // we understand none (jsonwebtoken parses `crit` but does not act on it).
     if header.crit.is_some() {
@@ -51,7 +47,12 @@ pub fn verify<T: DeserializeOwned>(
     }
     let kid = header.kid.ok_or("no key id")?;
     let key = keys.published_key(&kid, now).ok_or("unknown key")?;
-    let mut validation = Validation::new(Algorithm::RS256);
+    // Algorithm confusion: only the algorithm of the key named, whatever the header claims.
+    let alg = key.alg.jsonwebtoken();
+    if header.alg != alg {
+        return Err("unexpected algorithm");
+    }
+    let mut validation = Validation::new(alg);
     validation.set_issuer(&[issuer]);
     // Expiry is checked below with our clock, not the system's.
     validation.validate_exp = false;

@@ -1,6 +1,9 @@
 //! Key rotation: a new key is published before it signs; a retired key keeps verifying its
 //! tokens until they expire, then leaves the JWKS (oidcc-server-rotate-keys).
 
+use portcullis::keys::{rotation, Rotation};
+use portcullis::registration::{update_client, ClientChanges};
+
 use crate::common::{Backend, TestServer};
 use crate::jwt::{fetch_jwks, kid_of, verify};
 use crate::on_both_databases;
@@ -89,4 +92,166 @@ async fn concurrent_rotations_add_one_key(backend: Backend) {
     assert_eq!(generations.len(), keys.len(), "generations are unique");
 }
 
-on_both_databases!(oidcc_server_rotate_keys, concurrent_rotations_add_one_key);
+const DAY: i64 = 86400;
+
+/// Scheduled rotation every day (the defaults otherwise: activation 600s, JWKS max-age 300s).
+fn daily(config: &mut portcullis::config::Config) {
+    config.keys.rotation_interval = portcullis::config::Seconds(DAY as u64);
+}
+
+fn added(outcomes: &[(String, Rotation)]) -> usize {
+    outcomes
+        .iter()
+        .filter(|(_, r)| matches!(r, Rotation::Added { .. }))
+        .count()
+}
+
+/// Two replicas on one database checking the schedule at the same moment: exactly one key is
+/// added per due rotation, whichever way their reads and inserts interleave.
+async fn replicas_ticking_together_rotate_once(backend: Backend) {
+    let a = TestServer::start_with(backend, daily).await;
+    let b = a.replica(daily).await.expect("second replica starts");
+    b.clock.set(a.clock_now());
+    for round in 1..=3 {
+        let before = a.store().keys("default").await.unwrap().len();
+        // Not due yet: nothing happens.
+        let not_yet = rotation::tick(&a.state, a.clock_now() + DAY - 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            added(&not_yet),
+            0,
+            "round {round}: a key younger than the interval"
+        );
+        a.clock.advance(DAY);
+        b.clock.advance(DAY);
+        let now = a.clock_now();
+        let (x, y) = tokio::join!(rotation::tick(&a.state, now), rotation::tick(&b.state, now));
+        let (x, y) = (x.expect("tick a"), y.expect("tick b"));
+        assert_eq!(added(&x) + added(&y), 1, "round {round}: {x:?} {y:?}");
+        let keys = a.store().keys("default").await.unwrap();
+        assert_eq!(keys.len(), before + 1, "round {round}: exactly one new key");
+        assert_eq!(keys.last().unwrap().created_at, now);
+        // Ticking again at the same moment: the new key is fresh, nothing to do.
+        let again = rotation::tick(&b.state, now).await.unwrap();
+        assert!(again.is_empty(), "{again:?}");
+    }
+}
+
+/// A scheduled key is in /keys from the moment it is added, and nothing is signed with it
+/// before relying parties' cached JWKS (max-age) and the replicas' key caches have it.
+async fn a_scheduled_key_is_published_before_it_signs(backend: Backend) {
+    let server = TestServer::start_with(backend, daily).await;
+    let (client, secret) = server.service_client("default", &["a"]).await;
+    let old_kid = kid_of(&issue(&server, &client.id, secret.expose()).await);
+    server.clock.advance(DAY);
+    let published_at = server.clock_now();
+    let outcomes = rotation::tick(&server.state, published_at).await.unwrap();
+    let new_kid = match &outcomes[..] {
+        [(id, Rotation::Added { kid, not_before })] => {
+            assert_eq!(id, "default");
+            let keys = &server.state.config.keys;
+            assert_eq!(*not_before, published_at + keys.activation_delay.as_i64());
+            kid.clone()
+        }
+        other => panic!("expected one rotation, got {other:?}"),
+    };
+    assert!(kids(&fetch_jwks(&server.http, &server.url("/keys")).await).contains(&new_kid));
+    let keys = &server.state.config.keys;
+    let must_wait = keys.jwks_max_age.as_i64() + keys.cache_ttl.as_i64();
+    for at in [0, 1, keys.jwks_max_age.as_i64(), must_wait - 1] {
+        server.clock.set(published_at + at);
+        let kid = kid_of(&issue(&server, &client.id, secret.expose()).await);
+        assert_eq!(
+            kid, old_kid,
+            "{at}s after publication the old key still signs"
+        );
+    }
+    server
+        .clock
+        .set(published_at + keys.activation_delay.as_i64());
+    let token = issue(&server, &client.id, secret.expose()).await;
+    assert_eq!(kid_of(&token), new_kid);
+    let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
+    verify(&token, &jwks, &server.base, "api://default").expect("new token verifies");
+}
+
+/// The old key stays in /keys until the last token it signed has expired, counting a client's
+/// longer access token lifetime, then leaves.
+async fn a_retired_key_stays_published_until_its_last_token_expired(backend: Backend) {
+    let server = TestServer::start_with(backend, daily).await;
+    let (client, secret) = server.service_client("default", &["a"]).await;
+    // One client's tokens live 3 hours (the configuration's default is 1 hour).
+    let long = 3 * 3600;
+    update_client(
+        server.store(),
+        &client.id,
+        ClientChanges {
+            access_token_ttl: Some(Some(long)),
+            ..ClientChanges::default()
+        },
+        server.clock_now(),
+    )
+    .await
+    .expect("client override");
+    server.clock.advance(DAY);
+    let rotated_at = server.clock_now();
+    let outcomes = rotation::tick(&server.state, rotated_at).await.unwrap();
+    assert_eq!(added(&outcomes), 1);
+    let superseded_at = rotated_at + server.state.config.keys.activation_delay.as_i64();
+
+    // The last token the old key signs, a second before the new key takes over.
+    server.clock.set(superseded_at - 1);
+    let last = issue(&server, &client.id, secret.expose()).await;
+    let old_kid = kid_of(&last);
+    let exp = verify(
+        &last,
+        &fetch_jwks(&server.http, &server.url("/keys")).await,
+        &server.base,
+        "api://default",
+    )
+    .expect("verifies")["exp"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(exp, superseded_at - 1 + long);
+
+    server.clock.set(exp - 1);
+    let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
+    assert!(
+        kids(&jwks).contains(&old_kid),
+        "published while its last token is valid"
+    );
+    assert!(server.is_active((&client.id, secret.expose()), &last).await);
+
+    server.clock.set(superseded_at + long);
+    let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
+    assert!(
+        !kids(&jwks).contains(&old_kid),
+        "gone once every token expired"
+    );
+    assert_eq!(kids(&jwks).len(), 1);
+}
+
+/// `keys.rotation_interval = 0` turns the schedule off.
+async fn a_zero_interval_never_rotates(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.keys.rotation_interval = portcullis::config::Seconds(0);
+    })
+    .await;
+    for years in [1, 10] {
+        let outcomes = rotation::tick(&server.state, server.clock_now() + years * 365 * DAY)
+            .await
+            .unwrap();
+        assert!(outcomes.is_empty(), "{outcomes:?}");
+    }
+    assert_eq!(server.store().keys("default").await.unwrap().len(), 1);
+}
+
+on_both_databases!(
+    oidcc_server_rotate_keys,
+    concurrent_rotations_add_one_key,
+    replicas_ticking_together_rotate_once,
+    a_scheduled_key_is_published_before_it_signs,
+    a_retired_key_stays_published_until_its_last_token_expired,
+    a_zero_interval_never_rotates,
+);

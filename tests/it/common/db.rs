@@ -66,6 +66,19 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database for a second server (a replica): dropping the handle leaves the
+    /// database to its owner, which must outlive it.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            backend: self.backend,
+            _dir: None,
+            pg: None,
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg.take() {

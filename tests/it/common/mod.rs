@@ -46,6 +46,23 @@ impl TestServer {
     /// Start with configuration adjusted by `tweak` (after the test's database is set).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let db = TestDatabase::create(backend).await;
+        Self::start_on(db, tweak).await.expect("prepare keys")
+    }
+
+    /// A second server (a replica, or a restart with another configuration) on this one's
+    /// database; Err when start-up refuses.
+    pub async fn replica(
+        &self,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self, portcullis::serve::ServeError> {
+        Self::start_on(self.db.shared(), tweak).await
+    }
+
+    /// Start on `db`; Err when start-up (`serve::prepare`) refuses.
+    pub async fn start_on(
+        db: TestDatabase,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Result<Self, portcullis::serve::ServeError> {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = Config {
@@ -76,9 +93,7 @@ impl TestServer {
             .await
             .expect("open store");
         let state = AppState::new(config, store, clock_dyn);
-        portcullis::serve::prepare(&state)
-            .await
-            .expect("prepare keys");
+        portcullis::serve::prepare(&state).await?;
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(
@@ -92,14 +107,14 @@ impl TestServer {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self {
+        Ok(Self {
             base: format!("http://{addr}"),
             state,
             clock,
             http,
             db,
             task,
-        }
+        })
     }
 
     pub fn clock_now(&self) -> i64 {
