@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 use crate::clock::UnixTime;
-use crate::config::HousekeepingConfig;
+use crate::config::{HousekeepingConfig, Seconds};
 use crate::store::{Store, StoreError};
 
 /// Rows deleted by one run, per table.
@@ -28,6 +28,7 @@ pub struct Report {
     pub interactions: u64,
     pub revoked_tokens: u64,
     pub rate_limits: u64,
+    pub audit_events: u64,
 }
 
 impl Report {
@@ -36,7 +37,7 @@ impl Report {
     }
 
     /// (table, rows deleted) pairs, for logs and metrics.
-    pub fn tables(&self) -> [(&'static str, u64); 7] {
+    pub fn tables(&self) -> [(&'static str, u64); 8] {
         [
             ("authorization_codes", self.authorization_codes),
             ("refresh_tokens", self.refresh_tokens),
@@ -45,20 +46,22 @@ impl Report {
             ("interactions", self.interactions),
             ("revoked_tokens", self.revoked_tokens),
             ("rate_limits", self.rate_limits),
+            ("audit_events", self.audit_events),
         ]
     }
 }
 
-/// One run at `now`.
+/// One run at `now`; audit events older than `audit_retention` go too.
 pub async fn run(
     store: &Store,
     config: &HousekeepingConfig,
+    audit_retention: Seconds,
     now: UnixTime,
 ) -> Result<Report, StoreError> {
     let Some(lock) = store.try_lock_housekeeping().await? else {
         return Ok(Report::default());
     };
-    let result = purge_all(store, config, now).await;
+    let result = purge_all(store, config, now - audit_retention.as_i64(), now).await;
     lock.release().await;
     result
 }
@@ -66,6 +69,7 @@ pub async fn run(
 async fn purge_all(
     store: &Store,
     config: &HousekeepingConfig,
+    audit_cutoff: UnixTime,
     now: UnixTime,
 ) -> Result<Report, StoreError> {
     let batch = config.batch_size;
@@ -81,6 +85,10 @@ async fn purge_all(
         revoked_tokens: purge(batch, move |n| store.delete_expired_revocations(now, n)).await?,
         rate_limits: purge(batch, move |n| {
             store.delete_stale_rate_limits(rate_limit_cutoff, n)
+        })
+        .await?,
+        audit_events: purge(batch, move |n| {
+            store.delete_audit_before(audit_cutoff, i64::from(n))
         })
         .await?,
     })
@@ -106,6 +114,7 @@ where
 /// `None` when the interval is 0 (disabled).
 pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
     let config = Arc::new(state.config.housekeeping.clone());
+    let audit_retention = state.config.audit.retention;
     if config.interval.0 == 0 {
         return None;
     }
@@ -114,7 +123,7 @@ pub fn spawn(state: AppState) -> Option<JoinHandle<()>> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match run(&state.store, &config, state.now()).await {
+            match run(&state.store, &config, audit_retention, state.now()).await {
                 Ok(report) => {
                     for (table, rows) in report.tables() {
                         state.metrics.housekeeping_deleted(table, rows);

@@ -213,13 +213,15 @@ impl KeyRing {
         if let Some(set) = self.cached(&server.id, now) {
             return Ok(set);
         }
+        // The cache's age counts from before the read: what it holds is at least that old.
+        let read_at = Instant::now();
         let mut stored = self.store.keys(&server.id).await?;
         if stored.is_empty() {
             let alg = server_alg(server)?;
             self.add_key(&server.id, alg, 1, now, now).await?;
             stored = self.store.keys(&server.id).await?;
         }
-        let set = Arc::new(self.build_set(server, stored, now).await?);
+        let set = Arc::new(self.build_set(server, stored, now, read_at).await?);
         if let Ok(mut cache) = self.cache.write() {
             cache.insert(server.id.clone(), set.clone());
         }
@@ -231,6 +233,7 @@ impl KeyRing {
         server: &AuthorizationServer,
         stored: Vec<StoredKey>,
         now: UnixTime,
+        read_at: Instant,
     ) -> Result<KeySet, KeyError> {
         let previous = self
             .cache
@@ -261,7 +264,7 @@ impl KeyRing {
         let jwks = serde_json::to_vec(&serde_json::json!({ "keys": published }))
             .map_err(|e| KeyError::Material(e.to_string()))?;
         Ok(KeySet {
-            loaded_at: Instant::now(),
+            loaded_at: read_at,
             invalidated: AtomicBool::new(false),
             next_change: schedule::next_change(&times, now, max_ttl),
             max_ttl,

@@ -27,14 +27,4 @@ impl Store {
         .await?);
         Ok(hits)
     }
-
-    /// Drop counters of windows that started before `before` (for housekeeping).
-    pub async fn delete_rate_limits_before(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let n = on_pool!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
-            .bind(before)
-            .execute(pool)
-            .await?
-            .rows_affected());
-        Ok(n)
-    }
 }

@@ -221,7 +221,8 @@ proptest! {
 
     #[test]
     fn forms_round_trip_and_repetition_is_refused(
-        params in proptest::collection::btree_map(".{1,12}", ".{1,40}", 0..8),
+        // NUL is refused in any parameter (PostgreSQL text cannot hold it): see bad_input.
+        params in proptest::collection::btree_map("[^\\x00]{1,12}", "[^\\x00]{1,40}", 0..8),
         repeat in any::<proptest::sample::Index>(),
     ) {
         let encoded = url::form_urlencoded::Serializer::new(String::new())
