@@ -158,7 +158,7 @@ struct TableLabels {
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
-    Histogram::new(DURATION_BUCKETS.into_iter())
+    Histogram::new(DURATION_BUCKETS)
 }
 
 /// The process's metrics. Cloning the handles inside is cheap; `AppState` holds one `Arc`.
