@@ -19,6 +19,9 @@ pub struct Snapshot(pub BTreeMap<String, Vec<String>>);
 impl Snapshot {
     /// Read the whole database of `server`.
     pub async fn take(server: &TestServer) -> Self {
+        // Audit events are written by a background task: wait for those already recorded, so
+        // an event of an earlier, legitimate request is not mistaken for the attack's.
+        server.state.audit.flush().await;
         let tables = match server.db.backend {
             Backend::Sqlite => sqlite(&server.db.url).await,
             Backend::Postgres => postgres(&server.db.url).await,
