@@ -22,10 +22,20 @@ pub async fn enforce(
     request: Request,
     next: Next,
 ) -> Response {
-    match check(&limits, &request) {
+    let mut response = match check(&limits, &request) {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
+    };
+    // A request refused as oversized may not have been read to its end, so the connection
+    // cannot carry another request: say so (RFC 9112 §9.6), or a client reusing it would find
+    // it closed under its next request.
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
     }
+    response
 }
 
 fn check(limits: &RequestLimits, request: &Request) -> Result<(), Error> {

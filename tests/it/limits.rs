@@ -41,6 +41,12 @@ async fn an_oversized_body_is_413_at_every_endpoint(backend: Backend) {
             .send()
             .await
             .unwrap();
+        // The body was not read: the connection cannot be reused, and the client is told.
+        assert_eq!(
+            response.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "{path}"
+        );
         assert_oauth_error(response, 413, "invalid_request").await;
     }
     // At the limit, the body is read (and judged on its content).
