@@ -13,6 +13,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
+# A workspace member: cargo reads its manifest even when building only the server.
+COPY bench ./bench
 RUN cargo build --release --locked \
     && strip target/release/portcullis \
     && mkdir -p /data
