@@ -290,13 +290,23 @@ impl KeyRing {
         generation: i64,
         now: UnixTime,
         not_before: UnixTime,
-    ) -> Result<Option<String>, KeyError> {
+    ) -> Result<Option<(String, UnixTime)>, KeyError> {
         let keks = self.keks()?;
         let bits = self.rsa_bits;
+        let generating = Instant::now();
         let generated = tokio::task::spawn_blocking(move || generate::generate(alg, bits))
             .await
             .map_err(|e| KeyError::Material(e.to_string()))?
             .map_err(KeyError::Material)?;
+        // The key is published when it is stored, not when the caller read the clock: RSA
+        // generation can take seconds on a busy machine, and those must not come out of the
+        // time relying parties have to learn the key before it signs.
+        // (A first key has nothing to replace: it signs at once.)
+        let not_before = if generation > 1 {
+            not_before + generating.elapsed().as_secs() as i64
+        } else {
+            not_before
+        };
         let (key_storage, private_key) = keks
             .wrap(&generated.pkcs8_der, server_id, &generated.kid)
             .map_err(KeyError::Kek)?;
@@ -326,7 +336,7 @@ impl KeyRing {
             // Rare: written at once rather than through a replica's queue.
             audit::write(&self.store, event).await;
         }
-        Ok(inserted.then_some(generated.kid))
+        Ok(inserted.then_some((generated.kid, not_before)))
     }
 
     /// Add a key of the server's algorithm that is published at once and signs from
@@ -367,7 +377,7 @@ impl KeyRing {
             .add_key(server_id, alg, generation, now, not_before)
             .await?
         {
-            Some(kid) => Rotation::Added { kid, not_before },
+            Some((kid, not_before)) => Rotation::Added { kid, not_before },
             None => Rotation::LostRace,
         };
         self.invalidate(server_id);
