@@ -5,7 +5,11 @@
 //! reasons and scopes, never a password, a client secret, a code or a token. Requests write
 //! through a bounded channel to one background writer that inserts in batches, so auditing adds
 //! no database round trip to the token endpoint; when the channel is full an event is dropped
-//! and counted rather than slowing tokens down. The CLI writes directly.
+//! and counted rather than slowing tokens down. The writer waits up to `LINGER` for a batch to
+//! fill: one INSERT per few hundred tokens rather than one per handful (at 6,000 tokens/s the
+//! eager writer's small inserts took a quarter of the server's core). An event is therefore in
+//! the database within `LINGER`, and at once on `flush` (shutdown, tests). The CLI writes
+//! directly.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -141,6 +145,9 @@ enum Message {
 /// Events written at most this many per INSERT.
 const BATCH: usize = 256;
 
+/// How long the writer waits for a batch to fill after its first event.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The handle requests record events through. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -188,18 +195,25 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Message>) {
     let mut batch = Vec::with_capacity(BATCH);
     let mut waiting = Vec::new();
     while let Some(first) = receiver.recv().await {
+        let deadline = tokio::time::Instant::now() + LINGER;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(e) => batch.push(e),
                 Message::Flush(done) => waiting.push(done),
             }
-            if batch.len() < BATCH {
-                next = receiver.try_recv().ok();
+            // A flush or a full batch is written now; otherwise wait for more until the deadline.
+            if batch.len() < BATCH && waiting.is_empty() {
+                next = tokio::time::timeout_at(deadline, receiver.recv())
+                    .await
+                    .ok()
+                    .flatten();
             }
         }
-        if let Err(e) = insert(&store, &batch).await {
-            tracing::error!(error = %e, events = batch.len(), "cannot write audit events");
+        if !batch.is_empty() {
+            if let Err(e) = insert(&store, &batch).await {
+                tracing::error!(error = %e, events = batch.len(), "cannot write audit events");
+            }
         }
         batch.clear();
         for done in waiting.drain(..) {

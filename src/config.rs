@@ -305,8 +305,12 @@ pub struct PasswordConfig {
     /// Lanes.
     pub argon2_parallelism: u32,
     /// Hashes or verifications running at once in a process; more wait their turn, so a burst
-    /// of logins cannot take every core (or `memory × max_concurrent` of RAM).
+    /// of logins cannot take every core (or `memory × max_concurrent` of RAM). Also the number
+    /// of argon2 worker threads, each keeping one hash's memory.
     pub max_concurrent: usize,
+    /// Niceness of the argon2 worker threads (0 to 19): how much CPU a login storm yields to
+    /// requests that are ready to run. 0 competes as an equal.
+    pub nice: i32,
 }
 
 impl Default for Config {
@@ -395,6 +399,7 @@ impl Default for PasswordConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             max_concurrent: 2,
+            nice: 10,
         }
     }
 }
@@ -718,6 +723,12 @@ impl Config {
             return Err(ConfigError::new(
                 "passwords.max_concurrent",
                 "must be at least 1",
+            ));
+        }
+        if !(0..=19).contains(&p.nice) {
+            return Err(ConfigError::new(
+                "passwords.nice",
+                "must be between 0 and 19",
             ));
         }
         Ok(())

@@ -35,7 +35,10 @@ pub enum ServeError {
 pub fn init_tracing(log: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only on a terminal: in a file or a log collector they are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     // try_init: a second initialisation (tests) is not an error worth failing for.
     let _ = if log.format == "json" {
         builder.json().try_init()

@@ -77,7 +77,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             record.session_sid.as_deref(),
         )
         .await?;
-    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (authorization_code)");
+    // One line per token at debug only: the audit log records every issuance (with its jti).
+    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (authorization_code)");
     cx.audit_issued(
         "authorization_code",
         Some(user.id.as_str()),

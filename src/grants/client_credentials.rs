@@ -55,7 +55,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         cx.now,
     )
     .map_err(Error::internal)?;
-    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), jti = %issued.claims.jti, "access token issued (client_credentials)");
+    // One line per token at debug only: the audit log records every issuance (with its jti).
+    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), jti = %issued.claims.jti, "access token issued (client_credentials)");
     cx.audit_issued(
         "client_credentials",
         None,

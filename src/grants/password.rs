@@ -50,7 +50,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     let refresh_token = cx
         .new_refresh_token(&grant_id, &user.id, &scope, cx.now, None)
         .await?;
-    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (password)");
+    // One line per token at debug only: the audit log records every issuance (with its jti).
+    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (password)");
     cx.state.audit.record(
         Event::new(Kind::SignIn, cx.now)
             .server(cx.server.id())

@@ -101,7 +101,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         current.session_sid.as_deref(),
     )
     .await?;
-    tracing::info!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (refresh_token)");
+    // One line per token at debug only: the audit log records every issuance (with its jti).
+    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (refresh_token)");
     cx.audit_issued(
         "refresh_token",
         Some(user.id.as_str()),

@@ -103,6 +103,9 @@ impl Store {
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                // An in-process SQLite connection cannot drop; the ping sqlx sends by default
+                // before lending one out is a round trip to its worker thread for every query.
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;

@@ -1,18 +1,22 @@
 //! User passwords: argon2id (RFC 9106), stored as PHC strings (`$argon2id$v=19$m=…,t=…,p=…$…`).
 //!
 //! Argon2 is slow and memory-hard on purpose, so it never runs on the runtime's worker threads:
-//! every hash or verification runs on the blocking pool, and a semaphore bounds how many run at
-//! once (`passwords.max_concurrent`). A burst of logins then queues for a permit instead of
-//! taking every core, and `memory × burst` of RAM, away from the token endpoint.
+//! every hash or verification runs on one of `passwords.max_concurrent` dedicated threads
+//! (`workers`), each reusing its own memory, at niceness `passwords.nice`. A burst of logins
+//! then queues for a worker instead of taking every core, and `memory × burst` of RAM, away from
+//! the token endpoint.
+
+mod workers;
 
 use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use crate::config::PasswordConfig;
 use crate::security::{random_bytes, Secret};
+use workers::{Memory, Workers};
 
 /// RFC 9106 §3.1 recommends a 128-bit salt.
 const SALT_BYTES: usize = 16;
@@ -35,7 +39,11 @@ pub enum PasswordError {
 pub struct PasswordHasher {
     params: Params,
     argon2: Argon2<'static>,
+    /// One per worker: a permit is held from before a job is queued until it has run, so the
+    /// workers' queue never overflows and a caller that gives up (a request timeout) still
+    /// counts until its hash is done.
     permits: Arc<Semaphore>,
+    workers: Result<Workers, String>,
     /// A hash of `DUMMY_PASSWORD` with the configured parameters, verified against when there is
     /// no stored hash, so that an unknown user (or one without a password) costs the same time
     /// as a wrong password. Computed on first need rather than at start, where the CLI and most
@@ -68,12 +76,16 @@ impl PasswordHasher {
             tracing::error!(error = %e, "invalid argon2 parameters; using the defaults");
             Params::DEFAULT
         });
+        let count = config.max_concurrent.clamp(1, 1024);
+        let workers = Workers::start(count, config.nice).map_err(|e| {
+            tracing::error!(error = %e, "cannot start the argon2 workers");
+            e.to_string()
+        });
         Self {
             argon2: Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone()),
             params,
-            permits: Arc::new(Semaphore::new(
-                config.max_concurrent.clamp(1, Semaphore::MAX_PERMITS),
-            )),
+            permits: Arc::new(Semaphore::new(count)),
+            workers,
             dummy: Arc::new(OnceLock::new()),
         }
     }
@@ -87,10 +99,8 @@ impl PasswordHasher {
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
         let argon2 = self.argon2.clone();
         let password = password.clone();
-        self.run(move || {
-            argon2
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|hash| hash.to_string())
+        self.run(move |memory| {
+            hash_into(memory, &argon2, password.expose().as_bytes(), &salt)
                 .map_err(|e| PasswordError::Hash(e.to_string()))
         })
         .await?
@@ -105,8 +115,9 @@ impl PasswordHasher {
         let password = password.clone();
         let stored = stored.map(str::to_owned);
         let outcome = self
-            .run(move || {
-                verify_blocking(
+            .run(move |memory| {
+                verify_on_worker(
+                    memory,
                     &argon2,
                     &dummy,
                     password.expose().as_bytes(),
@@ -137,30 +148,98 @@ impl PasswordHasher {
             || params.p_cost() != self.params.p_cost()
     }
 
-    /// Run argon2 on the blocking pool once a permit is free.
+    /// Run argon2 on a worker once a permit is free.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        let workers = self
+            .workers
+            .as_ref()
+            .map_err(|e| PasswordError::Unavailable(e.clone()))?;
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| PasswordError::Unavailable(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            // The permit lives in the blocking task, not in the caller's future: when a caller
-            // gives up (a request timeout drops it), the hash still runs to its end, and it
-            // keeps counting against the bound until then.
-            let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(|e| PasswordError::Unavailable(e.to_string()))
+        let (done, result) = oneshot::channel();
+        workers
+            .submit(Box::new(move |memory: &mut Memory| {
+                let _permit = permit;
+                let _ = done.send(work(memory));
+            }))
+            .map_err(PasswordError::Unavailable)?;
+        result
+            .await
+            .map_err(|_| PasswordError::Unavailable("the argon2 job did not finish".into()))
     }
 }
 
-fn verify_blocking(
+/// argon2 of `password` under `argon2`'s parameters, in the worker's memory: a PHC string.
+fn hash_into(
+    memory: &mut Memory,
+    argon2: &Argon2<'static>,
+    password: &[u8],
+    salt: &SaltString,
+) -> argon2::password_hash::Result<String> {
+    let params = argon2.params();
+    let mut salt_buffer = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buffer)?;
+    let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let output = Output::init_with(output_len, |out| {
+        argon2
+            .hash_password_into_with_memory(
+                password,
+                salt_bytes,
+                out,
+                memory.blocks(params.block_count()),
+            )
+            .map_err(Into::into)
+    })?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// Does `password` match `hash`, recomputed with the algorithm, version, parameters and salt
+/// written in it? The comparison of the outputs is constant-time (`Output`'s `PartialEq`).
+fn matches(memory: &mut Memory, password: &[u8], hash: &PasswordHash<'_>) -> bool {
+    let mut recompute = || -> argon2::password_hash::Result<bool> {
+        let expected = hash.hash.ok_or(argon2::password_hash::Error::Password)?;
+        let salt = hash.salt.ok_or(argon2::password_hash::Error::Password)?;
+        let algorithm = Algorithm::try_from(hash.algorithm)?;
+        let version = hash
+            .version
+            .map(Version::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        let params = Params::try_from(hash)?;
+        let mut salt_buffer = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let computed = Output::init_with(expected.len(), |out| {
+            argon2
+                .hash_password_into_with_memory(
+                    password,
+                    salt_bytes,
+                    out,
+                    memory.blocks(params.block_count()),
+                )
+                .map_err(Into::into)
+        })?;
+        Ok(computed == expected)
+    };
+    recompute().unwrap_or(false)
+}
+
+fn verify_on_worker(
+    memory: &mut Memory,
     argon2: &Argon2<'static>,
     dummy: &OnceLock<String>,
     password: &[u8],
@@ -168,31 +247,31 @@ fn verify_blocking(
 ) -> bool {
     if let Some(stored) = stored {
         match PasswordHash::new(stored) {
-            // The parameters and algorithm come from the stored hash; the comparison of the
-            // outputs is constant-time (password_hash::Output's PartialEq).
-            Ok(hash) => return argon2.verify_password(password, &hash).is_ok(),
+            Ok(hash) => return matches(memory, password, &hash),
             // Never log the stored value itself.
             Err(e) => tracing::warn!(error = %e, "a stored password hash is malformed"),
         }
     }
-    spend_a_verification(argon2, dummy, password);
+    spend_a_verification(memory, argon2, dummy, password);
     false
 }
 
 /// The work of one verification, for when there is nothing to verify against.
-fn spend_a_verification(argon2: &Argon2<'static>, dummy: &OnceLock<String>, password: &[u8]) {
+fn spend_a_verification(
+    memory: &mut Memory,
+    argon2: &Argon2<'static>,
+    dummy: &OnceLock<String>,
+    password: &[u8],
+) {
     match dummy.get().map(|stored| PasswordHash::new(stored)) {
         Some(Ok(hash)) => {
-            let _ = argon2.verify_password(password, &hash);
+            let _ = matches(memory, password, &hash);
         }
         _ => {
             // The first time, computing the dummy is itself the one hash this call must cost.
             // Two first calls racing both compute it; one of the results is kept.
-            let hashed = SaltString::encode_b64(&random_bytes(SALT_BYTES)).and_then(|salt| {
-                argon2
-                    .hash_password(DUMMY_PASSWORD, &salt)
-                    .map(|h| h.to_string())
-            });
+            let hashed = SaltString::encode_b64(&random_bytes(SALT_BYTES))
+                .and_then(|salt| hash_into(memory, argon2, DUMMY_PASSWORD, &salt));
             match hashed {
                 Ok(hash) => {
                     let _ = dummy.set(hash);
@@ -214,7 +293,41 @@ mod tests {
             argon2_iterations: 1,
             argon2_parallelism: 1,
             max_concurrent: 2,
+            nice: 10,
         }
+    }
+
+    /// Hashes made by the argon2 crate's own API and by ours are interchangeable: stored hashes
+    /// from before the workers (or from other tools) still verify.
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crate() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = PasswordHasher::new(&cheap());
+        let ours = hasher.hash(&Secret::new("pw")).await.expect("hash");
+        let argon2 = Argon2::default();
+        let parsed = PasswordHash::new(&ours).expect("parse");
+        assert!(argon2.verify_password(b"pw", &parsed).is_ok());
+        assert!(argon2.verify_password(b"pW", &parsed).is_err());
+        let salt = SaltString::encode_b64(&random_bytes(SALT_BYTES)).expect("salt");
+        for (m, t, p) in [(64, 1, 1), (256, 3, 2)] {
+            let theirs = Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(m, t, p, None).expect("params"),
+            )
+            .hash_password(b"pw", &salt)
+            .expect("their hash")
+            .to_string();
+            assert!(hasher.verify(&Secret::new("pw"), Some(&theirs)).await, "{theirs}");
+            assert!(!hasher.verify(&Secret::new("pw "), Some(&theirs)).await);
+        }
+        // Argon2i and a v0x10 hash verify too: what the PHC string says is what is computed.
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(64, 1, 1, None).expect("params"))
+            .hash_password(b"pw", &salt)
+            .expect("argon2i")
+            .to_string();
+        assert!(hasher.verify(&Secret::new("pw"), Some(&argon2i)).await, "{argon2i}");
+        assert!(hasher.needs_rehash(&argon2i));
     }
 
     #[tokio::test]
