@@ -14,6 +14,7 @@ use crate::audit::AuditLog;
 use crate::client_ip::{ClientIp, TrustedProxies};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
+use crate::endpoints::discovery::DiscoveryCache;
 use crate::endpoints::{
     authorize, consent, discovery, health, introspect, jwks, login, logout, metrics, revoke, token,
     userinfo,
@@ -28,9 +29,20 @@ use crate::request_limits::{self, RequestLimits};
 use crate::security_headers::{self, Hsts};
 use crate::store::Store;
 
-/// Everything a request needs, shared through axum state. No globals.
+/// Everything a request needs, shared through axum state. No globals. One `Arc`: axum clones
+/// the state for every extractor and middleware that asks for it, so a clone is one reference
+/// count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub keys: Arc<KeyRing>,
@@ -45,6 +57,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// `http.trusted_proxies`, parsed once.
     pub proxies: Arc<TrustedProxies>,
+    pub discovery: DiscoveryCache,
 }
 
 impl AppState {
@@ -56,7 +69,7 @@ impl AppState {
         // Checked by Config::validate.
         let proxies =
             Arc::new(TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default());
-        Self {
+        Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
             keys,
@@ -67,7 +80,8 @@ impl AppState {
             audit,
             metrics,
             proxies,
-        }
+            discovery: DiscoveryCache::default(),
+        }))
     }
 
     pub fn now(&self) -> UnixTime {

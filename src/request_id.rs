@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::client_ip::{ClientIp, TrustedProxies};
-use crate::security::random_id;
+use crate::security::unique_id;
 
 /// Longest id accepted from a proxy.
 pub const MAX_LEN: usize = 128;
@@ -38,7 +38,7 @@ impl RequestId {
                 // Visible ASCII, checked just above.
                 Self(String::from_utf8_lossy(value.as_bytes()).into_owned())
             }
-            _ => Self(random_id(GENERATED_LEN)),
+            _ => Self(unique_id(GENERATED_LEN)),
         }
     }
 }

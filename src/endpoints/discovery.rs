@@ -1,10 +1,13 @@
 //! Authorization server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery 1.0),
 //! listing exactly what this server implements.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::app::AppState;
@@ -19,8 +22,7 @@ pub async fn oauth_authorization_server(
     State(state): State<AppState>,
     server: AuthServer,
 ) -> Result<Response, Error> {
-    let metadata = common_metadata(&state, &server).await?;
-    Ok(render(metadata))
+    document(&state, &server, Kind::OAuth).await
 }
 
 /// `/.well-known/openid-configuration`
@@ -28,7 +30,85 @@ pub async fn openid_configuration(
     State(state): State<AppState>,
     server: AuthServer,
 ) -> Result<Response, Error> {
-    let mut metadata = common_metadata(&state, &server).await?;
+    document(&state, &server, Kind::OpenId).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    OAuth,
+    OpenId,
+}
+
+/// Rendered documents per server: the same bytes for every request until the server's policy
+/// (the store cache's generation) or its published signing algorithms change, so they are
+/// built once rather than per request (the JSON took a third of discovery's time).
+#[derive(Default)]
+pub struct DiscoveryCache {
+    documents: Mutex<HashMap<String, [Option<Rendered>; 2]>>,
+}
+
+struct Rendered {
+    policy_generation: u64,
+    algs: Vec<&'static str>,
+    body: Bytes,
+}
+
+impl DiscoveryCache {
+    fn get(&self, server: &str, kind: Kind, generation: u64, algs: &[&str]) -> Option<Bytes> {
+        let documents = self.documents.lock().ok()?;
+        let rendered = documents.get(server)?[kind as usize].as_ref()?;
+        (rendered.policy_generation == generation && rendered.algs == algs)
+            .then(|| rendered.body.clone())
+    }
+
+    fn put(&self, server: &str, kind: Kind, rendered: Rendered) {
+        if let Ok(mut documents) = self.documents.lock() {
+            // Only servers that exist get here (the extractor resolved them): a bounded map.
+            documents.entry(server.to_string()).or_default()[kind as usize] = Some(rendered);
+        }
+    }
+}
+
+async fn document(state: &AppState, server: &AuthServer, kind: Kind) -> Result<Response, Error> {
+    // Read before the policy is: a change while building leaves a stale generation behind,
+    // which the next request does not match.
+    let generation = state.store.cache_generation();
+    let algs = match kind {
+        Kind::OAuth => Vec::new(),
+        Kind::OpenId => {
+            let now = state.now();
+            state
+                .keys
+                .key_set(&server.server, now)
+                .await?
+                .published_algs(now)
+        }
+    };
+    if let Some(body) = state
+        .discovery
+        .get(server.id(), kind, generation, &algs)
+    {
+        return Ok(render(body));
+    }
+    let mut metadata = common_metadata(state, server).await?;
+    if kind == Kind::OpenId {
+        openid_metadata(&mut metadata, server, &algs);
+    }
+    let body = Bytes::from(serde_json::to_vec(&metadata).map_err(Error::internal)?);
+    state.discovery.put(
+        server.id(),
+        kind,
+        Rendered {
+            policy_generation: generation,
+            algs,
+            body: body.clone(),
+        },
+    );
+    Ok(render(body))
+}
+
+/// What OpenID Provider metadata adds to RFC 8414's.
+fn openid_metadata(metadata: &mut Map<String, Value>, server: &AuthServer, algs: &[&str]) {
     metadata.insert(
         "userinfo_endpoint".into(),
         json!(server.endpoint("/userinfo")),
@@ -40,15 +120,10 @@ pub async fn openid_configuration(
     metadata.insert("subject_types_supported".into(), json!(["public"]));
     // What this server signs with: its current key's algorithm first, and during a change of
     // algorithm the other one whose tokens are still valid.
-    let keys = state.keys.key_set(&server.server, state.now()).await?;
-    metadata.insert(
-        "id_token_signing_alg_values_supported".into(),
-        json!(keys.published_algs(state.now())),
-    );
+    metadata.insert("id_token_signing_alg_values_supported".into(), json!(algs));
     metadata.insert("claims_parameter_supported".into(), json!(false));
     metadata.insert("request_parameter_supported".into(), json!(false));
     metadata.insert("request_uri_parameter_supported".into(), json!(false));
-    Ok(render(metadata))
 }
 
 async fn common_metadata(
@@ -110,9 +185,14 @@ async fn common_metadata(
     }
 }
 
-fn render(metadata: Map<String, Value>) -> Response {
-    let mut response = Json(Value::Object(metadata)).into_response();
-    response.headers_mut().insert(
+fn render(body: Bytes) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );

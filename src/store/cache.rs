@@ -104,6 +104,12 @@ impl Store {
         }
     }
 
+    /// Moves whenever the cache is dropped (a local write, or `config_version` moved): what was
+    /// derived from cached policy before is stale once it differs.
+    pub fn cache_generation(&self) -> u64 {
+        self.cache.generation()
+    }
+
     /// The counter every write to servers, clients, scopes and claims bumps.
     pub async fn config_version(&self) -> Result<i64, StoreError> {
         let row: (i64,) = on_pool!(self, pool => sqlx::query_as(

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use crate::clock::UnixTime;
 use crate::keys::{JwtType, LoadedKey};
 use crate::protocol::ScopeSet;
-use crate::security::random_token;
+use crate::security::unique_token;
 use crate::tokens::claims;
 
 /// RFC 9068 §2.2: the claims of a JWT access token.
@@ -65,7 +65,7 @@ pub fn mint(
         scope: request.scope.to_string(),
         iat: now,
         exp: now + request.ttl,
-        jti: random_token(16),
+        jti: unique_token(16),
         auth_time: request.auth_time,
         gid: request.grant_id.map(str::to_string),
         extra: request
