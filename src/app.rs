@@ -65,7 +65,7 @@ impl AppState {
         let keys = Arc::new(KeyRing::new(store.clone(), &config));
         let passwords = Arc::new(PasswordHasher::new(&config.passwords));
         let audit = AuditLog::start(store.clone(), config.audit.buffer);
-        let metrics = Arc::new(Metrics::new(config.database_max_connections));
+        let metrics = Arc::new(Metrics::new(config.database_pool_size()));
         // Checked by Config::validate.
         let proxies =
             Arc::new(TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default());

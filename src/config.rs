@@ -32,6 +32,7 @@ pub struct Config {
     pub listen: String,
     /// `sqlite://FILE` (created if missing) or `postgres://…`.
     pub database_url: String,
+    /// Connections in the pool; 0 chooses by backend (`database_pool_size`).
     pub database_max_connections: u32,
     pub log: LogConfig,
     pub http: HttpConfig,
@@ -321,7 +322,7 @@ impl Default for Config {
             allow_insecure_issuer: false,
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://portcullis.db".into(),
-            database_max_connections: 16,
+            database_max_connections: 0,
             log: LogConfig::default(),
             http: HttpConfig::default(),
             tokens: TokenConfig::default(),
@@ -564,12 +565,6 @@ impl Config {
                 "must start with sqlite: or postgres://",
             ));
         }
-        if self.database_max_connections == 0 {
-            return Err(ConfigError::new(
-                "database_max_connections",
-                "must be at least 1",
-            ));
-        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(ConfigError::new("log.format", "must be `text` or `json`"));
         }
@@ -732,6 +727,21 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// `database_max_connections`, or when it is 0: on SQLite two per core (writes take turns
+    /// on one file whatever the pool, and every write invalidates the page cache of each other
+    /// connection: 2 beat 16 by a fifth on the benchmark's code and refresh flows,
+    /// docs/performance.md); on PostgreSQL 16.
+    pub fn database_pool_size(&self) -> u32 {
+        match self.database_max_connections {
+            0 if self.database_url.starts_with("sqlite:") => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                u32::try_from(2 * cores).unwrap_or(u32::MAX)
+            }
+            0 => 16,
+            n => n,
+        }
     }
 
     pub fn listen_addr(&self) -> SocketAddr {

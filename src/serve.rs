@@ -53,7 +53,7 @@ pub async fn open(config: &Config, clock: &dyn Clock) -> Result<Store, ServeErro
         url: redact_url(&config.database_url),
         source,
     };
-    let store = Store::connect(&config.database_url, config.database_max_connections)
+    let store = Store::connect(&config.database_url, config.database_pool_size())
         .await
         .map_err(db_error)?;
     store.migrate().await.map_err(db_error)?;

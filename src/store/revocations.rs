@@ -14,6 +14,30 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Is an access token withdrawn: its `jti` revoked, or its grant (when it has one) revoked,
+    /// expired or gone? One query, as /userinfo and introspection ask it of every token.
+    pub async fn access_token_withdrawn(
+        &self,
+        jti: &str,
+        grant_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        // A real column type, not a bare literal or boolean: both backends decode text alike.
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT jti FROM revoked_tokens WHERE jti = $1 \
+             UNION ALL \
+             SELECT $2 WHERE $2 IS NOT NULL AND NOT EXISTS \
+               (SELECT id FROM grants WHERE id = $2 AND revoked_at IS NULL AND expires_at > $3) \
+             LIMIT 1",
+        )
+        .bind(jti)
+        .bind(grant_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.is_some())
+    }
+
     /// RFC 7009 §2.1: withdraw one access token of `server_id` until `expires_at` (its `exp`;
     /// after that it is refused as expired and the row can go). Revoking it again, or on
     /// another replica at the same moment, changes nothing: the first revocation stands.

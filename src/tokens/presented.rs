@@ -118,12 +118,9 @@ pub async fn access_token_in_force(
     claims: &AccessTokenClaims,
     now: UnixTime,
 ) -> Result<bool, StoreError> {
-    if let Some(gid) = &claims.gid {
-        if !store.grant_is_active(gid, now).await? {
-            return Ok(false);
-        }
-    }
-    Ok(!store.jti_is_revoked(&claims.jti).await?)
+    Ok(!store
+        .access_token_withdrawn(&claims.jti, claims.gid.as_deref(), now)
+        .await?)
 }
 
 /// The expiry of a refresh token: the earlier of the family's absolute lifetime and this

@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# The Portcullis benchmark (docs/performance.md). One command:
+#
+#   bench/run.sh                      # SQLite, a fresh database in a temporary directory
+#   bench/run.sh --postgres URL       # PostgreSQL: creates a fresh database on URL's server, drops it after
+#
+# Builds in release mode, starts the server pinned to core 0 and the load generator on core 1
+# (when the machine has two cores and taskset), measures each scenario for a fixed time and
+# prints one line per scenario with the targets of issue 6 marked PASS or MISS.
+#
+# Environment: BENCH_WARMUP (s, default 2), BENCH_DURATION (s, default 8), BENCH_CONNECTIONS
+# (default 32), BENCH_STORM_CONNECTIONS (default 4), BENCH_PORT (default 18080),
+# BENCH_SCENARIOS (default: all, space-separated), BENCH_NO_BUILD=1 to skip the build.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+PG_URL=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --postgres) PG_URL="${2:?--postgres needs a URL}"; shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+WARMUP=${BENCH_WARMUP:-2}
+DURATION=${BENCH_DURATION:-8}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-4}
+PORT=${BENCH_PORT:-18080}
+SCENARIOS=${BENCH_SCENARIOS:-"cc es256 code refresh userinfo introspect keys discovery storm"}
+
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+    echo "== building (release)" >&2
+    cargo build --release --quiet -p portcullis --bin portcullis -p portcullis-bench --bin loadgen
+fi
+BIN="$ROOT/target/release/portcullis"
+LOADGEN="$ROOT/target/release/loadgen"
+
+# One core for the server, the other for the load generator, when we can.
+SERVER_PIN=()
+LOADGEN_PIN=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SERVER_PIN=(taskset -c 0)
+    LOADGEN_PIN=(taskset -c 1)
+    PINNING="server on core 0, load generator on core 1"
+else
+    PINNING="not pinned (needs taskset and 2 cores)"
+fi
+
+WORK=$(mktemp -d)
+SERVER_PID=""
+PG_DB=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$PG_DB" ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true; fi
+    cp "$WORK/server.log" /tmp/server_q.log; rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [ -n "$PG_URL" ]; then
+    PG_DB="portcullis_bench_$$"
+    psql "$PG_URL" -qc "CREATE DATABASE $PG_DB" >/dev/null
+    export PORTCULLIS_DATABASE_URL="${PG_URL%/*}/$PG_DB"
+    BACKEND=postgres
+else
+    export PORTCULLIS_DATABASE_URL="sqlite://$WORK/bench.db"
+    BACKEND=sqlite
+fi
+BASE="http://127.0.0.1:$PORT"
+export PORTCULLIS_ISSUER="$BASE" PORTCULLIS_LISTEN="127.0.0.1:$PORT"
+# The real defaults for argon2 (the storm is about it) and logging (info: a line per token).
+export PORTCULLIS_LOG_LEVEL="warn,sqlx::query=debug"
+# The rate limits stay on (their cost is measured) but far above what one benchmark client and
+# one user send: the defaults would answer most requests 429 within the first second.
+export PORTCULLIS_RATE_LIMITS_TOKEN_PER_CLIENT=1000000000
+export PORTCULLIS_RATE_LIMITS_SIGN_IN_PER_IP=1000000000
+export PORTCULLIS_RATE_LIMITS_SIGN_IN_PER_USERNAME=1000000000
+
+json_field() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n1; }
+
+echo "== setting up ($BACKEND)" >&2
+"$BIN" migrate >/dev/null
+CC_JSON=$("$BIN" client create --server default --name bench-service \
+    --grant-type client_credentials --scope bench.read)
+CC_ID=$(echo "$CC_JSON" | tr -d '\n' | json_field client_id)
+CC_SECRET=$(echo "$CC_JSON" | tr -d '\n' | json_field client_secret)
+WEB_JSON=$("$BIN" client create --server default --name bench-web --first-party \
+    --grant-type authorization_code --grant-type refresh_token --grant-type password \
+    --redirect-uri http://127.0.0.1:9/callback --scope bench.read)
+WEB_ID=$(echo "$WEB_JSON" | tr -d '\n' | json_field client_id)
+WEB_SECRET=$(echo "$WEB_JSON" | tr -d '\n' | json_field client_secret)
+USERNAME=bench
+PASSWORD="bench-password-$$-long-enough"
+printf '%s\n' "$PASSWORD" | "$BIN" user create --username "$USERNAME" --password-stdin \
+    --email bench@example.com --email-verified --name "Bench User" >/dev/null
+
+# ES256 needs `server create --signing-alg` (another change); without it the scenario is skipped.
+ES_NOTE=""
+if "$BIN" server create --help 2>/dev/null | grep -q -- '--signing-alg'; then
+    "$BIN" server create --id bench-es --signing-alg ES256 >/dev/null
+    ES_JSON=$("$BIN" client create --server bench-es --name bench-es-service \
+        --grant-type client_credentials --scope bench.read)
+    ES_ID=$(echo "$ES_JSON" | tr -d '\n' | json_field client_id)
+    ES_SECRET=$(echo "$ES_JSON" | tr -d '\n' | json_field client_secret)
+else
+    ES_NOTE="skipped: server has no --signing-alg"
+fi
+
+start_server() {
+    "${SERVER_PIN[@]}" "$BIN" serve >>"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+}
+stop_server() {
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+}
+
+# First start: creates the default server's keys. Then restart on the existing database and
+# time how long until /readyz answers.
+start_server
+"$LOADGEN" --base "$BASE" --scenario ready >/dev/null
+stop_server
+START_NS=$(date +%s%N)
+start_server
+"$LOADGEN" --base "$BASE" --scenario ready >/dev/null
+READY_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
+
+COMMON_ARGS=(--warmup "$WARMUP" --duration "$DURATION" --connections "$CONNECTIONS")
+LG_ARGS=("${COMMON_ARGS[@]}"
+    --cc-id "$CC_ID" --cc-secret "$CC_SECRET" --web-id "$WEB_ID" --web-secret "$WEB_SECRET"
+    --redirect-uri http://127.0.0.1:9/callback --username "$USERNAME" --password "$PASSWORD"
+    --storm-connections "$STORM_CONNECTIONS")
+
+declare -A RPS P50 P99 ERR
+measure() { # scenario [loadgen args…]
+    local name=$1; shift
+    echo "== $name ($(date -u +%T))" >&2
+    local out
+    out=$("${LOADGEN_PIN[@]}" "$LOADGEN" "$@" 2>>"$WORK/loadgen.err" || true)
+    while read -r line; do
+        case "$line" in RESULT*) ;; *) continue ;; esac
+        local s r p5 p9 e
+        s=$(echo "$line" | sed -n 's/.*scenario=\([^ ]*\).*/\1/p')
+        r=$(echo "$line" | sed -n 's/.*rps=\([^ ]*\).*/\1/p')
+        p5=$(echo "$line" | sed -n 's/.*p50_ms=\([^ ]*\).*/\1/p')
+        p9=$(echo "$line" | sed -n 's/.*p99_ms=\([^ ]*\).*/\1/p')
+        e=$(echo "$line" | sed -n 's/.*errors=\([^ ]*\).*/\1/p')
+        [ "$name" = es256 ] && s=es256
+        RPS[$s]=$r; P50[$s]=$p5; P99[$s]=$p9; ERR[$s]=$e
+    done <<<"$out"
+}
+
+for scenario in $SCENARIOS; do
+    case "$scenario" in
+        es256)
+            if [ -z "$ES_NOTE" ]; then
+                measure es256 --base "$BASE/oauth2/bench-es" --scenario cc "${COMMON_ARGS[@]}" \
+                    --cc-id "$ES_ID" --cc-secret "$ES_SECRET"
+            fi ;;
+        *) measure "$scenario" --base "$BASE" --scenario "$scenario" "${LG_ARGS[@]}" ;;
+    esac
+done
+
+RSS_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status")
+stop_server
+
+echo "== openssl speed (server's core)" >&2
+RSA_LIMIT=$("${SERVER_PIN[@]}" openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6}')
+EC_LIMIT=$("${SERVER_PIN[@]}" openssl speed -seconds 3 ecdsap256 2>/dev/null | awk '/nistp256\)/ {print $(NF-1)}')
+
+# The table.
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
+verdict() { if "$@"; then echo PASS; else echo MISS; fi; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+echo
+echo "Portcullis benchmark: $BACKEND, $PINNING, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s measured per scenario"
+echo "signing limit (openssl speed, server core): rsa2048 ${RSA_LIMIT:-?} sign/s, ecdsap256 ${EC_LIMIT:-?} sign/s"
+printf '%-14s %10s %9s %9s %7s  %-34s %s\n' scenario req/s p50_ms p99_ms errors target result
+row() { # name target-text verdict [note]
+    local n=$1
+    printf '%-14s %10s %9s %9s %7s  %-34s %s\n' "$n" "${RPS[$n]:-–}" "${P50[$n]:-–}" "${P99[$n]:-–}" "${ERR[$n]:-–}" "$2" "$3"
+}
+have() { [ -n "${RPS[$1]:-}" ]; }
+ok_p99() { le "${P99[$1]}" 25 && [ "${ERR[$1]}" = 0 ]; }
+for scenario in $SCENARIOS; do
+    case "$scenario" in
+        cc)
+            have cc && row cc ">= 0.85 x rsa limit, p99 <= 25ms" \
+                "$(verdict eval 'ge "$(ratio "${RPS[cc]}" "$RSA_LIMIT")" 0.85 && ok_p99 cc') (ratio $(ratio "${RPS[cc]}" "$RSA_LIMIT"))" ;;
+        es256)
+            if [ -n "$ES_NOTE" ]; then row es256 "client credentials, ES256" "$ES_NOTE"
+            elif have es256; then row es256 ">= 20000 req/s, p99 <= 25ms" \
+                "$(verdict eval 'ge "${RPS[es256]}" 20000 && ok_p99 es256') (ratio $(ratio "${RPS[es256]}" "$EC_LIMIT") of ecdsap256)"
+            fi ;;
+        code|refresh)
+            half=$(awk -v l="$RSA_LIMIT" 'BEGIN { print l / 2 }')
+            have "$scenario" && row "$scenario" ">= 0.70 x limit/2, p99 <= 25ms" \
+                "$(verdict eval 'ge "$(ratio "${RPS[$scenario]}" "$half")" 0.70 && ok_p99 "$scenario"') (ratio $(ratio "${RPS[$scenario]}" "$half") of limit/2)" ;;
+        userinfo|introspect)
+            have "$scenario" && row "$scenario" ">= 10000 req/s" \
+                "$(verdict eval 'ge "${RPS[$scenario]}" 10000 && [ "${ERR[$scenario]}" = 0 ]')" ;;
+        keys|discovery)
+            have "$scenario" && row "$scenario" ">= 50000 req/s" \
+                "$(verdict eval 'ge "${RPS[$scenario]}" 50000 && [ "${ERR[$scenario]}" = 0 ]')" ;;
+        storm)
+            if have storm-cc; then
+                base=${RPS[cc]:-0}
+                row storm-cc ">= 0.60 x cc alone" \
+                    "$(verdict eval 'ge "$(ratio "${RPS[storm-cc]}" "$base")" 0.60 && ok_p99 storm-cc') (ratio $(ratio "${RPS[storm-cc]}" "$base") of cc)"
+                row storm-logins "password grants beside cc" "(argon2 at its defaults)"
+            fi ;;
+    esac
+done
+RSS_MIB=$(awk -v k="${RSS_KIB:-0}" 'BEGIN { printf "%.1f", k / 1024 }')
+echo "server peak RSS (VmHWM): ${RSS_MIB} MiB  target <= 64 MiB: $(verdict le "$RSS_MIB" 64)"
+echo "ready after start on an existing database: ${READY_MS} ms  target <= 300 ms: $(verdict le "$READY_MS" 300)"
+if [ -s "$WORK/loadgen.err" ]; then
+    echo "load generator notes:"; sed 's/^/  /' "$WORK/loadgen.err"
+fi
