@@ -28,8 +28,8 @@ struct Args {
     /// The issuer: http://HOST:PORT for `default`, http://HOST:PORT/oauth2/ID for another server.
     #[arg(long)]
     base: String,
-    /// cc, code, refresh, userinfo, introspect, keys, discovery, storm, or ready (wait until
-    /// /readyz answers and print how long that took).
+    /// cc, code, refresh, userinfo, introspect, keys, discovery, storm, floor (GET / of the
+    /// `floor` server), or ready (wait until /readyz answers and print how long that took).
     #[arg(long)]
     scenario: String,
     #[arg(long, default_value_t = 32)]
@@ -385,6 +385,15 @@ fn check_token(response: &Response) -> Step {
     match response.json_str("access_token") {
         Some(t) if t.split('.').count() == 3 => Ok(()),
         _ => Err("token response without an access_token JWT".into()),
+    }
+}
+
+fn check_floor(response: &Response) -> Step {
+    expect_status(response, StatusCode::OK)?;
+    if response.body.as_ref() == b"ok" {
+        Ok(())
+    } else {
+        Err("the floor server did not answer `ok`".into())
     }
 }
 
@@ -759,6 +768,11 @@ async fn run(args: Args) -> Result<(), String> {
                 check_token,
             )
             .await
+        }
+        "floor" => {
+            // bench/src/floor.rs: what this machine and this load generator allow at all.
+            let make = || (Method::GET, "/".to_string(), vec![], None);
+            simple(window, &target, args.connections, make, check_floor).await
         }
         "keys" => {
             let make = || (Method::GET, "/keys".to_string(), vec![], None);
