@@ -14,7 +14,7 @@ pub async fn authenticate_counted(
     server_id: &str,
     headers: &HeaderMap,
     form: &FormParams,
-) -> Result<Client, Error> {
+) -> Result<std::sync::Arc<Client>, Error> {
     authenticate(&state.store, server_id, headers, form)
         .await
         .inspect_err(|e| {
@@ -31,7 +31,7 @@ pub async fn authenticate(
     server_id: &str,
     headers: &HeaderMap,
     form: &FormParams,
-) -> Result<Client, Error> {
+) -> Result<std::sync::Arc<Client>, Error> {
     let presented = PresentedCredentials::from_request(headers, form)?;
     let fail = |why: &'static str| Error::invalid_client(why).with_challenge(presented.challenge());
     let client = match store.cached_client(presented.client_id()).await? {

@@ -864,6 +864,21 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_size_of_zero_is_chosen_by_backend() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let sqlite = load(&[]).expect("defaults");
+        assert_eq!(sqlite.database_max_connections, 0);
+        assert_eq!(sqlite.database_pool_size(), 2 * cores);
+        let postgres = load(&[("PORTCULLIS_DATABASE_URL", "postgres://db/portcullis")])
+            .expect("postgres");
+        assert_eq!(postgres.database_pool_size(), 16);
+        let explicit = load(&[("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "5")]).expect("explicit");
+        assert_eq!(explicit.database_pool_size(), 5);
+        let refused = load(&[("PORTCULLIS_PASSWORDS_NICE", "20")]).expect_err("nice 20");
+        assert_eq!(refused.key, "passwords.nice");
+    }
+
+    #[test]
     fn defaults_are_valid() {
         let config = load(&[]).expect("defaults load");
         assert_eq!(config.issuer, "http://127.0.0.1:8080");

@@ -42,7 +42,10 @@ impl AuthorizationRequest {
 }
 
 /// Step 1: the client. Unknown, or of another server: an error page.
-pub fn check_client(client: Option<Client>, server_id: &str) -> Result<Client, AuthorizeError> {
+pub fn check_client(
+    client: Option<std::sync::Arc<Client>>,
+    server_id: &str,
+) -> Result<std::sync::Arc<Client>, AuthorizeError> {
     match client {
         Some(c) if c.server_id == server_id => Ok(c),
         _ => Err(AuthorizeError::page(Error::new(

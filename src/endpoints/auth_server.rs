@@ -1,6 +1,8 @@
 //! The authorization server a request is addressed to: `default` at the root, or the
 //! `{server_id}` of `/oauth2/{server_id}/…`.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
@@ -10,7 +12,7 @@ use crate::store::servers::{issuer_of, DEFAULT_SERVER};
 use crate::store::AuthorizationServer;
 
 pub struct AuthServer {
-    pub server: AuthorizationServer,
+    pub server: Arc<AuthorizationServer>,
     /// The issuer identifier, byte for byte as published.
     pub issuer: String,
 }

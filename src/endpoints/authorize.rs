@@ -121,7 +121,8 @@ async fn continue_flow(
             .store
             .client(&interaction_state.request.client_id)
             .await
-            .map_err(Error::from)?,
+            .map_err(Error::from)?
+            .map(std::sync::Arc::new),
         server.id(),
     )?;
     let session = session_for(state, server, headers, now).await?;

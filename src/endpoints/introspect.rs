@@ -115,10 +115,11 @@ async fn access_token(
         return Ok(Introspection::inactive());
     }
     // A deleted client takes its user grants with it, but client credentials tokens carry no
-    // grant: check the client itself.
+    // grant: check the client itself (from the cache, which a deletion clears: at once on this
+    // replica, within `cache.refresh_interval` on the others).
     let client_exists = state
         .store
-        .client(&claims.client_id)
+        .cached_client(&claims.client_id)
         .await?
         .is_some_and(|c| c.server_id == server.id());
     if !client_exists {

@@ -40,7 +40,16 @@ pub async fn userinfo(
         now,
     )
     .map_err(Error::invalid_token)?;
-    if !access_token_in_force(&state.store, &claims, now).await? {
+    // The user and the token's standing in one query; a second only when there is no user.
+    let (user, withdrawn) = match state
+        .store
+        .user_for_access_token(&claims.sub, &claims.jti, claims.gid.as_deref(), now)
+        .await?
+    {
+        Some((user, withdrawn)) => (Some(user), withdrawn),
+        None => (None, !access_token_in_force(&state.store, &claims, now).await?),
+    };
+    if withdrawn {
         return Err(Error::invalid_token("the token was revoked"));
     }
     let scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
@@ -50,7 +59,7 @@ pub async fn userinfo(
                 .with_challenge(Challenge::Bearer),
         );
     }
-    let user = match state.store.user(&claims.sub).await? {
+    let user = match user {
         Some(u) if !u.disabled => u,
         _ => {
             return Err(Error::invalid_token(

@@ -12,8 +12,8 @@ use crate::store::Redemption;
 pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     let code = cx.form.require("code")?;
     let store = &cx.state.store;
-    let record = match store.redeem_code(&hash_secret(code), cx.now).await? {
-        Redemption::Redeemed(record) => record,
+    let (record, grant_active) = match store.redeem_code(&hash_secret(code), cx.now).await? {
+        Redemption::Redeemed { code, grant_active } => (code, grant_active),
         Redemption::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
             store.revoke_grant(&grant_id, cx.now).await?;
@@ -50,7 +50,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         record.code_challenge.as_deref(),
         cx.form.get("code_verifier"),
     )?;
-    if !store.grant_is_active(&record.grant_id, cx.now).await? {
+    if !grant_active {
         return Err(Error::invalid_grant("the grant was revoked"));
     }
     let user = match store.user(&record.user_id).await? {

@@ -13,8 +13,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     let presented = cx.form.require("refresh_token")?;
     let store = &cx.state.store;
     let old_hash = hash_secret(presented);
-    let current = store
-        .refresh_token(&old_hash)
+    let (current, grant_active) = store
+        .refresh_token_and_grant(&old_hash, cx.now)
         .await?
         .ok_or_else(|| Error::invalid_grant("unknown refresh token"))?;
     // §6: bound to the client it was issued to.
@@ -23,7 +23,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             "the refresh token was issued to another client",
         ));
     }
-    if current.revoked_at.is_some() || !store.grant_is_active(&current.grant_id, cx.now).await? {
+    if current.revoked_at.is_some() || !grant_active {
         return Err(Error::invalid_grant("the refresh token was revoked"));
     }
     if current.expires_at <= cx.now || current.idle_expires_at <= cx.now {

@@ -36,8 +36,9 @@ struct Entries {
     /// `config_version` when last read.
     version: Option<i64>,
     checked_at: Option<Instant>,
-    servers: HashMap<String, AuthorizationServer>,
-    clients: HashMap<String, Client>,
+    // Shared, not cloned per request: a client or server is a dozen strings and lists.
+    servers: HashMap<String, Arc<AuthorizationServer>>,
+    clients: HashMap<String, Arc<Client>>,
     claims: HashMap<String, Arc<Vec<CustomClaim>>>,
     default_scopes: HashMap<String, ScopeSet>,
     scope_names: HashMap<String, Arc<Vec<String>>>,
@@ -160,13 +161,16 @@ impl Store {
     }
 
     /// `server`, from the cache.
-    pub async fn cached_server(&self, id: &str) -> Result<Option<AuthorizationServer>, StoreError> {
+    pub async fn cached_server(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<AuthorizationServer>>, StoreError> {
         self.revalidate_cache().await?;
         if let Some(hit) = self.cache.get(|e| e.servers.get(id)) {
             return Ok(Some(hit));
         }
         let generation = self.cache.generation();
-        let loaded = self.server(id).await?;
+        let loaded = self.server(id).await?.map(Arc::new);
         if let Some(server) = &loaded {
             self.cache.put(generation, |e| {
                 bounded_insert(&mut e.servers, id, server.clone())
@@ -176,13 +180,13 @@ impl Store {
     }
 
     /// `client`, from the cache.
-    pub async fn cached_client(&self, id: &str) -> Result<Option<Client>, StoreError> {
+    pub async fn cached_client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         self.revalidate_cache().await?;
         if let Some(hit) = self.cache.get(|e| e.clients.get(id)) {
             return Ok(Some(hit));
         }
         let generation = self.cache.generation();
-        let loaded = self.client(id).await?;
+        let loaded = self.client(id).await?.map(Arc::new);
         if let Some(client) = &loaded {
             self.cache.put(generation, |e| {
                 bounded_insert(&mut e.clients, id, client.clone())

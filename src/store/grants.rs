@@ -25,9 +25,13 @@ pub struct AuthorizationCode {
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redemption {
-    /// This call consumed it. Boxed: the record dwarfs the other variants
+    /// This call consumed it, and whether its grant is still active (not revoked, expired or
+    /// gone), read by the same statement. Boxed: the record dwarfs the other variants
     /// (clippy::large_enum_variant).
-    Redeemed(Box<AuthorizationCode>),
+    Redeemed {
+        code: Box<AuthorizationCode>,
+        grant_active: bool,
+    },
     /// It was consumed before: a replay. The grant it belongs to.
     Replayed {
         grant_id: String,
@@ -140,17 +144,29 @@ impl Store {
         code_hash: &[u8],
         now: UnixTime,
     ) -> Result<Redemption, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Consumed {
+            #[sqlx(flatten)]
+            code: AuthorizationCode,
+            active_grant: Option<String>,
+        }
+        // The grant's state comes back with the code: one statement, not a second query.
         let sql = format!(
             "UPDATE authorization_codes SET consumed_at = $2 \
-             WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}"
+             WHERE code_hash = $1 AND consumed_at IS NULL RETURNING {CODE_COLUMNS}, \
+             (SELECT g.id FROM grants g WHERE g.id = authorization_codes.grant_id \
+              AND g.revoked_at IS NULL AND g.expires_at > $2) AS active_grant"
         );
-        let redeemed = on_pool!(self, pool => sqlx::query_as::<_, AuthorizationCode>(&sql)
+        let redeemed = on_pool!(self, pool => sqlx::query_as::<_, Consumed>(&sql)
             .bind(code_hash)
             .bind(now)
             .fetch_optional(pool)
             .await?);
-        if let Some(code) = redeemed {
-            return Ok(Redemption::Redeemed(Box::new(code)));
+        if let Some(consumed) = redeemed {
+            return Ok(Redemption::Redeemed {
+                code: Box::new(consumed.code),
+                grant_active: consumed.active_grant.is_some(),
+            });
         }
         let previous: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
             "SELECT grant_id FROM authorization_codes WHERE code_hash = $1",

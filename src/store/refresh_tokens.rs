@@ -72,6 +72,33 @@ impl Store {
         )
     }
 
+    /// A refresh token, and whether its grant is active (not revoked, expired or gone), in one
+    /// query: the refresh grant needs both.
+    pub async fn refresh_token_and_grant(
+        &self,
+        hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<(RefreshToken, bool)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct WithGrant {
+            #[sqlx(flatten)]
+            token: RefreshToken,
+            active_grant: Option<String>,
+        }
+        let sql = format!(
+            "SELECT {COLUMNS}, \
+             (SELECT g.id FROM grants g WHERE g.id = refresh_tokens.grant_id \
+              AND g.revoked_at IS NULL AND g.expires_at > $2) AS active_grant \
+             FROM refresh_tokens WHERE token_hash = $1"
+        );
+        let row = on_pool!(self, pool => sqlx::query_as::<_, WithGrant>(&sql)
+            .bind(hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?);
+        Ok(row.map(|r| (r.token, r.active_grant.is_some())))
+    }
+
     /// Retire `old` in favour of `new` and store `new`, in one transaction. The conditional
     /// UPDATE lets exactly one of several concurrent requests (on any replica) rotate a token;
     /// the others see `AlreadyRotated` and decide between the grace period and reuse detection.

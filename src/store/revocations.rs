@@ -3,6 +3,20 @@
 use super::{on_pool, Store, StoreError};
 use crate::clock::UnixTime;
 
+/// A query that returns one row when an access token is withdrawn (its `jti` revoked, or its
+/// grant, when it has one, revoked, expired or gone) and none otherwise, with the given
+/// placeholders for the jti, the grant id (NULL: none) and now. A text column, not a boolean or
+/// a bare literal: both backends decode it alike.
+pub(super) fn withdrawn_query(jti: &str, grant_id: &str, now: &str) -> String {
+    format!(
+        "SELECT jti FROM revoked_tokens WHERE jti = {jti} \
+         UNION ALL \
+         SELECT {grant_id} WHERE {grant_id} IS NOT NULL AND NOT EXISTS \
+           (SELECT id FROM grants WHERE id = {grant_id} AND revoked_at IS NULL AND expires_at > {now}) \
+         LIMIT 1"
+    )
+}
+
 impl Store {
     pub async fn jti_is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
@@ -22,14 +36,8 @@ impl Store {
         grant_id: Option<&str>,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        // A real column type, not a bare literal or boolean: both backends decode text alike.
-        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT jti FROM revoked_tokens WHERE jti = $1 \
-             UNION ALL \
-             SELECT $2 WHERE $2 IS NOT NULL AND NOT EXISTS \
-               (SELECT id FROM grants WHERE id = $2 AND revoked_at IS NULL AND expires_at > $3) \
-             LIMIT 1",
-        )
+        let sql = withdrawn_query("$1", "$2", "$3");
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(&sql)
         .bind(jti)
         .bind(grant_id)
         .bind(now)

@@ -214,6 +214,34 @@ impl Store {
         row.map(User::try_from).transpose()
     }
 
+    /// The user an access token names, and whether the token is withdrawn (as
+    /// `access_token_withdrawn`), in one query; `None` when there is no such user.
+    pub async fn user_for_access_token(
+        &self,
+        user_id: &str,
+        jti: &str,
+        grant_id: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Option<(User, bool)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct WithToken {
+            #[sqlx(flatten)]
+            user: UserRow,
+            withdrawn: Option<String>,
+        }
+        let withdrawn = super::revocations::withdrawn_query("$2", "$3", "$4");
+        let sql = format!("SELECT {COLUMNS}, ({withdrawn}) AS withdrawn FROM users WHERE id = $1");
+        let row = on_pool!(self, pool => sqlx::query_as::<_, WithToken>(&sql)
+            .bind(user_id)
+            .bind(jti)
+            .bind(grant_id)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?);
+        row.map(|r| Ok((User::try_from(r.user)?, r.withdrawn.is_some())))
+            .transpose()
+    }
+
     /// The user with exactly this username, once surrounding whitespace is trimmed (as it was
     /// when the user was created); case matters.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
