@@ -307,7 +307,8 @@ pub struct PasswordConfig {
     pub argon2_parallelism: u32,
     /// Hashes or verifications running at once in a process; more wait their turn, so a burst
     /// of logins cannot take every core (or `memory × max_concurrent` of RAM). Also the number
-    /// of argon2 worker threads, each keeping one hash's memory.
+    /// of argon2 worker threads, each keeping one hash's memory. 0: one per CPU core
+    /// (`workers`).
     pub max_concurrent: usize,
     /// Niceness of the argon2 worker threads (0 to 19): how much CPU a login storm yields to
     /// requests that are ready to run. 0 competes as an equal.
@@ -399,8 +400,19 @@ impl Default for PasswordConfig {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            max_concurrent: 2,
+            max_concurrent: 0,
             nice: 10,
+        }
+    }
+}
+
+impl PasswordConfig {
+    /// `max_concurrent`, or one per CPU core available to the process when it is 0: a second
+    /// hash on one core only doubles the memory held and the wait of both.
+    pub fn workers(&self) -> usize {
+        match self.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }
@@ -714,12 +726,6 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if p.max_concurrent == 0 {
-            return Err(ConfigError::new(
-                "passwords.max_concurrent",
-                "must be at least 1",
-            ));
-        }
         if !(0..=19).contains(&p.nice) {
             return Err(ConfigError::new(
                 "passwords.nice",
@@ -864,16 +870,18 @@ mod tests {
     }
 
     #[test]
-    fn a_pool_size_of_zero_is_chosen_by_backend() {
+    fn zero_sizes_are_chosen_by_the_machine() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         let sqlite = load(&[]).expect("defaults");
         assert_eq!(sqlite.database_max_connections, 0);
         assert_eq!(sqlite.database_pool_size(), 2 * cores);
-        let postgres = load(&[("PORTCULLIS_DATABASE_URL", "postgres://db/portcullis")])
-            .expect("postgres");
+        let postgres =
+            load(&[("PORTCULLIS_DATABASE_URL", "postgres://db/portcullis")]).expect("postgres");
         assert_eq!(postgres.database_pool_size(), 16);
         let explicit = load(&[("PORTCULLIS_DATABASE_MAX_CONNECTIONS", "5")]).expect("explicit");
         assert_eq!(explicit.database_pool_size(), 5);
+        assert_eq!(sqlite.passwords.max_concurrent, 0);
+        assert_eq!(sqlite.passwords.workers(), cores as usize);
         let refused = load(&[("PORTCULLIS_PASSWORDS_NICE", "20")]).expect_err("nice 20");
         assert_eq!(refused.key, "passwords.nice");
     }

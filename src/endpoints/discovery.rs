@@ -84,10 +84,7 @@ async fn document(state: &AppState, server: &AuthServer, kind: Kind) -> Result<R
                 .published_algs(now)
         }
     };
-    if let Some(body) = state
-        .discovery
-        .get(server.id(), kind, generation, &algs)
-    {
+    if let Some(body) = state.discovery.get(server.id(), kind, generation, &algs) {
         return Ok(render(body));
     }
     let mut metadata = common_metadata(state, server).await?;

@@ -47,7 +47,10 @@ pub async fn userinfo(
         .await?
     {
         Some((user, withdrawn)) => (Some(user), withdrawn),
-        None => (None, !access_token_in_force(&state.store, &claims, now).await?),
+        None => (
+            None,
+            !access_token_in_force(&state.store, &claims, now).await?,
+        ),
     };
     if withdrawn {
         return Err(Error::invalid_token("the token was revoked"));

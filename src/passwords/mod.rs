@@ -76,7 +76,7 @@ impl PasswordHasher {
             tracing::error!(error = %e, "invalid argon2 parameters; using the defaults");
             Params::DEFAULT
         });
-        let count = config.max_concurrent.clamp(1, 1024);
+        let count = config.workers().clamp(1, 1024);
         let workers = Workers::start(count, config.nice).map_err(|e| {
             tracing::error!(error = %e, "cannot start the argon2 workers");
             e.to_string()
@@ -318,15 +318,25 @@ mod tests {
             .hash_password(b"pw", &salt)
             .expect("their hash")
             .to_string();
-            assert!(hasher.verify(&Secret::new("pw"), Some(&theirs)).await, "{theirs}");
+            assert!(
+                hasher.verify(&Secret::new("pw"), Some(&theirs)).await,
+                "{theirs}"
+            );
             assert!(!hasher.verify(&Secret::new("pw "), Some(&theirs)).await);
         }
         // Argon2i and a v0x10 hash verify too: what the PHC string says is what is computed.
-        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x10, Params::new(64, 1, 1, None).expect("params"))
-            .hash_password(b"pw", &salt)
-            .expect("argon2i")
-            .to_string();
-        assert!(hasher.verify(&Secret::new("pw"), Some(&argon2i)).await, "{argon2i}");
+        let argon2i = Argon2::new(
+            Algorithm::Argon2i,
+            Version::V0x10,
+            Params::new(64, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"pw", &salt)
+        .expect("argon2i")
+        .to_string();
+        assert!(
+            hasher.verify(&Secret::new("pw"), Some(&argon2i)).await,
+            "{argon2i}"
+        );
         assert!(hasher.needs_rehash(&argon2i));
     }
 

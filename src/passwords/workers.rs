@@ -121,7 +121,7 @@ mod tests {
         let workers = Workers::start(1, 7).expect("start");
         let (tx, rx) = mpsc::channel();
         // One at a time: the queue holds as many jobs as there are workers (callers hold permits).
-        let mut run_one = || {
+        let run_one = || {
             let tx = tx.clone();
             workers
                 .submit(Box::new(move |memory: &mut Memory| {
