@@ -963,7 +963,7 @@ mod tests {
             ),
             (
                 "PORTCULLIS_PASSWORDS_MAX_CONCURRENT",
-                "0",
+                "several",
                 "passwords.max_concurrent",
             ),
             ("PORTCULLIS_MODE", "prod", "mode"),

@@ -273,29 +273,28 @@ async fn the_background_task_runs_on_its_interval(backend: Backend) {
     let now = server.clock_now();
     revoke_expired(&server, "expired", 3, now - 1).await;
     let task = housekeeping::spawn(server.state.clone()).expect("enabled");
-    let mut remaining = 3;
+    // The rows go first, then the run reports them to the metrics: wait for both.
+    let counted = "portcullis_housekeeping_deleted_rows_total{table=\"revoked_tokens\"} 3";
+    let (mut remaining, mut scraped) = (3, String::new());
     for _ in 0..50 {
         remaining = count(&server, "revoked_tokens").await;
-        if remaining == 0 {
+        scraped = server
+            .http
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if remaining == 0 && scraped.contains(counted) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     task.abort();
     assert_eq!(remaining, 0);
-    let scraped = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        scraped.contains("portcullis_housekeeping_deleted_rows_total{table=\"revoked_tokens\"} 3"),
-        "{scraped}"
-    );
+    assert!(scraped.contains(counted), "{scraped}");
 
     let disabled = TestServer::start_with(backend, |c| {
         c.housekeeping.interval = portcullis::config::Seconds(0)
