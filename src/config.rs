@@ -310,8 +310,8 @@ pub struct PasswordConfig {
     /// of argon2 worker threads, each keeping one hash's memory. 0: one per CPU core
     /// (`workers`).
     pub max_concurrent: usize,
-    /// Niceness of the argon2 worker threads (0 to 19): how much CPU a login storm yields to
-    /// requests that are ready to run. 0 competes as an equal.
+    /// Niceness the argon2 worker threads add to the process's own (0 to 19): how much CPU a
+    /// login storm yields to requests that are ready to run. 0 competes as an equal.
     pub nice: i32,
 }
 

@@ -82,16 +82,21 @@ fn work(queue: &Mutex<Receiver<Job>>, nice: i32) {
 }
 
 /// Linux scheduling priority is per thread: `setpriority(PRIO_PROCESS, tid)` renices this
-/// thread only. Raising niceness needs no privilege.
+/// thread only. `nice` is added to the niceness the thread started with (the process's: an
+/// operator who starts the server under `nice` keeps the workers below it), up to 19; lowering
+/// a priority needs no privilege.
 #[cfg(target_os = "linux")]
 fn lower_priority(nice: i32) {
     if nice == 0 {
         return;
     }
-    // SAFETY: plain system calls on this thread's own id, no pointers.
+    // SAFETY: plain system calls on this thread's own id, no pointers. getpriority returns -1
+    // both for niceness -1 and for an error; errno tells them apart, but either way the
+    // setpriority below is at worst refused and logged.
     let result = unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+        let tid = libc::gettid() as libc::id_t;
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        libc::setpriority(libc::PRIO_PROCESS, tid, (current + nice).min(19))
     };
     if result != 0 {
         tracing::warn!(
