@@ -278,6 +278,34 @@ async fn oidcc_codereuse(backend: Backend) {
         .contains("invalid_token"));
 }
 
+/// A code whose grant was withdrawn between the authorization and the exchange (here the
+/// user's grants, as a password change revokes them; the user stays active) is refused, and
+/// stays consumed.
+async fn a_code_of_a_withdrawn_grant_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", "pw-ada-123").await;
+    let (client, secret) = server.web_client(REDIRECT, true, false).await;
+    let secret = secret.unwrap();
+    let agent = UserAgent::new();
+    let code = code_for(&server, &agent, &client.id, "").await;
+    server
+        .store()
+        .revoke_user_grants(&user.id, server.clock_now())
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+    ];
+    for _ in 0..2 {
+        let response = server
+            .post_form("/token", Some((&client.id, secret.expose())), &form)
+            .await;
+        assert_oauth_error(response, 400, "invalid_grant").await;
+    }
+}
+
 async fn code_is_bound_to_client_and_redirect_uri_and_expires(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.create_user("ada", "pw-ada-123").await;
@@ -509,5 +537,6 @@ on_both_databases!(
     public_client_must_use_pkce_and_the_right_verifier,
     oidcc_codereuse,
     code_is_bound_to_client_and_redirect_uri_and_expires,
+    a_code_of_a_withdrawn_grant_is_refused,
     verifier_without_challenge_is_refused,
 );

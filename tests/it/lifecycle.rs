@@ -454,6 +454,34 @@ async fn concurrent_refreshes_of_one_token(backend: Backend) {
     }
 }
 
+/// The grant is checked, not only the token's own flag: a grant withdrawn by any path (an
+/// operator's UPDATE, a revocation on another replica) stops its refresh tokens.
+async fn a_refresh_token_of_a_withdrawn_grant_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    let rt = first["refresh_token"].as_str().unwrap();
+    let grant = grant_of(&server, rt).await;
+    server
+        .execute_sql(&format!(
+            "UPDATE grants SET revoked_at = {} WHERE id = '{grant}'",
+            server.clock_now()
+        ))
+        .await;
+    assert_oauth_error(refresh(&server, &app, rt, None).await, 400, "invalid_grant").await;
+    let token = server
+        .store()
+        .refresh_token(&portcullis::security::hash_secret(rt))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        token.rotated_at.is_none(),
+        "a refused refresh rotates nothing"
+    );
+}
+
 async fn grant_of(server: &TestServer, rt: &str) -> String {
     let hash = portcullis::security::hash_secret(rt);
     server
@@ -539,5 +567,6 @@ on_both_databases!(
     refresh_tokens_expire_when_idle_and_absolutely,
     offline_access_can_be_required,
     disabling_a_user_revokes_their_refresh_tokens,
+    a_refresh_token_of_a_withdrawn_grant_is_refused,
     concurrent_refreshes_of_one_token,
 );

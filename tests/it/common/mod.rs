@@ -125,6 +125,23 @@ impl TestServer {
         &self.state.store
     }
 
+    /// Run one SQL statement on the server's database, behind the server's back (what an
+    /// operator, or another replica, may do).
+    pub async fn execute_sql(&self, sql: &str) {
+        match self.db.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.db.url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.db.url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
