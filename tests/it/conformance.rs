@@ -183,6 +183,23 @@ async fn userinfo_refuses_tokens_without_openid(backend: Backend) {
         .to_str()
         .unwrap()
         .contains("insufficient_scope"));
+    // Revoked, it is no token at all: 401 before any question of scope (there is no user
+    // row to read its standing with, so /userinfo asks for it on its own).
+    let revoked = rp
+        .server
+        .post_form(
+            "/revoke",
+            Some((&client.id, secret.expose())),
+            &[("token", at.as_str())],
+        )
+        .await;
+    assert_eq!(revoked.status(), 200);
+    let r = rp.userinfo(&at).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
 }
 
 async fn oidcc_ensure_request_without_nonce_succeeds_for_code_flow(backend: Backend) {
