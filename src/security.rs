@@ -28,9 +28,7 @@ impl std::fmt::Debug for Secret {
 
 /// `len` random bytes from the OS generator (password salts).
 pub fn random_bytes(len: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; len];
-    rand::rngs::OsRng.fill_bytes(&mut buf);
-    buf
+    bytes_from(&mut rand::rngs::OsRng, len)
 }
 
 /// `bytes` random bytes from the OS generator, base64url without padding.
@@ -42,9 +40,13 @@ pub fn random_token(bytes: usize) -> String {
 /// base64url, from the thread-local CSPRNG (ChaCha, seeded and reseeded from the OS) rather than
 /// one `getrandom` system call per value.
 pub fn unique_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
+    URL_SAFE_NO_PAD.encode(bytes_from(&mut rand::thread_rng(), bytes))
+}
+
+fn bytes_from(rng: &mut impl RngCore, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    rng.fill_bytes(&mut buf);
+    buf
 }
 
 /// An identifier of `len` characters from [A-Za-z0-9] (client and user ids): safe on a

@@ -18,16 +18,6 @@ pub(super) fn withdrawn_query(jti: &str, grant_id: &str, now: &str) -> String {
 }
 
 impl Store {
-    pub async fn jti_is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT jti FROM revoked_tokens WHERE jti = $1",
-        )
-        .bind(jti)
-        .fetch_optional(pool)
-        .await?);
-        Ok(row.is_some())
-    }
-
     /// Is an access token withdrawn: its `jti` revoked, or its grant (when it has one) revoked,
     /// expired or gone? One query, as /userinfo and introspection ask it of every token.
     pub async fn access_token_withdrawn(
