@@ -299,6 +299,17 @@ struct Window {
     end: Instant,
 }
 
+impl Window {
+    /// Warm-up from now, then the measured window.
+    fn from_now(args: &Args) -> Self {
+        let start = Instant::now() + Duration::from_secs_f64(args.warmup);
+        Self {
+            start,
+            end: start + Duration::from_secs_f64(args.duration),
+        }
+    }
+}
+
 /// A stateless request: the same request every time, checked by `check`.
 async fn simple(
     window: Window,
@@ -573,19 +584,47 @@ async fn code_round_trip(conn: &mut Conn, args: &Args, verifier: &str, challenge
     }
 }
 
-async fn run_code(window: Window, target: &Target, args: &Args) -> Stats {
+/// Prepare one connection per worker (`prepare`, concurrently), then start the clock: the
+/// warm-up and the measured window begin once every worker is ready, so set-up that is not
+/// the scenario (32 sign-ins, each an argon2 hash) never runs inside the window.
+async fn prepared<T: 'static>(
+    target: &Target,
+    args: &Args,
+    prepare: impl AsyncFn(&mut Conn, &Args) -> Result<T, String> + Clone + 'static,
+) -> (Vec<(Conn, T)>, Stats, Window) {
     let mut tasks = Vec::new();
     for _ in 0..args.connections {
-        let (target, args) = (target.clone(), args.clone());
+        let (target, args, prepare) = (target.clone(), args.clone(), prepare.clone());
         tasks.push(tokio::task::spawn_local(async move {
             let mut conn = Conn::new(&target);
-            let (verifier, challenge) = pkce();
+            let prepared = prepare(&mut conn, &args).await;
+            prepared.map(|value| (conn, value))
+        }));
+    }
+    let mut ready = Vec::new();
+    let mut failed = Stats::default();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(worker)) => ready.push(worker),
+            Ok(Err(e)) => record(&mut failed, Instant::now(), Err(format!("set-up: {e}"))),
+            Err(e) => record(&mut failed, Instant::now(), Err(format!("set-up: {e}"))),
+        }
+    }
+    (ready, failed, Window::from_now(args))
+}
+
+async fn run_code(target: &Target, args: &Args) -> Stats {
+    let (verifier, challenge) = pkce();
+    let sign_in = {
+        let challenge = challenge.clone();
+        async move |conn: &mut Conn, args: &Args| sign_in(conn, args, &challenge).await
+    };
+    let (workers, mut all, window) = prepared(target, args, sign_in).await;
+    let mut tasks = Vec::new();
+    for (mut conn, ()) in workers {
+        let (args, verifier, challenge) = (args.clone(), verifier.clone(), challenge.clone());
+        tasks.push(tokio::task::spawn_local(async move {
             let mut stats = Stats::default();
-            if let Err(e) = sign_in(&mut conn, &args, &challenge).await {
-                stats.errors += 1;
-                stats.first_error = Some(format!("sign-in: {e}"));
-                return stats;
-            }
             loop {
                 let began = Instant::now();
                 if began >= window.end {
@@ -599,35 +638,47 @@ async fn run_code(window: Window, target: &Target, args: &Args) -> Stats {
             stats
         }));
     }
-    join(tasks).await
+    all.merge(join(tasks).await);
+    all
 }
 
-async fn run_refresh(window: Window, target: &Target, args: &Args) -> Stats {
+/// A refresh token of a new family (a password grant: set-up, not a refresh).
+async fn new_family(conn: &mut Conn, args: &Args) -> Result<String, String> {
+    password_grant(conn, args, "openid offline_access")
+        .await?
+        .json_str("refresh_token")
+        .ok_or_else(|| "password grant without a refresh_token".to_string())
+}
+
+async fn run_refresh(target: &Target, args: &Args) -> Stats {
+    let (workers, mut all, window) = prepared(target, args, new_family).await;
     let mut tasks = Vec::new();
-    for _ in 0..args.connections {
-        let (target, args) = (target.clone(), args.clone());
+    for (mut conn, first) in workers {
+        let args = args.clone();
         tasks.push(tokio::task::spawn_local(async move {
-            let mut conn = Conn::new(&target);
             let mut stats = Stats::default();
             let auth = basic(&args.web_id, &args.web_secret);
-            let mut refresh_token = None;
+            let mut refresh_token = Some(first);
             loop {
                 let began = Instant::now();
                 if began >= window.end {
                     break;
                 }
+                let current = match refresh_token.take() {
+                    Some(t) => t,
+                    // After a failed refresh: a new family, outside the measurement.
+                    None => match new_family(&mut conn, &args).await {
+                        Ok(t) => t,
+                        Err(e) => {
+                            record(&mut stats, began, Err(e));
+                            continue;
+                        }
+                    },
+                };
+                let began = Instant::now();
                 let result = async {
-                    let current = match refresh_token.take() {
-                        Some(t) => t,
-                        // A new family: not measured as a refresh (it is a password grant).
-                        None => password_grant(&mut conn, &args, "openid offline_access")
-                            .await?
-                            .json_str("refresh_token")
-                            .ok_or("password grant without a refresh_token")?,
-                    };
                     let body =
                         form(&[("grant_type", "refresh_token"), ("refresh_token", &current)]);
-                    let began = Instant::now();
                     let response = conn
                         .send(
                             Method::POST,
@@ -640,26 +691,21 @@ async fn run_refresh(window: Window, target: &Target, args: &Args) -> Stats {
                     if response.json_str("id_token").is_none() {
                         return Err("refresh without an id_token".to_string());
                     }
-                    refresh_token = Some(
-                        response
-                            .json_str("refresh_token")
-                            .ok_or("refresh without a rotated refresh_token")?,
-                    );
-                    Ok(began)
+                    response
+                        .json_str("refresh_token")
+                        .ok_or_else(|| "refresh without a rotated refresh_token".to_string())
                 }
                 .await;
-                if began < window.start {
-                    continue;
-                }
-                match result {
-                    Ok(began) => record(&mut stats, began, Ok(())),
-                    Err(e) => record(&mut stats, began, Err(e)),
+                let result = result.map(|rotated| refresh_token = Some(rotated));
+                if began >= window.start && began < window.end {
+                    record(&mut stats, began, result);
                 }
             }
             stats
         }));
     }
-    join(tasks).await
+    all.merge(join(tasks).await);
+    all
 }
 
 fn cc_request(args: &Args) -> impl Fn() -> RequestParts + Clone {
@@ -752,16 +798,12 @@ async fn run(args: Args) -> Result<(), String> {
         };
         return wait_ready(&root).await;
     }
-    let now = Instant::now();
-    let start = now + Duration::from_secs_f64(args.warmup);
-    let window = Window {
-        start,
-        end: start + Duration::from_secs_f64(args.duration),
-    };
+    // The clock starts once a scenario's own set-up is done.
+    let window = || Window::from_now(&args);
     let mut stats = match args.scenario.as_str() {
         "cc" => {
             simple(
-                window,
+                window(),
                 &target,
                 args.connections,
                 cc_request(&args),
@@ -772,18 +814,18 @@ async fn run(args: Args) -> Result<(), String> {
         "floor" => {
             // bench/src/floor.rs: what this machine and this load generator allow at all.
             let make = || (Method::GET, "/".to_string(), vec![], None);
-            simple(window, &target, args.connections, make, check_floor).await
+            simple(window(), &target, args.connections, make, check_floor).await
         }
         "keys" => {
             let make = || (Method::GET, "/keys".to_string(), vec![], None);
-            simple(window, &target, args.connections, make, check_keys).await
+            simple(window(), &target, args.connections, make, check_keys).await
         }
         "discovery" => {
             let make = || {
                 let path = "/.well-known/openid-configuration".to_string();
                 (Method::GET, path, vec![], None)
             };
-            simple(window, &target, args.connections, make, check_discovery).await
+            simple(window(), &target, args.connections, make, check_discovery).await
         }
         "userinfo" => {
             let mut conn = Conn::new(&target);
@@ -796,7 +838,7 @@ async fn run(args: Args) -> Result<(), String> {
                 let headers = vec![("authorization".to_string(), bearer.clone())];
                 (Method::GET, "/userinfo".to_string(), headers, None)
             };
-            simple(window, &target, args.connections, make, check_userinfo).await
+            simple(window(), &target, args.connections, make, check_userinfo).await
         }
         "introspect" => {
             let mut conn = Conn::new(&target);
@@ -821,12 +863,12 @@ async fn run(args: Args) -> Result<(), String> {
                     Some(body.clone()),
                 )
             };
-            simple(window, &target, args.connections, make, check_active).await
+            simple(window(), &target, args.connections, make, check_active).await
         }
-        "code" => run_code(window, &target, &args).await,
-        "refresh" => run_refresh(window, &target, &args).await,
+        "code" => run_code(&target, &args).await,
+        "refresh" => run_refresh(&target, &args).await,
         "storm" => {
-            let (mut cc, mut logins) = run_storm(window, &target, &args).await;
+            let (mut cc, mut logins) = run_storm(window(), &target, &args).await;
             report("storm-cc", &mut cc, args.duration);
             report("storm-logins", &mut logins, args.duration);
             return Ok(());
