@@ -8,7 +8,25 @@ use crate::clock::UnixTime;
 use crate::cookies;
 use crate::error::Error;
 use crate::security::{hash_secret, random_secret, random_token};
-use crate::store::Session;
+use crate::store::{Session, User};
+
+/// The live session of this browser at `server_id` and its user, if any: one query.
+pub async fn current_with_user(
+    state: &AppState,
+    server_id: &str,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<(Session, User)>, Error> {
+    let (name, _) = cookies::session_cookie(server_id);
+    let Some(value) = cookies::get(headers, &name) else {
+        return Ok(None);
+    };
+    let found = state
+        .store
+        .live_session_and_user(&hash_secret(&value), now)
+        .await?;
+    Ok(found.filter(|(s, _)| s.server_id == server_id))
+}
 
 /// The live session of this browser at `server_id`, if any.
 pub async fn current(

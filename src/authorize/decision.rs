@@ -39,27 +39,15 @@ impl Flow<'_> {
     pub async fn proceed(
         &self,
         request: AuthorizationRequest,
-        session: Option<Session>,
+        signed_in: Option<(Session, User)>,
         continuing: Option<Continuing>,
     ) -> Result<Response, AuthorizeError> {
         let progress = continuing.as_ref().map(|c| &c.state);
         // A sign-in during this interaction satisfies prompt=login and max_age.
         let signed_in_here = progress
             .and_then(|p| p.authenticated.as_ref())
-            .is_some_and(|a| session.as_ref().is_some_and(|s| s.sid == a.sid));
-        let user = match &session {
-            Some(s) => self
-                .state
-                .store
-                .user(&s.user_id)
-                .await
-                .map_err(Error::from)?,
-            None => None,
-        };
-        let session_user = match (session, user) {
-            (Some(s), Some(u)) if !u.disabled => Some((s, u)),
-            _ => None,
-        };
+            .is_some_and(|a| signed_in.as_ref().is_some_and(|(s, _)| s.sid == a.sid));
+        let session_user = signed_in.filter(|(_, u)| !u.disabled);
         let must_sign_in = match &session_user {
             None => true,
             Some((s, u)) => {
@@ -291,6 +279,6 @@ pub async fn session_for(
     server: &AuthServer,
     headers: &HeaderMap,
     now: UnixTime,
-) -> Result<Option<Session>, AuthorizeError> {
-    Ok(sessions::current(state, server.id(), headers, now).await?)
+) -> Result<Option<(Session, User)>, AuthorizeError> {
+    Ok(sessions::current_with_user(state, server.id(), headers, now).await?)
 }

@@ -80,7 +80,7 @@ async fn start(
             .and_then(|s| s.as_str())
             .map(str::to_string);
     }
-    let session = session_for(state, server, headers, now).await?;
+    let signed_in = session_for(state, server, headers, now).await?;
     let flow = Flow {
         state,
         server,
@@ -88,7 +88,7 @@ async fn start(
         browser: Browser::from_headers(headers),
         now,
     };
-    flow.proceed(request, session, None).await
+    flow.proceed(request, signed_in, None).await
 }
 
 /// `GET /authorize/resume?interaction=…`: continue after the login or consent page.
@@ -125,7 +125,7 @@ async fn continue_flow(
             .map(std::sync::Arc::new),
         server.id(),
     )?;
-    let session = session_for(state, server, headers, now).await?;
+    let signed_in = session_for(state, server, headers, now).await?;
     let flow = Flow {
         state,
         server,
@@ -139,7 +139,7 @@ async fn continue_flow(
     let request = interaction_state.request.clone();
     flow.proceed(
         request,
-        session,
+        signed_in,
         Some(Continuing {
             id: id.to_string(),
             state: interaction_state,

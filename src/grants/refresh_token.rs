@@ -13,8 +13,8 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     let presented = cx.form.require("refresh_token")?;
     let store = &cx.state.store;
     let old_hash = hash_secret(presented);
-    let (current, grant_active) = store
-        .refresh_token_and_grant(&old_hash, cx.now)
+    let (current, grant_active, user) = store
+        .refresh_token_grant_and_user(&old_hash, cx.now)
         .await?
         .ok_or_else(|| Error::invalid_grant("unknown refresh token"))?;
     // §6: bound to the client it was issued to.
@@ -47,10 +47,9 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             requested
         }
     };
-    let user = match store.user(&current.user_id).await? {
-        Some(u) if !u.disabled => u,
-        _ => return Err(Error::invalid_grant("the user is no longer active")),
-    };
+    if user.disabled {
+        return Err(Error::invalid_grant("the user is no longer active"));
+    }
     let new_value = random_secret();
     let new_hash = hash_secret(new_value.expose());
     // The successor keeps the family's absolute expiry and its granted scope (§6: a new refresh

@@ -53,11 +53,11 @@ impl Store {
     /// On PostgreSQL, `pg_try_advisory_lock`: `None` when another replica is already at work.
     /// SQLite has one process by design (and serialises writers anyway): always granted.
     pub async fn try_lock_housekeeping(&self) -> Result<Option<HousekeepingLock>, StoreError> {
-        let pool = match &self.db {
+        let lanes = match &self.db {
             Db::Sqlite(_) => return Ok(Some(HousekeepingLock { conn: None })),
-            Db::Postgres(pool) => pool,
+            Db::Postgres(lanes) => lanes,
         };
-        let mut conn = pool.acquire().await?;
+        let mut conn = lanes.detached().await?;
         let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
             .bind(ADVISORY_LOCK_KEY)
             .fetch_one(&mut *conn)

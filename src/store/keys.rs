@@ -99,7 +99,8 @@ impl Store {
     /// (another writer re-encrypting) aborts the whole change.
     pub async fn rewrap_keys(&self, keys: &[Rewrapped]) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut lane = pool.acquire().await?;
+            let mut tx = lane.begin().await?;
             for key in keys {
                 let written = sqlx::query(
                     "UPDATE signing_keys SET key_storage = $1, private_key = $2 \
@@ -121,6 +122,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
+            lane.release();
         });
         Ok(())
     }

@@ -8,10 +8,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use std::sync::Arc;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Postgres, Sqlite};
+
+use lanes::Lanes;
 
 mod audit;
 mod cache;
@@ -22,6 +25,7 @@ mod grants;
 mod housekeeping;
 mod interactions;
 mod keys;
+mod lanes;
 mod login_attempts;
 mod rate_limits;
 mod refresh_tokens;
@@ -53,16 +57,24 @@ pub struct Store {
 
 #[derive(Clone)]
 enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+    Sqlite(Arc<Lanes<Sqlite>>),
+    Postgres(Arc<Lanes<Postgres>>),
 }
 
-/// Run the same sqlx code on whichever pool the store holds.
+/// Run the same sqlx code on whichever database the store holds: `$pool` is a `&Lanes`, an
+/// executor like sqlx's `&Pool` (one connection per statement), whose `acquire()` lends one
+/// connection for a transaction.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.db {
-            $crate::store::Db::Sqlite($pool) => $body,
-            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite(lanes) => {
+                let $pool = &**lanes;
+                $body
+            }
+            $crate::store::Db::Postgres(lanes) => {
+                let $pool = &**lanes;
+                $body
+            }
         }
     };
 }
@@ -109,14 +121,15 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Db::Sqlite(pool)
+            Db::Sqlite(Arc::new(Lanes::new(pool, max_connections, 0)))
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(database_url)
                 .await?;
-            Db::Postgres(pool)
+            // One connection stays for the housekeeping lock, held for a whole pass.
+            Db::Postgres(Arc::new(Lanes::new(pool, max_connections, 1)))
         };
         Ok(Self {
             db,
@@ -128,8 +141,20 @@ impl Store {
     /// replicas starting together migrate once.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.db {
-            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Db::Sqlite(lanes) => {
+                let mut lane = lanes.acquire().await?;
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(lane.connection()?)
+                    .await?;
+                lane.release();
+            }
+            Db::Postgres(lanes) => {
+                let mut lane = lanes.acquire().await?;
+                sqlx::migrate!("./migrations/postgres")
+                    .run(lane.connection()?)
+                    .await?;
+                lane.release();
+            }
         }
         Ok(())
     }
@@ -142,7 +167,7 @@ impl Store {
 
     /// Connections the pool holds open, and how many of them are idle (for `/metrics`).
     pub fn pool_stats(&self) -> (u32, usize) {
-        on_pool!(self, pool => (pool.size(), pool.num_idle()))
+        on_pool!(self, pool => pool.stats())
     }
 
     pub fn backend(&self) -> &'static str {
@@ -174,6 +199,18 @@ pub(crate) fn or_already_exists<T>(
             e.into()
         }
     })
+}
+
+/// `a, b` as `t.a AS pa, t.b AS pb`: a table's columns in a query that joins another, named
+/// so that neither table's columns shadow the other's.
+pub(crate) fn qualified(columns: &str, table: &str, prefix: &str) -> String {
+    columns
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Space- or newline-separated lists are stored as TEXT.

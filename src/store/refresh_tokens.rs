@@ -1,7 +1,10 @@
 //! Refresh tokens: opaque 256-bit values stored only as SHA-256 hashes. Each belongs to a grant
 //! (its family); rotation retires the presented token and records its successor.
 
-use super::{on_pool, Store, StoreError};
+use std::sync::LazyLock;
+
+use super::users::{joined_user_columns, JoinedUserRow};
+use super::{on_pool, qualified, Store, StoreError, User};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -72,31 +75,39 @@ impl Store {
         )
     }
 
-    /// A refresh token, and whether its grant is active (not revoked, expired or gone), in one
-    /// query: the refresh grant needs both.
-    pub async fn refresh_token_and_grant(
+    /// A refresh token, whether its grant is active (not revoked, expired or gone), and its
+    /// user, in one query: the refresh grant needs all three. `None` also when the user is gone
+    /// (their grants, and with them their refresh tokens, go too).
+    pub async fn refresh_token_grant_and_user(
         &self,
         hash: &[u8],
         now: UnixTime,
-    ) -> Result<Option<(RefreshToken, bool)>, StoreError> {
+    ) -> Result<Option<(RefreshToken, bool, User)>, StoreError> {
         #[derive(sqlx::FromRow)]
-        struct WithGrant {
+        struct Joined {
             #[sqlx(flatten)]
             token: RefreshToken,
             active_grant: Option<String>,
+            #[sqlx(flatten)]
+            user: JoinedUserRow,
         }
-        let sql = format!(
-            "SELECT {COLUMNS}, \
-             (SELECT g.id FROM grants g WHERE g.id = refresh_tokens.grant_id \
-              AND g.revoked_at IS NULL AND g.expires_at > $2) AS active_grant \
-             FROM refresh_tokens WHERE token_hash = $1"
-        );
-        let row = on_pool!(self, pool => sqlx::query_as::<_, WithGrant>(&sql)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, \
+                 (SELECT g.id FROM grants g WHERE g.id = r.grant_id \
+                  AND g.revoked_at IS NULL AND g.expires_at > $2) AS active_grant, {} \
+                 FROM refresh_tokens r JOIN users u ON u.id = r.user_id WHERE r.token_hash = $1",
+                qualified(COLUMNS, "r", ""),
+                joined_user_columns()
+            )
+        });
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(&SQL)
             .bind(hash)
             .bind(now)
             .fetch_optional(pool)
             .await?);
-        Ok(row.map(|r| (r.token, r.active_grant.is_some())))
+        row.map(|r| Ok((r.token, r.active_grant.is_some(), User::try_from(r.user)?)))
+            .transpose()
     }
 
     /// Retire `old` in favour of `new` and store `new`, in one transaction. The conditional
@@ -114,7 +125,8 @@ impl Store {
              WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING {COLUMNS}"
         );
         let rotated = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut lane = pool.acquire().await?;
+            let mut tx = lane.begin().await?;
             let row = sqlx::query_as::<_, RefreshToken>(&update)
                 .bind(old)
                 .bind(now)
@@ -125,6 +137,7 @@ impl Store {
                 insert_in(&mut tx, new, successor).await?;
             }
             tx.commit().await?;
+            lane.release();
             row
         });
         if let Some(row) = rotated {

@@ -1,7 +1,10 @@
 //! Browser sessions. The cookie holds a random id; the table holds its SHA-256 hash, so a
 //! database leak does not hand out live sessions. Every replica sees every session.
 
-use super::{on_pool, Store, StoreError};
+use std::sync::LazyLock;
+
+use super::users::{joined_user_columns, JoinedUserRow};
+use super::{on_pool, qualified, Store, StoreError, User};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -16,6 +19,9 @@ pub struct Session {
     pub expires_at: i64,
     pub ended_at: Option<i64>,
 }
+
+const COLUMNS: &str =
+    "sid, server_id, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at";
 
 impl Store {
     pub async fn insert_session(&self, id_hash: &[u8], s: &Session) -> Result<(), StoreError> {
@@ -43,14 +49,48 @@ impl Store {
         id_hash: &[u8],
         now: UnixTime,
     ) -> Result<Option<Session>, StoreError> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, Session>(
-            "SELECT sid, server_id, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at \
-             FROM sessions WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > $2",
-        )
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {COLUMNS} FROM sessions \
+                 WHERE id_hash = $1 AND ended_at IS NULL AND expires_at > $2"
+            )
+        });
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Session>(&SQL)
         .bind(id_hash)
         .bind(now)
         .fetch_optional(pool)
         .await?))
+    }
+
+    /// A live session and its user, in one query: what /authorize needs to decide whether the
+    /// browser is signed in. `None` also when the user is gone.
+    pub async fn live_session_and_user(
+        &self,
+        id_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<(Session, User)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Joined {
+            #[sqlx(flatten)]
+            session: Session,
+            #[sqlx(flatten)]
+            user: JoinedUserRow,
+        }
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id_hash = $1 AND s.ended_at IS NULL AND s.expires_at > $2",
+                qualified(COLUMNS, "s", ""),
+                joined_user_columns()
+            )
+        });
+        let row = on_pool!(self, pool => sqlx::query_as::<_, Joined>(&SQL)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?);
+        row.map(|r| Ok((r.session, User::try_from(r.user)?)))
+            .transpose()
     }
 
     pub async fn end_session(&self, sid: &str, now: UnixTime) -> Result<(), StoreError> {

@@ -170,6 +170,56 @@ impl TryFrom<UserRow> for User {
 const COLUMNS: &str = "id, username, password_hash, disabled, claims, failed_logins, \
     locked_until, password_changed_at, created_at, updated_at";
 
+/// A user read in the same query as the row that names them (a session, a refresh token): the
+/// user's columns come back as `u_<column>` from `users u`, since `created_at` and others would
+/// clash with the other table's.
+#[derive(sqlx::FromRow)]
+pub(super) struct JoinedUserRow {
+    #[sqlx(rename = "u_id")]
+    id: String,
+    #[sqlx(rename = "u_username")]
+    username: String,
+    #[sqlx(rename = "u_password_hash")]
+    password_hash: Option<String>,
+    #[sqlx(rename = "u_disabled")]
+    disabled: bool,
+    #[sqlx(rename = "u_claims")]
+    claims: String,
+    #[sqlx(rename = "u_failed_logins")]
+    failed_logins: i64,
+    #[sqlx(rename = "u_locked_until")]
+    locked_until: Option<i64>,
+    #[sqlx(rename = "u_password_changed_at")]
+    password_changed_at: Option<i64>,
+    #[sqlx(rename = "u_created_at")]
+    created_at: i64,
+    #[sqlx(rename = "u_updated_at")]
+    updated_at: i64,
+}
+
+impl TryFrom<JoinedUserRow> for User {
+    type Error = StoreError;
+    fn try_from(row: JoinedUserRow) -> Result<Self, StoreError> {
+        User::try_from(UserRow {
+            id: row.id,
+            username: row.username,
+            password_hash: row.password_hash,
+            disabled: row.disabled,
+            claims: row.claims,
+            failed_logins: row.failed_logins,
+            locked_until: row.locked_until,
+            password_changed_at: row.password_changed_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// The select list of `JoinedUserRow`: `u.id AS u_id, …`.
+pub(super) fn joined_user_columns() -> String {
+    super::qualified(COLUMNS, "u", "u_")
+}
+
 /// Everything a user's access lives on, withdrawn when that access must end: each binds
 /// `$1` = now, `$2` = the user id. Authorization codes and refresh tokens hang off a grant, so
 /// redeeming either must check the grant's `revoked_at`; access tokens already issued stay
@@ -271,7 +321,8 @@ impl Store {
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let changed = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut lane = pool.acquire().await?;
+            let mut tx = lane.begin().await?;
             let changed = sqlx::query(
                 "UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3",
             )
@@ -287,6 +338,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
+            lane.release();
             changed
         });
         Ok(changed == 1)
@@ -313,7 +365,8 @@ impl Store {
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let changed = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut lane = pool.acquire().await?;
+            let mut tx = lane.begin().await?;
             let changed = sqlx::query(
                 "UPDATE users SET password_hash = $1, password_changed_at = $2, \
                  failed_logins = 0, locked_until = NULL, updated_at = $2 WHERE id = $3",
@@ -330,6 +383,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
+            lane.release();
             changed
         });
         Ok(changed == 1)
@@ -353,11 +407,13 @@ impl Store {
     /// grants and refresh tokens, end their live sessions. Idempotent.
     pub async fn revoke_user_grants(&self, user_id: &str, now: UnixTime) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut lane = pool.acquire().await?;
+            let mut tx = lane.begin().await?;
             for sql in REVOKE_USER_GRANTS {
                 sqlx::query(sql).bind(now).bind(user_id).execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            lane.release();
         });
         Ok(())
     }
