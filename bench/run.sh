@@ -157,6 +157,12 @@ measure() { # scenario [loadgen args…]
     done
 }
 
+# Another process on the port would answer in the server's place (and fail every check).
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if ! port_free "$PORT" || ! port_free "$((PORT + 1))"; then
+    echo "bench/run.sh: port $PORT or $((PORT + 1)) is already in use (set BENCH_PORT)" >&2
+    exit 1
+fi
 echo "== openssl speed (server's core)" >&2
 RSA_BEFORE=$(rsa_speed)
 EC_BEFORE=$(ec_speed)
@@ -180,6 +186,15 @@ start_server() {
     "${SERVER_PIN[@]}" "$BIN" serve >>"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
 }
+# The server we started is the one answering: it is still running once /readyz answers.
+server_ready() {
+    "$LOADGEN" --base "$BASE" --scenario ready >/dev/null
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "bench/run.sh: the server exited; its log:" >&2
+        cat "$WORK/server.log" >&2
+        exit 1
+    fi
+}
 stop_server() {
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
@@ -187,11 +202,11 @@ stop_server() {
 # First start: creates the default server's keys. Then restart on the existing database and
 # time how long until /readyz answers.
 start_server
-"$LOADGEN" --base "$BASE" --scenario ready >/dev/null
+server_ready
 stop_server
 START_NS=$(date +%s%N)
 start_server
-"$LOADGEN" --base "$BASE" --scenario ready >/dev/null
+server_ready
 READY_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
 # Whatever start-up itself peaked at counts too.
 RSS_KIB=$(peak_kib)
