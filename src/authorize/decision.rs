@@ -166,30 +166,31 @@ impl Flow<'_> {
         let fail = |e: Error| request.redirect_error(e);
         let scope = request.scopes();
         let grant_id = random_token(16);
-        let grant_ttl = self.lifetimes().refresh_token;
-        self.state
-            .store
-            .insert_grant(
-                &grant_id,
-                self.server.id(),
-                &self.client.id,
-                Some(&user.id),
-                &scope.to_string(),
-                self.now,
-                self.now + grant_ttl,
-            )
-            .await
-            .map_err(|e| fail(e.into()))?;
+        let grant_expires_at = self.now + self.lifetimes().refresh_token;
         let response_type = request.response_type();
         let params = match response_type {
             ResponseType::Code => self
-                .issue_code(request, user, session, &grant_id)
+                .issue_code(request, user, session, &scope, &grant_id, grant_expires_at)
                 .await
                 .map_err(fail)?,
-            _ => self
-                .issue_implicit(request, response_type, user, session, &scope, &grant_id)
-                .await
-                .map_err(fail)?,
+            _ => {
+                self.state
+                    .store
+                    .insert_grant(
+                        &grant_id,
+                        self.server.id(),
+                        &self.client.id,
+                        Some(&user.id),
+                        &scope.to_string(),
+                        self.now,
+                        grant_expires_at,
+                    )
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+                self.issue_implicit(request, response_type, user, session, &scope, &grant_id)
+                    .await
+                    .map_err(fail)?
+            }
         };
         tracing::info!(client_id = %self.client.id, server = %self.server.id(), user = %user.id, response_type = response_type.as_str(), "authorization granted");
         Ok(request
@@ -202,7 +203,9 @@ impl Flow<'_> {
         request: &AuthorizationRequest,
         user: &User,
         session: &Session,
+        scope: &ScopeSet,
         grant_id: &str,
+        grant_expires_at: UnixTime,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         let code = random_secret();
         let record = AuthorizationCode {
@@ -223,7 +226,12 @@ impl Flow<'_> {
         };
         self.state
             .store
-            .insert_code(&hash_secret(code.expose()), &record)
+            .insert_grant_with_code(
+                &scope.to_string(),
+                grant_expires_at,
+                &hash_secret(code.expose()),
+                &record,
+            )
             .await?;
         Ok(vec![("code", code.expose().to_string())])
     }

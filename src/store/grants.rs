@@ -1,7 +1,7 @@
 //! Grants and authorization codes. Every token carries its grant id, so a replayed code
 //! withdraws everything issued under that grant.
 
-use super::{on_pool, Store, StoreError};
+use super::{on_pool, Db, Store, StoreError};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -134,6 +134,63 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
+        Ok(())
+    }
+
+    /// Store a user's grant and the authorization code issued under it. On PostgreSQL one
+    /// statement (the code's INSERT reads the grant's), so one round trip and atomic; SQLite has
+    /// no data-modifying CTEs, and a grant left without its code is harmless (nothing refers to
+    /// it, and housekeeping deletes it when it expires).
+    pub async fn insert_grant_with_code(
+        &self,
+        grant_scope: &str,
+        grant_expires_at: UnixTime,
+        code_hash: &[u8],
+        c: &AuthorizationCode,
+    ) -> Result<(), StoreError> {
+        let lanes = match &self.db {
+            Db::Postgres(lanes) => lanes,
+            Db::Sqlite(_) => {
+                self.insert_grant(
+                    &c.grant_id,
+                    &c.server_id,
+                    &c.client_id,
+                    Some(&c.user_id),
+                    grant_scope,
+                    c.created_at,
+                    grant_expires_at,
+                )
+                .await?;
+                return self.insert_code(code_hash, c).await;
+            }
+        };
+        sqlx::query(
+            "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, scope, created_at, \
+             expires_at) VALUES ($2, $3, $4, $5, $17, $14, $16) RETURNING id) \
+             INSERT INTO authorization_codes (code_hash, grant_id, server_id, client_id, user_id, \
+             session_sid, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
+             auth_time, claims_request, created_at, expires_at) \
+             SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g",
+        )
+        .bind(code_hash)
+        .bind(&c.grant_id)
+        .bind(&c.server_id)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.session_sid)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(&c.code_challenge_method)
+        .bind(c.auth_time)
+        .bind(&c.claims_request)
+        .bind(c.created_at)
+        .bind(c.expires_at)
+        .bind(grant_expires_at)
+        .bind(grant_scope)
+        .execute(&**lanes)
+        .await?;
         Ok(())
     }
 

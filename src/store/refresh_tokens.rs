@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use super::users::{joined_user_columns, JoinedUserRow};
-use super::{on_pool, qualified, Store, StoreError, User};
+use super::{on_pool, qualified, Db, Store, StoreError, User};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -110,9 +110,9 @@ impl Store {
             .transpose()
     }
 
-    /// Retire `old` in favour of `new` and store `new`, in one transaction. The conditional
-    /// UPDATE lets exactly one of several concurrent requests (on any replica) rotate a token;
-    /// the others see `AlreadyRotated` and decide between the grace period and reuse detection.
+    /// Retire `old` in favour of `new` and store `new`, atomically. The conditional UPDATE lets
+    /// exactly one of several concurrent requests (on any replica) rotate a token; the others
+    /// see `AlreadyRotated` and decide between the grace period and reuse detection.
     pub async fn rotate_refresh_token(
         &self,
         old: &[u8],
@@ -120,26 +120,62 @@ impl Store {
         successor: &RefreshToken,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
-        let update = format!(
-            "UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
-             WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL RETURNING {COLUMNS}"
-        );
-        let rotated = on_pool!(self, pool => {
-            let mut lane = pool.acquire().await?;
-            let mut tx = lane.begin().await?;
-            let row = sqlx::query_as::<_, RefreshToken>(&update)
-                .bind(old)
-                .bind(now)
-                .bind(new)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if row.is_some() {
-                insert_in(&mut tx, new, successor).await?;
+        let rotated = match &self.db {
+            // One statement, so one round trip: the INSERT reads the UPDATE's RETURNING, so the
+            // successor is stored exactly when this statement retired `old`.
+            Db::Postgres(lanes) => {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "WITH rotated AS (UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
+                         WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
+                         RETURNING {COLUMNS}), \
+                         successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, server_id, \
+                         client_id, user_id, scope, auth_time, session_sid, created_at, expires_at, \
+                         idle_expires_at) \
+                         SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM rotated) \
+                         SELECT {COLUMNS} FROM rotated"
+                    )
+                });
+                sqlx::query_as::<_, RefreshToken>(&SQL)
+                    .bind(old)
+                    .bind(now)
+                    .bind(new)
+                    .bind(&successor.grant_id)
+                    .bind(&successor.server_id)
+                    .bind(&successor.client_id)
+                    .bind(&successor.user_id)
+                    .bind(&successor.scope)
+                    .bind(successor.auth_time)
+                    .bind(&successor.session_sid)
+                    .bind(successor.created_at)
+                    .bind(successor.expires_at)
+                    .bind(successor.idle_expires_at)
+                    .fetch_optional(&**lanes)
+                    .await?
             }
-            tx.commit().await?;
-            lane.release();
-            row
-        });
+            // SQLite has no data-modifying CTEs: the UPDATE, then the INSERT, in one transaction.
+            Db::Sqlite(lanes) => {
+                let update = format!(
+                    "UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
+                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
+                     RETURNING {COLUMNS}"
+                );
+                let mut lane = lanes.acquire().await?;
+                let mut tx = lane.begin().await?;
+                let row = sqlx::query_as::<_, RefreshToken>(&update)
+                    .bind(old)
+                    .bind(now)
+                    .bind(new)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if row.is_some() {
+                    insert_in(&mut tx, new, successor).await?;
+                }
+                tx.commit().await?;
+                lane.release();
+                row
+            }
+        };
         if let Some(row) = rotated {
             return Ok(Rotation::Rotated(row));
         }
@@ -188,34 +224,25 @@ impl Store {
     }
 }
 
-/// INSERT inside a transaction, for either database.
-async fn insert_in<'c, DB>(
-    tx: &mut sqlx::Transaction<'c, DB>,
+/// The INSERT of a successor inside SQLite's rotation transaction.
+async fn insert_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     hash: &[u8],
     t: &RefreshToken,
-) -> Result<(), sqlx::Error>
-where
-    DB: sqlx::Database,
-    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'q> &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, user_id, scope, \
          auth_time, session_sid, created_at, expires_at, idle_expires_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(hash)
-    .bind(t.grant_id.clone())
-    .bind(t.server_id.clone())
-    .bind(t.client_id.clone())
-    .bind(t.user_id.clone())
-    .bind(t.scope.clone())
+    .bind(&t.grant_id)
+    .bind(&t.server_id)
+    .bind(&t.client_id)
+    .bind(&t.user_id)
+    .bind(&t.scope)
     .bind(t.auth_time)
-    .bind(t.session_sid.clone())
+    .bind(&t.session_sid)
     .bind(t.created_at)
     .bind(t.expires_at)
     .bind(t.idle_expires_at)
