@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use futures_util::TryStreamExt;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Either, Execute, Executor, Pool};
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 pub(crate) struct Lanes<DB: Database> {
     pool: Pool<DB>,
@@ -30,6 +30,8 @@ pub(crate) struct Lanes<DB: Database> {
     /// One per lane that may be out at once: waiters queue here in order, never inside
     /// `pool.acquire()` behind connections that sit in `idle`.
     permits: Semaphore,
+    /// A connection went back to `idle` (what `detached` may be waiting for).
+    released: Notify,
 }
 
 impl<DB: Database> Lanes<DB> {
@@ -41,6 +43,7 @@ impl<DB: Database> Lanes<DB> {
             pool,
             idle: Mutex::new(Vec::with_capacity(lanes as usize)),
             permits: Semaphore::new(lanes as usize),
+            released: Notify::new(),
         }
     }
 
@@ -63,12 +66,23 @@ impl<DB: Database> Lanes<DB> {
         })
     }
 
-    /// A connection to keep outside the lanes (a session-level lock): an idle one if there is
-    /// one, so the lanes never starve the pool.
+    /// A connection to keep outside the lanes (a session-level lock), handed back to sqlx's
+    /// pool when dropped. An idle lane's connection if there is one: connections released by
+    /// lanes go to `idle`, not to the pool, so waiting on the pool alone could wait for ever
+    /// while every connection sits in `idle`.
     pub(crate) async fn detached(&self) -> Result<PoolConnection<DB>, sqlx::Error> {
-        match self.pop_idle() {
-            Some(conn) => Ok(conn),
-            None => self.pool.acquire().await,
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            // Registered before looking, so a release in between is not missed.
+            released.as_mut().enable();
+            if let Some(conn) = self.pop_idle() {
+                return Ok(conn);
+            }
+            tokio::select! {
+                conn = self.pool.acquire() => return conn,
+                () = &mut released => {}
+            }
         }
     }
 
@@ -145,6 +159,7 @@ impl<DB: Database> Drop for Lane<'_, DB> {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(conn);
+                self.lanes.released.notify_waiters();
             }
             // Otherwise dropping it returns it to sqlx's pool, which tests it.
         }

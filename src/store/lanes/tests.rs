@@ -195,6 +195,41 @@ where
         self.drop_table().await;
     }
 
+    async fn select_one(lane: &mut super::Lane<'_, DB>) {
+        let conn = lane.connection().expect("connection");
+        sqlx::query("SELECT 1")
+            .execute(conn)
+            .await
+            .expect("statement");
+    }
+
+    /// A connection taken out of the lanes (the housekeeping lock's) is an idle lane's when
+    /// there is one, and otherwise the next one a lane releases: connections released by lanes
+    /// never return to sqlx's pool, so waiting on the pool alone would wait for ever. The pool
+    /// here holds two connections.
+    async fn detached_connection_comes_from_the_lanes(&self) {
+        let mut lane = self.lanes.acquire().await.expect("lane");
+        Self::select_one(&mut lane).await;
+        lane.release();
+        let first = tokio::time::timeout(Duration::from_secs(5), self.lanes.detached())
+            .await
+            .expect("the idle lane's connection, at once")
+            .expect("connection");
+        // The pool's second connection, out in a lane: none is left.
+        let mut lane = self.lanes.acquire().await.expect("lane");
+        let second = self.lanes.detached();
+        tokio::pin!(second);
+        let early = tokio::time::timeout(Duration::from_millis(50), second.as_mut()).await;
+        assert!(early.is_err(), "no connection is free yet");
+        Self::select_one(&mut lane).await;
+        lane.release();
+        let second = tokio::time::timeout(Duration::from_secs(5), second)
+            .await
+            .expect("the released lane's connection")
+            .expect("connection");
+        drop((first, second));
+    }
+
     /// Many more statements at once than there are connections: every one completes, with its
     /// own answer, and every connection comes back.
     async fn more_statements_than_connections_all_complete(&self, connections: usize) {
@@ -228,6 +263,14 @@ async fn sqlite_committed_transaction_keeps_the_connection() {
 #[tokio::test]
 async fn sqlite_database_error_keeps_the_connection() {
     sqlite(2).await.database_error_keeps_the_connection().await;
+}
+
+#[tokio::test]
+async fn sqlite_detached_connection_comes_from_the_lanes() {
+    sqlite(2)
+        .await
+        .detached_connection_comes_from_the_lanes()
+        .await;
 }
 
 #[tokio::test]
@@ -271,6 +314,14 @@ mod postgres {
         postgres(3)
             .await
             .database_error_keeps_the_connection()
+            .await;
+    }
+
+    #[tokio::test]
+    async fn detached_connection_comes_from_the_lanes() {
+        postgres(2)
+            .await
+            .detached_connection_comes_from_the_lanes()
             .await;
     }
 
