@@ -762,11 +762,15 @@ fn report(scenario: &str, stats: &mut Stats, seconds: f64) {
         stats.latencies_us[i] as f64 / 1000.0
     };
     println!(
-        "RESULT scenario={scenario} requests={n} rps={:.1} p50_ms={:.2} p99_ms={:.2} errors={}",
+        "RESULT scenario={scenario} requests={n} rps={:.1} p50_ms={:.2} p99_ms={:.2} errors={} \
+         p90_ms={:.2} p999_ms={:.2} max_ms={:.2}",
         n as f64 / seconds,
         pct(0.50),
         pct(0.99),
-        stats.errors
+        stats.errors,
+        pct(0.90),
+        pct(0.999),
+        pct(1.0),
     );
     if let Some(e) = &stats.first_error {
         eprintln!("{scenario}: first error: {e}");
