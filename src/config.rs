@@ -735,16 +735,17 @@ impl Config {
         Ok(())
     }
 
-    /// `database_max_connections`, or when it is 0: on SQLite two per core (writes take turns
-    /// on one file whatever the pool, and every write invalidates the page cache of each other
-    /// connection: 2 beat 16 by a fifth on the benchmark's code and refresh flows,
-    /// docs/performance.md); on PostgreSQL 16.
+    /// `database_max_connections`, or when it is 0: on SQLite one, on PostgreSQL 16.
+    ///
+    /// SQLite lets one connection write at a time. Two connections of one process that both
+    /// want to write settle it through SQLite's busy handler, which sleeps in steps of 1 to
+    /// 100 ms: on the benchmark's refresh flow two connections gave a p99 of 27-28 ms and a
+    /// maximum of 677 ms where one connection gave 25-27 ms and 40 ms, at the same throughput
+    /// (docs/performance.md). One connection queues statements in order instead, keeps its page
+    /// cache (another connection's write empties it), and a statement is a few microseconds.
     pub fn database_pool_size(&self) -> u32 {
         match self.database_max_connections {
-            0 if self.database_url.starts_with("sqlite:") => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                u32::try_from(2 * cores).unwrap_or(u32::MAX)
-            }
+            0 if self.database_url.starts_with("sqlite:") => 1,
             0 => 16,
             n => n,
         }
@@ -870,11 +871,11 @@ mod tests {
     }
 
     #[test]
-    fn zero_sizes_are_chosen_by_the_machine() {
+    fn zero_sizes_are_chosen_by_backend_and_machine() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
         let sqlite = load(&[]).expect("defaults");
         assert_eq!(sqlite.database_max_connections, 0);
-        assert_eq!(sqlite.database_pool_size(), 2 * cores);
+        assert_eq!(sqlite.database_pool_size(), 1);
         let postgres =
             load(&[("PORTCULLIS_DATABASE_URL", "postgres://db/portcullis")]).expect("postgres");
         assert_eq!(postgres.database_pool_size(), 16);
