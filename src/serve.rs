@@ -125,6 +125,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         state.config.keys.cache_ttl.as_duration(),
     ));
     let housekeeping = crate::housekeeping::spawn(state.clone());
+    let checkpoints = state.store.spawn_wal_checkpoints();
     let audit = state.audit.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_accepting, stop) = watch::channel(false);
@@ -158,7 +159,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         }
     }
     rotation.abort();
-    if let Some(task) = housekeeping {
+    for task in [housekeeping, checkpoints].into_iter().flatten() {
         task.abort();
     }
     // Write the audit events still queued before the pool closes.

@@ -34,6 +34,7 @@ mod scopes;
 pub mod servers;
 mod sessions;
 mod users;
+pub mod wal;
 
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
@@ -112,7 +113,10 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Most checkpoints run in the background (`wal`); this one, in the writing
+                // connection, finishes their work and lets the WAL start again.
+                .pragma("wal_autocheckpoint", wal::AUTOCHECKPOINT_PAGES.to_string());
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 // An in-process SQLite connection cannot drop; the ping sqlx sends by default

@@ -31,3 +31,4 @@ mod revocation;
 mod servers;
 mod token_errors;
 mod users;
+mod wal;

@@ -86,6 +86,11 @@ impl<DB: Database> Lanes<DB> {
         }
     }
 
+    /// sqlx's pool underneath (its connect options, for a connection of one's own).
+    pub(crate) fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
     fn pop_idle(&self) -> Option<PoolConnection<DB>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
