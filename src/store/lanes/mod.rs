@@ -104,6 +104,8 @@ impl<DB: Database> Lanes<DB> {
         (self.pool.size(), self.pool.num_idle() + self.idle_count())
     }
 
+    /// Close the pool. sqlx's `close` waits until every connection it lent is back, and a lane
+    /// still out gives its connection back to sqlx, not to `idle`, once the lanes are closed.
     pub(crate) async fn close(&self) {
         self.permits.close();
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
@@ -158,15 +160,16 @@ impl<DB: Database> Lane<'_, DB> {
 impl<DB: Database> Drop for Lane<'_, DB> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            if self.clean {
-                self.lanes
-                    .idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
+            // Checked under the lock that `close` drains `idle` with, so no connection slips in
+            // after the drain.
+            let mut idle = self.lanes.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if self.clean && !self.lanes.permits.is_closed() {
+                idle.push(conn);
+                drop(idle);
                 self.lanes.released.notify_waiters();
             }
-            // Otherwise dropping it returns it to sqlx's pool, which tests it.
+            // Otherwise dropping it returns it to sqlx's pool, which tests it (or, closing,
+            // closes it).
         }
     }
 }

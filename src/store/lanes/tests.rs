@@ -230,6 +230,25 @@ where
         drop((first, second));
     }
 
+    /// Closing waits for a lane still out, and finishes once it is released: sqlx's `close`
+    /// waits for every connection it lent, so a released connection must go back to sqlx.
+    async fn close_finishes_when_the_last_lane_is_released(&self) {
+        let mut lane = self.lanes.acquire().await.expect("lane");
+        Self::select_one(&mut lane).await;
+        let close = self.lanes.close();
+        tokio::pin!(close);
+        let early = tokio::time::timeout(Duration::from_millis(50), close.as_mut()).await;
+        assert!(early.is_err(), "a lane is still out");
+        lane.release();
+        tokio::time::timeout(Duration::from_secs(5), close)
+            .await
+            .expect("closed once the lane was released");
+        assert!(matches!(
+            self.lanes.acquire().await.map(|_| ()),
+            Err(sqlx::Error::PoolClosed)
+        ));
+    }
+
     /// Many more statements at once than there are connections: every one completes, with its
     /// own answer, and every connection comes back.
     async fn more_statements_than_connections_all_complete(&self, connections: usize) {
@@ -270,6 +289,14 @@ async fn sqlite_detached_connection_comes_from_the_lanes() {
     sqlite(2)
         .await
         .detached_connection_comes_from_the_lanes()
+        .await;
+}
+
+#[tokio::test]
+async fn sqlite_close_finishes_when_the_last_lane_is_released() {
+    sqlite(2)
+        .await
+        .close_finishes_when_the_last_lane_is_released()
         .await;
 }
 
@@ -322,6 +349,14 @@ mod postgres {
         postgres(2)
             .await
             .detached_connection_comes_from_the_lanes()
+            .await;
+    }
+
+    #[tokio::test]
+    async fn close_finishes_when_the_last_lane_is_released() {
+        postgres(3)
+            .await
+            .close_finishes_when_the_last_lane_is_released()
             .await;
     }
 
