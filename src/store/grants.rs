@@ -110,27 +110,12 @@ impl Store {
         code_hash: &[u8],
         c: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query(
+        on_pool!(self, pool => bind_code(sqlx::query(
             "INSERT INTO authorization_codes (code_hash, grant_id, server_id, client_id, user_id, \
              session_sid, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
              auth_time, claims_request, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(code_hash)
-        .bind(&c.grant_id)
-        .bind(&c.server_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.session_sid)
-        .bind(&c.redirect_uri)
-        .bind(&c.scope)
-        .bind(&c.nonce)
-        .bind(&c.code_challenge)
-        .bind(&c.code_challenge_method)
-        .bind(c.auth_time)
-        .bind(&c.claims_request)
-        .bind(c.created_at)
-        .bind(c.expires_at)
+        ), code_hash, c)
         .execute(pool)
         .await?
         .rows_affected());
@@ -164,33 +149,19 @@ impl Store {
                 return self.insert_code(code_hash, c).await;
             }
         };
-        sqlx::query(
+        let query = sqlx::query(
             "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, scope, created_at, \
              expires_at) VALUES ($2, $3, $4, $5, $17, $14, $16) RETURNING id) \
              INSERT INTO authorization_codes (code_hash, grant_id, server_id, client_id, user_id, \
              session_sid, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
              auth_time, claims_request, created_at, expires_at) \
              SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g",
-        )
-        .bind(code_hash)
-        .bind(&c.grant_id)
-        .bind(&c.server_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.session_sid)
-        .bind(&c.redirect_uri)
-        .bind(&c.scope)
-        .bind(&c.nonce)
-        .bind(&c.code_challenge)
-        .bind(&c.code_challenge_method)
-        .bind(c.auth_time)
-        .bind(&c.claims_request)
-        .bind(c.created_at)
-        .bind(c.expires_at)
-        .bind(grant_expires_at)
-        .bind(grant_scope)
-        .execute(&**lanes)
-        .await?;
+        );
+        bind_code(query, code_hash, c)
+            .bind(grant_expires_at)
+            .bind(grant_scope)
+            .execute(&**lanes)
+            .await?;
         Ok(())
     }
 
@@ -266,4 +237,34 @@ impl Store {
         )
         .await
     }
+}
+
+/// A code's hash and columns, bound as `$1` to `$15` in the order of `insert_code`'s columns.
+fn bind_code<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+    code_hash: &'q [u8],
+    c: &'q AuthorizationCode,
+) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
+where
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(code_hash)
+        .bind(&c.grant_id)
+        .bind(&c.server_id)
+        .bind(&c.client_id)
+        .bind(&c.user_id)
+        .bind(&c.session_sid)
+        .bind(&c.redirect_uri)
+        .bind(&c.scope)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(&c.code_challenge_method)
+        .bind(c.auth_time)
+        .bind(&c.claims_request)
+        .bind(c.created_at)
+        .bind(c.expires_at)
 }

@@ -3,6 +3,8 @@
 
 use std::sync::LazyLock;
 
+use sqlx::FromRow;
+
 use super::users::{joined_user_columns, JoinedUserRow};
 use super::{on_pool, qualified, Db, Store, StoreError, User};
 use crate::clock::UnixTime;
@@ -43,22 +45,7 @@ impl Store {
         hash: &[u8],
         t: &RefreshToken,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, user_id, scope, \
-             auth_time, session_sid, created_at, expires_at, idle_expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(hash)
-        .bind(&t.grant_id)
-        .bind(&t.server_id)
-        .bind(&t.client_id)
-        .bind(&t.user_id)
-        .bind(&t.scope)
-        .bind(t.auth_time)
-        .bind(&t.session_sid)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .bind(t.idle_expires_at)
+        on_pool!(self, pool => bind_token(sqlx::query(INSERT).bind(hash), t)
         .execute(pool)
         .await?
         .rows_affected());
@@ -136,22 +123,14 @@ impl Store {
                          SELECT {COLUMNS} FROM rotated"
                     )
                 });
-                sqlx::query_as::<_, RefreshToken>(&SQL)
-                    .bind(old)
-                    .bind(now)
-                    .bind(new)
-                    .bind(&successor.grant_id)
-                    .bind(&successor.server_id)
-                    .bind(&successor.client_id)
-                    .bind(&successor.user_id)
-                    .bind(&successor.scope)
-                    .bind(successor.auth_time)
-                    .bind(&successor.session_sid)
-                    .bind(successor.created_at)
-                    .bind(successor.expires_at)
-                    .bind(successor.idle_expires_at)
+                let query = sqlx::query(&SQL).bind(old).bind(now).bind(new);
+                match bind_token(query, successor)
                     .fetch_optional(&**lanes)
                     .await?
+                {
+                    Some(row) => Some(RefreshToken::from_row(&row)?),
+                    None => None,
+                }
             }
             // SQLite has no data-modifying CTEs: the UPDATE, then the INSERT, in one transaction.
             Db::Sqlite(lanes) => {
@@ -230,23 +209,36 @@ async fn insert_in(
     hash: &[u8],
     t: &RefreshToken,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, user_id, scope, \
-         auth_time, session_sid, created_at, expires_at, idle_expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(hash)
-    .bind(&t.grant_id)
-    .bind(&t.server_id)
-    .bind(&t.client_id)
-    .bind(&t.user_id)
-    .bind(&t.scope)
-    .bind(t.auth_time)
-    .bind(&t.session_sid)
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.idle_expires_at)
-    .execute(&mut **tx)
-    .await?;
+    bind_token(sqlx::query(INSERT).bind(hash), t)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
+}
+
+/// Store a refresh token: its hash is `$1`, then the columns `bind_token` binds.
+const INSERT: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, \
+    user_id, scope, auth_time, session_sid, created_at, expires_at, idle_expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+/// A token's columns after its hash, in the order of `INSERT`'s (and the rotation's) columns.
+fn bind_token<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+    t: &'q RefreshToken,
+) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
+where
+    &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(&t.grant_id)
+        .bind(&t.server_id)
+        .bind(&t.client_id)
+        .bind(&t.user_id)
+        .bind(&t.scope)
+        .bind(t.auth_time)
+        .bind(&t.session_sid)
+        .bind(t.created_at)
+        .bind(t.expires_at)
+        .bind(t.idle_expires_at)
 }

@@ -10,9 +10,9 @@
 //! never waits for, nor blocks, a reader or the writer), and moves the writer's own checkpoint
 //! to `AUTOCHECKPOINT_PAGES`. When that one comes there is little left to copy, and it lets the
 //! WAL start again from its beginning, which under a continuous load only a checkpoint by the
-//! writing connection itself can (the WAL stays under about 16 MiB). Measured with bench (refresh flow,
-//! two rounds each): 1,584-1,586 → 1,670-1,684 refreshes/s, p99 26.6 → 23.8-25.0 ms; code flow
-//! 1,200-1,270 → 1,343-1,345 round trips/s, p99 35.6-36.2 → 32.9-33.0 ms.
+//! writing connection itself can (the WAL stays under about 16 MiB). Measured with bench
+//! (refresh flow, two rounds each): 1,584-1,586 → 1,670-1,684 refreshes/s, p99 26.6 →
+//! 23.8-25.0 ms; code flow 1,200-1,270 → 1,343-1,345 round trips/s, p99 35.6-36.2 → 32.9-33.0 ms.
 
 use std::time::Duration;
 

@@ -251,121 +251,44 @@ where
 
     /// Many more statements at once than there are connections: every one completes, with its
     /// own answer, and every connection comes back.
-    async fn more_statements_than_connections_all_complete(&self, connections: usize) {
+    async fn more_statements_than_connections_all_complete(&self) {
+        let lanes = self.lanes.permits.available_permits();
         let results = futures_util::future::join_all((0..64).map(|n| self.echo(n))).await;
         assert_eq!(results, (0..64).collect::<Vec<_>>());
-        assert_eq!(self.lanes.permits.available_permits(), connections);
+        assert_eq!(self.lanes.permits.available_permits(), lanes);
     }
 }
 
-#[tokio::test]
-async fn sqlite_cancelled_statement_leaves_no_stale_reply() {
-    sqlite(2)
-        .await
-        .cancelled_statement_leaves_no_stale_reply()
-        .await;
+/// Each behaviour as a test per database: `sqlite::name` and `postgres::name`, both with a pool
+/// of two connections (on PostgreSQL one of them is left to detached connections, so one lane).
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::sqlite(2).await.$name().await;
+                }
+            )*
+        }
+        #[cfg(portcullis_pg_tests)]
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::postgres(2).await.$name().await;
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn sqlite_abandoned_transaction_is_rolled_back() {
-    sqlite(2).await.abandoned_transaction_is_rolled_back().await;
-}
-
-#[tokio::test]
-async fn sqlite_committed_transaction_keeps_the_connection() {
-    sqlite(2)
-        .await
-        .committed_transaction_keeps_the_connection()
-        .await;
-}
-
-#[tokio::test]
-async fn sqlite_database_error_keeps_the_connection() {
-    sqlite(2).await.database_error_keeps_the_connection().await;
-}
-
-#[tokio::test]
-async fn sqlite_detached_connection_comes_from_the_lanes() {
-    sqlite(2)
-        .await
-        .detached_connection_comes_from_the_lanes()
-        .await;
-}
-
-#[tokio::test]
-async fn sqlite_close_finishes_when_the_last_lane_is_released() {
-    sqlite(2)
-        .await
-        .close_finishes_when_the_last_lane_is_released()
-        .await;
-}
-
-#[tokio::test]
-async fn sqlite_more_statements_than_connections_all_complete() {
-    sqlite(2)
-        .await
-        .more_statements_than_connections_all_complete(2)
-        .await;
-}
-
-#[cfg(portcullis_pg_tests)]
-mod postgres {
-    use super::postgres;
-
-    #[tokio::test]
-    async fn cancelled_statement_leaves_no_stale_reply() {
-        postgres(3)
-            .await
-            .cancelled_statement_leaves_no_stale_reply()
-            .await;
-    }
-
-    #[tokio::test]
-    async fn abandoned_transaction_is_rolled_back() {
-        postgres(3)
-            .await
-            .abandoned_transaction_is_rolled_back()
-            .await;
-    }
-
-    #[tokio::test]
-    async fn committed_transaction_keeps_the_connection() {
-        postgres(3)
-            .await
-            .committed_transaction_keeps_the_connection()
-            .await;
-    }
-
-    #[tokio::test]
-    async fn database_error_keeps_the_connection() {
-        postgres(3)
-            .await
-            .database_error_keeps_the_connection()
-            .await;
-    }
-
-    #[tokio::test]
-    async fn detached_connection_comes_from_the_lanes() {
-        postgres(2)
-            .await
-            .detached_connection_comes_from_the_lanes()
-            .await;
-    }
-
-    #[tokio::test]
-    async fn close_finishes_when_the_last_lane_is_released() {
-        postgres(3)
-            .await
-            .close_finishes_when_the_last_lane_is_released()
-            .await;
-    }
-
-    #[tokio::test]
-    async fn more_statements_than_connections_all_complete() {
-        // Three connections, one reserved for the housekeeping lock.
-        postgres(3)
-            .await
-            .more_statements_than_connections_all_complete(2)
-            .await;
-    }
-}
+on_both_databases!(
+    cancelled_statement_leaves_no_stale_reply,
+    abandoned_transaction_is_rolled_back,
+    committed_transaction_keeps_the_connection,
+    database_error_keeps_the_connection,
+    detached_connection_comes_from_the_lanes,
+    close_finishes_when_the_last_lane_is_released,
+    more_statements_than_connections_all_complete,
+);
