@@ -132,6 +132,36 @@ impl Event {
         }
         self
     }
+    /// Tokens issued to `client_id` (for `user_id`, unless the client acts for itself): ids and
+    /// scopes only, never a token. `jti` is the access token's; an ID token alone has none.
+    #[allow(clippy::too_many_arguments)]
+    pub fn token_issued(
+        at: UnixTime,
+        server_id: &str,
+        client_id: &str,
+        grant: &str,
+        user_id: Option<&str>,
+        jti: Option<&str>,
+        scope: &str,
+        refresh_token: bool,
+    ) -> Self {
+        let mut event = Event::new(Kind::TokenIssued, at)
+            .server(server_id)
+            .actor(format!("client:{client_id}"))
+            .detail("grant", grant)
+            .detail("client_id", client_id);
+        if let Some(jti) = jti {
+            event = event.detail("jti", jti);
+        }
+        event = event
+            .detail("scope", scope)
+            .detail("refresh_token", refresh_token);
+        match user_id {
+            Some(user_id) => event.subject(user_id),
+            None => event,
+        }
+    }
+
     pub fn into_new(self) -> NewAuditEvent {
         self.0
     }

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::interaction::{self, Browser, InteractionState};
 use super::request::AuthorizationRequest;
 use crate::app::AppState;
+use crate::audit::Event;
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
@@ -260,6 +261,17 @@ impl Flow<'_> {
             now: self.now,
         })
         .await?;
+        // Tokens leave from here, not from /token: audited here, as the token endpoint does.
+        self.state.audit.record(Event::token_issued(
+            self.now,
+            self.server.id(),
+            &self.client.id,
+            GrantType::Implicit.as_str(),
+            Some(&user.id),
+            minted.access_token.as_ref().map(|(_, jti)| jti.as_str()),
+            &scope.to_string(),
+            false,
+        ));
         let mut params = Vec::new();
         let metrics = &self.state.metrics;
         if let Some((access_token, _)) = minted.access_token {

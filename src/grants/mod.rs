@@ -13,7 +13,7 @@ use axum::Json;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::audit::{Event, Kind};
+use crate::audit::Event;
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
@@ -121,18 +121,16 @@ impl GrantContext<'_> {
         scope: &str,
         refresh_token: bool,
     ) {
-        let mut event = Event::new(Kind::TokenIssued, self.now)
-            .server(self.server.id())
-            .actor(format!("client:{}", self.client.id))
-            .detail("grant", grant)
-            .detail("client_id", self.client.id.as_str())
-            .detail("jti", jti)
-            .detail("scope", scope)
-            .detail("refresh_token", refresh_token);
-        if let Some(user_id) = user_id {
-            event = event.subject(user_id);
-        }
-        self.state.audit.record(event);
+        self.state.audit.record(Event::token_issued(
+            self.now,
+            self.server.id(),
+            &self.client.id,
+            grant,
+            user_id,
+            Some(jti),
+            scope,
+            refresh_token,
+        ));
     }
 }
 

@@ -10,7 +10,7 @@ use portcullis::registration::ClientRequest;
 use portcullis::store::{AuditEvent, AuditFilter};
 use serde_json::Value;
 
-use crate::common::agent::query_param;
+use crate::common::agent::{fragment_param, query_param};
 use crate::common::rp::{Rp, PASSWORD, REDIRECT, USER};
 use crate::common::{Backend, TestDatabase, TestServer};
 use crate::on_both_databases;
@@ -19,6 +19,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 
 on_both_databases!(
     a_whole_flow_is_audited_without_any_secret,
+    implicit_issuance_is_audited,
     lockout_reuse_and_replay_are_audited,
     key_generation_and_rotation_are_audited,
     cli_changes_are_audited_and_the_audit_command_filters,
@@ -247,6 +248,52 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
             );
         }
     }
+}
+
+/// Tokens the authorization endpoint hands out (the implicit flow) are audited like those of
+/// the token endpoint: with the access token's `jti`, and none for an ID token alone.
+async fn implicit_issuance_is_audited(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let url = rp
+        .authorize("response_type=id_token%20token&scope=openid%20email&nonce=n1")
+        .await;
+    let access_token = fragment_param(&url, "access_token").expect("access token");
+    let claims = portcullis_claims(&access_token);
+    let url = rp
+        .authorize("response_type=id_token&scope=openid&nonce=n2")
+        .await;
+    assert!(fragment_param(&url, "id_token").is_some());
+    let all = events(&rp.server).await;
+    let mut issued = of_kind(&all, "token_issued");
+    issued.sort_by_key(|e| e.id);
+    assert_eq!(issued.len(), 2, "{issued:?}");
+    for e in &issued {
+        assert_eq!(detail(e)["grant"], "implicit");
+        assert_eq!(detail(e)["client_id"], rp.client_id.as_str());
+        assert_eq!(e.subject.as_deref(), Some(rp.user_id.as_str()));
+        assert_eq!(
+            e.actor.as_deref(),
+            Some(format!("client:{}", rp.client_id).as_str())
+        );
+    }
+    assert_eq!(detail(issued[0])["jti"], claims["jti"]);
+    let scope = field(&detail(issued[0]), "scope");
+    assert!(scope.split(' ').any(|s| s == "email"), "{scope}");
+    assert!(
+        detail(issued[1]).get("jti").is_none(),
+        "an ID token alone has no jti"
+    );
+    assert!(!all.iter().any(|e| e.detail.contains(&access_token)));
+}
+
+/// The claims of a JWT, unverified (the test only reads what it was handed).
+fn portcullis_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 async fn lockout_reuse_and_replay_are_audited(backend: Backend) {
