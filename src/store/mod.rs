@@ -6,9 +6,8 @@
 //! between the dialects sit side by side in an explicit `match`.
 
 use std::str::FromStr;
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
