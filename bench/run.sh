@@ -5,7 +5,8 @@
 #   bench/run.sh --postgres URL       # PostgreSQL: creates a fresh database on URL's server, drops it after
 #
 # Builds in release mode, starts the server pinned to core 0 and the load generator on core 1
-# (when the machine has two cores and taskset), measures each scenario for a fixed time and
+# (when the machine has two cores and taskset; on PostgreSQL the bench database's backends go to
+# the load generator's core too), measures each scenario for a fixed time and
 # prints one line per scenario with the targets of issue 6 marked PASS or MISS. The same run
 # measures the machine: `openssl speed` on the server's core before and after the scenarios (the
 # higher reading is the signing limit), and the floor: an empty axum server (bench/src/floor.rs)
@@ -15,7 +16,8 @@
 # (default 32), BENCH_STORM_CONNECTIONS (default 4), BENCH_PORT (default 18080),
 # BENCH_SCENARIOS (default: all, space-separated), BENCH_ROUNDS (default 1: with more, each
 # scenario is measured that many times and the round with the median rate is reported),
-# BENCH_NO_BUILD=1 to skip the build.
+# BENCH_NO_BUILD=1 to skip the build, BENCH_PIN_POSTGRES=0 to leave PostgreSQL's backends where
+# the kernel puts them (on both cores, the server's included).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ PG_URL=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --postgres) PG_URL="${2:?--postgres needs a URL}"; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -61,6 +63,7 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 PG_DB=""
 cleanup() {
+    if [ -n "${PIN_LOOP_PID:-}" ]; then kill "$PIN_LOOP_PID" 2>/dev/null || true; fi
     if [ -n "${FLOOR_PID:-}" ]; then kill "$FLOOR_PID" 2>/dev/null || true; fi
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
     if [ -n "$PG_DB" ]; then psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true; fi
@@ -211,6 +214,29 @@ READY_MS=$(( ($(date +%s%N) - START_NS) / 1000000 ))
 # Whatever start-up itself peaked at counts too.
 RSS_KIB=$(peak_kib)
 
+# PostgreSQL in production runs on its own machine; here its backends would share the
+# server's core and bill their work to it. The backends serving the bench database (one per
+# pooled connection, opened as the pool grows) go to the load generator's core instead, checked
+# every half second so that each is moved during the warm-up that opened it. PostgreSQL's own
+# background processes (checkpointer, WAL writer …) are the installation's: they stay unpinned.
+PG_PINNING=""
+if [ -n "$PG_URL" ] && [ ${#LOADGEN_PIN[@]} -gt 0 ] && [ "${BENCH_PIN_POSTGRES:-1}" != 0 ]; then
+    PINNED_LOG="$WORK/pinned"
+    : >"$PINNED_LOG"
+    pin_backends() {
+        local pid
+        for pid in $(psql "$PG_URL" -Atc \
+            "SELECT pid FROM pg_stat_activity WHERE datname = '$PG_DB'" 2>/dev/null); do
+            grep -Eqx "(failed )?$pid" "$PINNED_LOG" && continue
+            if taskset -pc 1 "$pid" >/dev/null 2>&1; then echo "$pid" >>"$PINNED_LOG"
+            else echo "failed $pid" >>"$PINNED_LOG"; fi
+        done
+    }
+    ( while kill -0 "$SERVER_PID" 2>/dev/null; do pin_backends; sleep 0.5; done ) &
+    PIN_LOOP_PID=$!
+    taskset -pc 1 "$PIN_LOOP_PID" >/dev/null 2>&1 || true
+fi
+
 COMMON_ARGS=(--warmup "$WARMUP" --duration "$DURATION" --connections "$CONNECTIONS")
 LG_ARGS=("${COMMON_ARGS[@]}"
     # `--flag=VALUE`: a random secret may begin with `-`, which clap would take for a flag.
@@ -253,6 +279,12 @@ echo
 echo "Portcullis benchmark: $BACKEND, $PINNING, $CONNECTIONS connections, ${WARMUP}s warm-up + ${DURATION}s measured per scenario, median of $ROUNDS round(s)"
 echo "signing limit (openssl speed, server core, higher of before/after): rsa2048 ${RSA_LIMIT:-?} sign/s ($RSA_BEFORE/$RSA_AFTER), ecdsap256 ${EC_LIMIT:-?} sign/s ($EC_BEFORE/$EC_AFTER)"
 echo "floor (empty axum server, same pinning and load): ${FLOOR_RPS:-?} req/s"
+if [ -n "${PINNED_LOG:-}" ]; then
+    failed=$(grep -c '^failed' "$PINNED_LOG" || true)
+    echo "PostgreSQL: $(grep -vc '^failed' "$PINNED_LOG" || true) backends of the bench database pinned to core 1$([ "$failed" -gt 0 ] && echo ", $failed could not be moved (taskset needs permission)"); its background processes unpinned"
+elif [ -n "$PG_URL" ]; then
+    echo "PostgreSQL: not pinned (BENCH_PIN_POSTGRES=0, or $PINNING)"
+fi
 printf '%-14s %10s %9s %9s %7s %8s  %-34s %s\n' scenario req/s p50_ms p99_ms errors rss_mib target result
 row() { # name target-text verdict [note]
     local n=$1
