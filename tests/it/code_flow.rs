@@ -13,6 +13,7 @@ use openidconnect::{
 use crate::common::agent::query_param;
 use crate::common::{assert_oauth_error, Backend, TestServer, UserAgent};
 use crate::on_both_databases;
+use portcullis::store::Redemption;
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
@@ -306,6 +307,51 @@ async fn a_code_of_a_withdrawn_grant_is_refused(backend: Backend) {
     }
 }
 
+/// The store's redemption, on both databases: the first consumes the code and reads its grant's
+/// state with it (active, then withdrawn by disabling the user), a second is a replay naming the
+/// grant, and an unknown hash is unknown.
+async fn redemption_reports_consumed_replayed_and_unknown(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", "pw-ada-123").await;
+    let (client, _) = server.web_client(REDIRECT, true, false).await;
+    let agent = UserAgent::new();
+    let live = code_for(&server, &agent, &client.id, "").await;
+    let withdrawn = code_for(&server, &agent, &client.id, "").await;
+    let store = server.store();
+    let now = server.clock_now();
+    let redeem = |code: String| async move {
+        store
+            .redeem_code(&portcullis::security::hash_secret(&code), now)
+            .await
+            .unwrap()
+    };
+    let grant_id = match redeem(live.clone()).await {
+        Redemption::Redeemed { code, grant_active } => {
+            assert!(grant_active);
+            assert_eq!(code.user_id, user.id);
+            assert_eq!(code.client_id, client.id);
+            assert_eq!(code.redirect_uri, REDIRECT);
+            code.grant_id
+        }
+        other => panic!("first redemption: {other:?}"),
+    };
+    match redeem(live).await {
+        Redemption::Replayed { grant_id: replayed } => assert_eq!(replayed, grant_id),
+        other => panic!("second redemption: {other:?}"),
+    }
+    store.set_user_disabled(&user.id, true, now).await.unwrap();
+    match redeem(withdrawn).await {
+        Redemption::Redeemed { grant_active, .. } => {
+            assert!(!grant_active, "disabling the user withdrew the grant")
+        }
+        other => panic!("redemption after disabling: {other:?}"),
+    }
+    assert!(matches!(
+        redeem("no-such-code".into()).await,
+        Redemption::Unknown
+    ));
+}
+
 async fn code_is_bound_to_client_and_redirect_uri_and_expires(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.create_user("ada", "pw-ada-123").await;
@@ -538,5 +584,6 @@ on_both_databases!(
     oidcc_codereuse,
     code_is_bound_to_client_and_redirect_uri_and_expires,
     a_code_of_a_withdrawn_grant_is_refused,
+    redemption_reports_consumed_replayed_and_unknown,
     verifier_without_challenge_is_refused,
 );
