@@ -258,7 +258,7 @@ async fn implicit_issuance_is_audited(backend: Backend) {
         .authorize("response_type=id_token%20token&scope=openid%20email&nonce=n1")
         .await;
     let access_token = fragment_param(&url, "access_token").expect("access token");
-    let claims = portcullis_claims(&access_token);
+    let claims = crate::jwt::payload(&access_token);
     let url = rp
         .authorize("response_type=id_token&scope=openid&nonce=n2")
         .await;
@@ -284,16 +284,6 @@ async fn implicit_issuance_is_audited(backend: Backend) {
         "an ID token alone has no jti"
     );
     assert!(!all.iter().any(|e| e.detail.contains(&access_token)));
-}
-
-/// The claims of a JWT, unverified (the test only reads what it was handed).
-fn portcullis_claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
 async fn lockout_reuse_and_replay_are_audited(backend: Backend) {

@@ -41,16 +41,6 @@ where
     None
 }
 
-/// A JWT's claims, unverified (the tests of signatures are elsewhere).
-fn payload(token: &str) -> Value {
-    use base64::Engine;
-    let part = token.split('.').nth(1).expect("a JWT");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(part)
-        .expect("base64url");
-    serde_json::from_slice(&bytes).expect("JSON claims")
-}
-
 async fn token_status(server: &TestServer, id: &str, secret: &str, scope: Option<&str>) -> u16 {
     client_token(server, id, secret, scope)
         .await
@@ -136,7 +126,7 @@ async fn a_custom_claim_deleted_with_the_cli_leaves_tokens_within_the_interval(b
             .await
             .unwrap();
         let token = body["access_token"].as_str().unwrap().to_string();
-        payload(&token)["tier"].clone()
+        crate::jwt::payload(&token)["tier"].clone()
     };
     let took = within_interval(Instant::now(), || async { tier().await == "gold" }).await;
     assert!(took.is_some(), "a new claim never appeared");
