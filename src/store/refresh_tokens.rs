@@ -107,20 +107,27 @@ impl Store {
         successor: &RefreshToken,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
+        // Retire `old`, if no one else has: $1 old, $2 now, $3 new.
+        static RETIRE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
+                 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
+                 RETURNING {COLUMNS}"
+            )
+        });
         let rotated = match &self.db {
             // One statement, so one round trip: the INSERT reads the UPDATE's RETURNING, so the
             // successor is stored exactly when this statement retired `old`.
             Db::Postgres(lanes) => {
                 static SQL: LazyLock<String> = LazyLock::new(|| {
                     format!(
-                        "WITH rotated AS (UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
-                         WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
-                         RETURNING {COLUMNS}), \
+                        "WITH rotated AS ({}), \
                          successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, server_id, \
                          client_id, user_id, scope, auth_time, session_sid, created_at, expires_at, \
                          idle_expires_at) \
                          SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM rotated) \
-                         SELECT {COLUMNS} FROM rotated"
+                         SELECT {COLUMNS} FROM rotated",
+                        *RETIRE
                     )
                 });
                 let query = sqlx::query(&SQL).bind(old).bind(now).bind(new);
@@ -134,21 +141,18 @@ impl Store {
             }
             // SQLite has no data-modifying CTEs: the UPDATE, then the INSERT, in one transaction.
             Db::Sqlite(lanes) => {
-                let update = format!(
-                    "UPDATE refresh_tokens SET rotated_at = $2, replaced_by = $3 \
-                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL \
-                     RETURNING {COLUMNS}"
-                );
                 let mut lane = lanes.acquire().await?;
                 let mut tx = lane.begin().await?;
-                let row = sqlx::query_as::<_, RefreshToken>(&update)
+                let row = sqlx::query_as::<_, RefreshToken>(&RETIRE)
                     .bind(old)
                     .bind(now)
                     .bind(new)
                     .fetch_optional(&mut *tx)
                     .await?;
                 if row.is_some() {
-                    insert_in(&mut tx, new, successor).await?;
+                    bind_token(sqlx::query(INSERT).bind(new), successor)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 lane.release();
@@ -201,18 +205,6 @@ impl Store {
         )
         .await
     }
-}
-
-/// The INSERT of a successor inside SQLite's rotation transaction.
-async fn insert_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    hash: &[u8],
-    t: &RefreshToken,
-) -> Result<(), sqlx::Error> {
-    bind_token(sqlx::query(INSERT).bind(hash), t)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Store a refresh token: its hash is `$1`, then the columns `bind_token` binds.
