@@ -1,6 +1,8 @@
 //! Grants and authorization codes. Every token carries its grant id, so a replayed code
 //! withdraws everything issued under that grant.
 
+use std::sync::LazyLock;
+
 use super::{on_pool, Db, Store, StoreError};
 use crate::clock::UnixTime;
 
@@ -110,12 +112,12 @@ impl Store {
         code_hash: &[u8],
         c: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        on_pool!(self, pool => bind_code(sqlx::query(
-            "INSERT INTO authorization_codes (code_hash, grant_id, server_id, client_id, user_id, \
-             session_sid, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
-             auth_time, claims_request, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        ), code_hash, c)
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "{INSERT_CODE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            )
+        });
+        on_pool!(self, pool => bind_code(sqlx::query(&SQL), code_hash, c)
         .execute(pool)
         .await?
         .rows_affected());
@@ -133,8 +135,23 @@ impl Store {
         code_hash: &[u8],
         c: &AuthorizationCode,
     ) -> Result<(), StoreError> {
-        let lanes = match &self.db {
-            Db::Postgres(lanes) => lanes,
+        match &self.db {
+            Db::Postgres(lanes) => {
+                static SQL: LazyLock<String> = LazyLock::new(|| {
+                    format!(
+                        "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, scope, \
+                         created_at, expires_at) VALUES ($2, $3, $4, $5, $17, $14, $16) RETURNING id) \
+                         {INSERT_CODE} \
+                         SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g"
+                    )
+                });
+                bind_code(sqlx::query(&SQL), code_hash, c)
+                    .bind(grant_expires_at)
+                    .bind(grant_scope)
+                    .execute(&**lanes)
+                    .await?;
+                Ok(())
+            }
             Db::Sqlite(_) => {
                 self.insert_grant(
                     &c.grant_id,
@@ -146,23 +163,9 @@ impl Store {
                     grant_expires_at,
                 )
                 .await?;
-                return self.insert_code(code_hash, c).await;
+                self.insert_code(code_hash, c).await
             }
-        };
-        let query = sqlx::query(
-            "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, scope, created_at, \
-             expires_at) VALUES ($2, $3, $4, $5, $17, $14, $16) RETURNING id) \
-             INSERT INTO authorization_codes (code_hash, grant_id, server_id, client_id, user_id, \
-             session_sid, redirect_uri, scope, nonce, code_challenge, code_challenge_method, \
-             auth_time, claims_request, created_at, expires_at) \
-             SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g",
-        );
-        bind_code(query, code_hash, c)
-            .bind(grant_expires_at)
-            .bind(grant_scope)
-            .execute(&**lanes)
-            .await?;
-        Ok(())
+        }
     }
 
     /// Consume a code at most once, atomically on either database: the conditional UPDATE
@@ -239,7 +242,12 @@ impl Store {
     }
 }
 
-/// A code's hash and columns, bound as `$1` to `$15` in the order of `insert_code`'s columns.
+/// The head of a code's INSERT: its hash and columns, in `bind_code`'s order.
+const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, grant_id, server_id, \
+    client_id, user_id, session_sid, redirect_uri, scope, nonce, code_challenge, \
+    code_challenge_method, auth_time, claims_request, created_at, expires_at)";
+
+/// A code's hash and columns, bound as `$1` to `$15` in the order of `INSERT_CODE`'s columns.
 fn bind_code<'q, DB: sqlx::Database>(
     query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
     code_hash: &'q [u8],
