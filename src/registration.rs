@@ -167,6 +167,38 @@ pub async fn update_client(
     Ok(store.update_client(&client, now).await?)
 }
 
+/// Give a confidential client a new secret, returned once and stored only as its hash. The old
+/// one stops working at once here and, on other replicas, at their next cache check; tokens
+/// already issued stay valid until they expire (revoke them apart if the secret leaked).
+pub async fn rotate_client_secret(
+    store: &Store,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<(Client, Secret), RegistrationError> {
+    let client = store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| invalid(format!("no client `{client_id}`")))?;
+    if client.is_public() {
+        return Err(invalid(format!(
+            "client `{client_id}` is public: it has no secret to rotate"
+        )));
+    }
+    let secret = random_secret();
+    if !store
+        .set_client_secret(client_id, &hash_secret(secret.expose()), now)
+        .await?
+    {
+        // Deleted (or its secret removed) between the read and the write.
+        return Err(invalid(format!("no confidential client `{client_id}`")));
+    }
+    let client = store
+        .client(client_id)
+        .await?
+        .ok_or_else(|| invalid(format!("no client `{client_id}`")))?;
+    Ok((client, secret))
+}
+
 /// What every registration must satisfy, at creation and after every update.
 struct Rules<'a> {
     public: bool,

@@ -8,7 +8,9 @@ use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::protocol::{ClientAuthMethod, GrantType};
-use crate::registration::{register_client, update_client, ClientChanges, ClientRequest};
+use crate::registration::{
+    register_client, rotate_client_secret, update_client, ClientChanges, ClientRequest,
+};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +91,14 @@ pub enum ClientCommand {
         /// Refresh token (and grant) lifetime.
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         refresh_token_ttl: Option<TtlOverride>,
+    },
+    /// Give a confidential client a new secret; prints the client as JSON with the new
+    /// `client_secret` (shown only this once). The old secret stops working at once (other
+    /// replicas: within `cache.refresh_interval`); tokens already issued stay valid.
+    RotateSecret {
+        /// Ids made before ids stopped starting with `-` are accepted as they are.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
     },
     /// Delete a client, with its grants, codes and refresh tokens.
     Delete {
@@ -196,6 +206,26 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                 Ok(client) => {
                     audit_client(&store, Kind::ClientUpdated, &client.server_id, &client.id).await;
                     print_json(&client.to_json());
+                    Ok(())
+                }
+                Err(e) => Err(CliError::from(e)),
+            }
+        }
+        ClientCommand::RotateSecret { client_id } => {
+            match rotate_client_secret(&store, &client_id, SystemClock.now()).await {
+                Ok((client, secret)) => {
+                    audit_client(
+                        &store,
+                        Kind::ClientSecretRotated,
+                        &client.server_id,
+                        &client.id,
+                    )
+                    .await;
+                    let mut out = client.to_json();
+                    if let Some(map) = out.as_object_mut() {
+                        map.insert("client_secret".into(), json!(secret.expose()));
+                    }
+                    print_json(&out);
                     Ok(())
                 }
                 Err(e) => Err(CliError::from(e)),

@@ -275,6 +275,28 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("client `{}`", client.id)))
     }
 
+    /// Replace a confidential client's secret hash. `false` when there is no such client or
+    /// it is public (it has no secret, and gets none this way).
+    pub async fn set_client_secret(
+        &self,
+        id: &str,
+        secret_hash: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE clients SET secret_hash = $1, updated_at = $2 \
+             WHERE id = $3 AND secret_hash IS NOT NULL",
+        )
+        .bind(secret_hash)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        self.cache.invalidate();
+        Ok(done == 1)
+    }
+
     /// Delete a client; its grants, codes and refresh tokens go with it.
     pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
         let done = on_pool!(self, pool => sqlx::query("DELETE FROM clients WHERE id = $1")

@@ -391,6 +391,18 @@ fn portcullis(db: &TestDatabase, args: &[&str], stdin: Option<&str>) -> Output {
     output
 }
 
+/// Run the binary on `db`, expecting it to refuse; its standard error.
+fn refused(db: &TestDatabase, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .args(args)
+        .env("PORTCULLIS_DATABASE_URL", &db.url)
+        .env_remove("PORTCULLIS_CONFIG")
+        .output()
+        .expect("run portcullis");
+    assert!(!output.status.success(), "portcullis {args:?} succeeded");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -450,6 +462,17 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
         &["client", "update", &client_id, "--name", "svc2"],
         None,
     );
+    let rotated: Value = serde_json::from_str(&stdout(&portcullis(
+        &db,
+        &["client", "rotate-secret", &client_id],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(rotated["client_id"], client_id.as_str());
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, client_secret);
+    // No such client: refused, and nothing audited.
+    assert!(refused(&db, &["client", "rotate-secret", "nobody"]).contains("no client"));
     portcullis(&db, &["client", "delete", &client_id], None);
     portcullis(&db, &["user", "delete", "grace"], None);
 
@@ -460,6 +483,7 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
         [
             "user_deleted",
             "client_deleted",
+            "client_secret_rotated",
             "client_updated",
             "client_created",
             "user_enabled",
@@ -470,12 +494,19 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
         ]
     );
     assert!(all.iter().all(|l| l["actor"] == "cli"));
-    assert_eq!(all[3]["subject"], client_id.as_str());
-    assert_eq!(all[8]["subject"], user_id.as_str());
-    assert_eq!(all[8]["detail"]["username"], "grace");
+    assert_eq!(all[2]["subject"], client_id.as_str());
+    assert_eq!(all[4]["subject"], client_id.as_str());
+    assert_eq!(all[9]["subject"], user_id.as_str());
+    assert_eq!(all[9]["detail"]["username"], "grace");
     for line in &all {
         let text = line.to_string();
-        for secret in [password, "another-Pw-7", client_secret.as_str(), "$argon2"] {
+        for secret in [
+            password,
+            "another-Pw-7",
+            client_secret.as_str(),
+            new_secret.as_str(),
+            "$argon2",
+        ] {
             assert!(!text.contains(secret), "{text}");
         }
     }
@@ -488,19 +519,19 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
         kinds(&audit_json(&db, &["--limit", "2"])),
         ["user_deleted", "client_deleted"]
     );
-    assert_eq!(audit_json(&db, &["--since", "1h"]).len(), 9);
+    assert_eq!(audit_json(&db, &["--since", "1h"]).len(), 10);
     assert_eq!(
         audit_json(&db, &["--since", "2999-01-01T00:00:00Z"]).len(),
         0
     );
     assert_eq!(
         audit_json(&db, &["--since", "2000-01-01T00:00:00Z"]).len(),
-        9
+        10
     );
-    // Client creation and update name the client's server; the rest have none.
+    // Client creation, update and rotation name the client's server; the rest have none.
     assert_eq!(
         kinds(&audit_json(&db, &["--server", "default"])),
-        ["client_updated", "client_created"]
+        ["client_secret_rotated", "client_updated", "client_created"]
     );
     assert!(audit_json(&db, &["--server", "nope"]).is_empty());
     // Text output: one line per event, newest first.
@@ -511,14 +542,7 @@ async fn cli_changes_are_audited_and_the_audit_command_filters(backend: Backend)
         "{text}"
     );
     // A kind that does not exist is a usage error.
-    let refused = Command::new(BIN)
-        .args(["audit", "--kind", "nonsense"])
-        .env("PORTCULLIS_DATABASE_URL", &db.url)
-        .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .unwrap();
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown kind"));
+    assert!(refused(&db, &["audit", "--kind", "nonsense"]).contains("unknown kind"));
 }
 
 async fn old_events_are_deleted_in_batches(backend: Backend) {

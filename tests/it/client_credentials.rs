@@ -4,7 +4,7 @@
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use portcullis::protocol::{ClientAuthMethod, GrantType};
-use portcullis::registration::ClientRequest;
+use portcullis::registration::{rotate_client_secret, ClientRequest};
 
 use crate::common::{Backend, TestServer};
 use crate::jwt::{fetch_jwks, typ_of, verify};
@@ -137,10 +137,71 @@ async fn client_secret_is_not_stored_in_clear(backend: Backend) {
     }
 }
 
+/// Rotating a secret: the new one works at once and the old one is refused with the same 401
+/// as any wrong secret; a public client has no secret to rotate.
+async fn a_rotated_secret_replaces_the_old_one_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (client, old) = server.service_client("default", &["a"]).await;
+    let cc = [("grant_type", "client_credentials")];
+    let token = |secret: String| {
+        let (server, id) = (&server, client.id.clone());
+        async move { server.post_form("/token", Some((&id, &secret)), &cc).await }
+    };
+    assert_eq!(token(old.expose().to_string()).await.status(), 200);
+
+    let (rotated, new) = rotate_client_secret(server.store(), &client.id, server.clock_now() + 1)
+        .await
+        .expect("rotate");
+    assert_eq!(rotated.id, client.id);
+    assert_eq!(rotated.updated_at, server.clock_now() + 1);
+    assert_ne!(new.expose(), old.expose());
+    assert!(new.expose().len() >= 43, "256 bits, base64url");
+
+    let refused = token(old.expose().to_string()).await;
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    let accepted = token(new.expose().to_string()).await;
+    assert_eq!(accepted.status(), 200);
+    let body: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(body["scope"], "a");
+
+    // A public client is refused, and stays public: no secret appears.
+    let (public, none) = server
+        .register(ClientRequest {
+            server_id: "default".into(),
+            name: "spa".into(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            redirect_uris: vec!["https://spa.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: true,
+            first_party: false,
+            auth_method: None,
+        })
+        .await;
+    assert!(none.is_none());
+    let error = rotate_client_secret(server.store(), &public.id, server.clock_now())
+        .await
+        .expect_err("a public client has no secret");
+    assert!(error.to_string().contains("public"), "{error}");
+    let still = server.store().client(&public.id).await.unwrap().unwrap();
+    assert!(still.is_public());
+    assert!(!still.secret_matches(""));
+    // An unknown client.
+    let error = rotate_client_secret(server.store(), "nobody", server.clock_now())
+        .await
+        .expect_err("no such client");
+    assert!(error.to_string().contains("no client"), "{error}");
+}
+
 on_both_databases!(
     client_credentials_token_verifies_against_the_jwks,
     client_secret_post_is_accepted_when_registered,
     no_scope_requested_grants_the_default_scopes,
     token_responses_are_not_cached,
     client_secret_is_not_stored_in_clear,
+    a_rotated_secret_replaces_the_old_one_at_once,
 );
