@@ -1,4 +1,4 @@
-//! `portcullis user create|list|show|disable|enable|delete|set-password|unlock`
+//! `portcullis user create|update|list|show|disable|enable|delete|set-password|unlock`
 //!
 //! A password is only ever read from standard input (`--password-stdin`), never from an
 //! argument, where it would show in `ps` and in shell history.
@@ -30,6 +30,18 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
         // Boxed: two dozen optional claims would make every command value that large.
+        #[command(flatten)]
+        claims: Box<ClaimArgs>,
+    },
+    /// Change a user's claims; prints the user as JSON. A claim flag replaces that claim
+    /// (address parts join the stored address; a new --email or --phone-number is unverified
+    /// unless --email-verified or --phone-number-verified comes with it). Sessions and tokens
+    /// stay; tokens already issued keep the claims they carry.
+    Update {
+        user: String,
+        /// Remove a claim (repeatable): name, given_name, …, email, phone_number, address.
+        #[arg(long = "unset", value_name = "CLAIM")]
+        unset: Vec<String>,
         #[command(flatten)]
         claims: Box<ClaimArgs>,
     },
@@ -96,6 +108,29 @@ async fn execute(
             let user = store.insert_user(&new, now).await.map_err(CliError::from)?;
             audit_user(store, Kind::UserCreated, &user, now).await;
             print_json(&user.to_json());
+        }
+        UserCommand::Update {
+            user,
+            unset,
+            claims,
+        } => {
+            let user = find_user(store, &user).await?;
+            let mut updated = user.claims.clone();
+            let changed = claims::merge(&mut updated, claims.into_claims()?, &unset)?;
+            let stored = store
+                .set_user_claims(&user.id, &updated, now)
+                .await
+                .map_err(CliError::from)?;
+            if stored {
+                // The names of the claims changed, never their values.
+                let event = Event::new(Kind::UserUpdated, now)
+                    .actor("cli")
+                    .subject(user.id.as_str())
+                    .detail("username", user.username.as_str())
+                    .detail("claims", changed);
+                audit::write(store, event).await;
+            }
+            print_json(&reload(store, &user, stored).await?.to_json());
         }
         UserCommand::List => {
             let users = store.users().await.map_err(CliError::from)?;

@@ -389,6 +389,27 @@ impl Store {
         Ok(changed == 1)
     }
 
+    /// Replace a user's claims; `false` if there is no such user. Tokens already issued keep
+    /// the claims they carry; `/userinfo` answers with these from now on.
+    pub async fn set_user_claims(
+        &self,
+        id: &str,
+        claims: &Map<String, Value>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let claims = Value::Object(claims.clone()).to_string();
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE users SET claims = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(&claims)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
     /// Clear a lockout and the failed-login count; `false` if there is no such user.
     pub async fn unlock_user(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
         let done = on_pool!(self, pool => sqlx::query(

@@ -9,7 +9,7 @@ use portcullis::config::PasswordConfig;
 use portcullis::passwords::PasswordHasher;
 use portcullis::security::Secret;
 use portcullis::store::{Store, User};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::Connection;
 
 use crate::common::{Backend, TestDatabase};
@@ -279,6 +279,103 @@ async fn create_then_show_prints_claims_and_never_the_hash(backend: Backend) {
     assert!(stderr_of(&missing).contains("no user `nobody`"));
 }
 
+/// `user update`: a claim flag replaces that claim, address parts join the stored address,
+/// `--unset` removes a claim; a refused update changes nothing; the audit log names the claims
+/// changed, never their values.
+async fn update_changes_only_the_claims_named(backend: Backend) {
+    let op = Operator::new(backend).await;
+    op.json(
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--email-verified",
+            "--name",
+            "Carol",
+            "--nickname",
+            "caz",
+            "--address-street",
+            "1 Lane",
+            "--address-country",
+            "GB",
+        ],
+        None,
+    );
+    let updated = op.json(
+        &[
+            "user",
+            "update",
+            "carol",
+            "--email",
+            "carol@new.example",
+            "--address-locality",
+            "Leeds",
+            "--unset",
+            "nickname",
+        ],
+        None,
+    );
+    let claims = &updated["claims"];
+    assert_eq!(claims["email"], "carol@new.example");
+    assert_eq!(
+        claims["email_verified"], false,
+        "a new address is unverified"
+    );
+    assert_eq!(claims["name"], "Carol");
+    assert!(claims.get("nickname").is_none());
+    assert_eq!(
+        claims["address"],
+        json!({ "street_address": "1 Lane", "locality": "Leeds", "country": "GB" })
+    );
+    assert_eq!(op.json(&["user", "show", "carol"], None), updated);
+
+    for (args, message) in [
+        (vec!["user", "update", "carol"], "nothing to change"),
+        (
+            vec!["user", "update", "carol", "--unset", "sub"],
+            "not a claim",
+        ),
+        (
+            vec!["user", "update", "carol", "--name", "X", "--unset", "name"],
+            "both set and unset",
+        ),
+        (
+            vec!["user", "update", "carol", "--email", "not-an-address"],
+            "not an e-mail address",
+        ),
+        (
+            vec!["user", "update", "nobody", "--name", "X"],
+            "no user `nobody`",
+        ),
+    ] {
+        let refused = op.run(&args, None);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr_of(&refused).contains(message),
+            "{args:?}: {}",
+            stderr_of(&refused)
+        );
+    }
+    assert_eq!(op.json(&["user", "show", "carol"], None), updated);
+
+    let audit = op.run(&["audit", "--json", "--kind", "user_updated"], None);
+    assert!(audit.status.success());
+    let events: Vec<Value> = String::from_utf8_lossy(&audit.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(events.len(), 1, "refused updates are not audited");
+    assert_eq!(events[0]["subject"], updated["id"]);
+    assert_eq!(
+        events[0]["detail"]["claims"],
+        json!(["address", "email", "email_verified", "nickname"])
+    );
+    assert!(!events[0].to_string().contains("new.example"));
+}
+
 async fn stored_password_is_an_argon2id_phc_string(backend: Backend) {
     let op = Operator::new(backend).await;
     op.create("alice", "s3cret pass");
@@ -513,6 +610,7 @@ async fn delete_removes_the_user_with_their_grants_and_sessions(backend: Backend
 
 on_both_databases!(
     create_then_show_prints_claims_and_never_the_hash,
+    update_changes_only_the_claims_named,
     stored_password_is_an_argon2id_phc_string,
     a_user_created_without_a_password_cannot_sign_in,
     an_empty_password_is_refused,

@@ -168,6 +168,69 @@ impl ClaimArgs {
     }
 }
 
+/// The claims `user update --unset` may remove: the standard claims a scope releases (OIDC
+/// Core §5.4), but `updated_at`, which the server keeps, and the `*_verified` flags, which go
+/// with the value they qualify.
+fn unsettable() -> impl Iterator<Item = &'static str> {
+    use crate::tokens::claims::{ADDRESS, EMAIL, PHONE, PROFILE};
+    [PROFILE, EMAIL, ADDRESS, PHONE]
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|name| *name != "updated_at" && !name.ends_with("_verified"))
+}
+
+/// Apply `user update`'s changes to a user's stored claims: `given` (from `into_claims`)
+/// replaces claims of the same name, except that address parts join the stored address;
+/// `unset` removes claims. The names changed, sorted, for the audit log.
+pub fn merge(
+    stored: &mut Map<String, Value>,
+    given: Map<String, Value>,
+    unset: &[String],
+) -> Result<Vec<String>, CliError> {
+    if given.is_empty() && unset.is_empty() {
+        return Err(CliError(
+            "nothing to change: give a claim flag (see --help) or --unset CLAIM".into(),
+        ));
+    }
+    for name in unset {
+        if !unsettable().any(|claim| claim == name) {
+            return Err(CliError(format!(
+                "--unset `{name}`: not a claim of a user (one of {})",
+                unsettable().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if given.contains_key(name.as_str()) {
+            return Err(CliError(format!("`{name}` is both set and unset")));
+        }
+    }
+    let mut changed: Vec<String> = given.keys().cloned().collect();
+    for (name, value) in given {
+        match (name.as_str(), value, stored.get_mut("address")) {
+            ("address", Value::Object(parts), Some(Value::Object(address))) => {
+                address.extend(parts);
+            }
+            (_, value, _) => {
+                stored.insert(name, value);
+            }
+        }
+    }
+    for name in unset {
+        stored.remove(name.as_str());
+        changed.push(name.clone());
+        if let Some(verified) = match name.as_str() {
+            "email" => Some("email_verified"),
+            "phone_number" => Some("phone_number_verified"),
+            _ => None,
+        } {
+            stored.remove(verified);
+        }
+    }
+    changed.sort();
+    changed.dedup();
+    Ok(changed)
+}
+
 fn insert_strings<const N: usize>(
     map: &mut Map<String, Value>,
     values: [(&str, Option<String>); N],
@@ -214,6 +277,41 @@ fn is_birthdate(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn merge_replaces_given_claims_joins_address_parts_and_unsets() {
+        let mut stored = object(json!({
+            "name": "Ada", "nickname": "ada", "email": "a@x.example", "email_verified": true,
+            "address": { "street_address": "1 Lane", "country": "GB" },
+        }));
+        let given = object(json!({
+            "name": "Ada L.", "address": { "locality": "London", "country": "UK" },
+        }));
+        let changed = merge(&mut stored, given, &["nickname".into(), "email".into()]).unwrap();
+        assert_eq!(changed, ["address", "email", "name", "nickname"]);
+        assert_eq!(
+            Value::Object(stored),
+            json!({
+                "name": "Ada L.",
+                "address": { "street_address": "1 Lane", "locality": "London", "country": "UK" },
+            })
+        );
+    }
+
+    #[test]
+    fn merge_refuses_nothing_unknown_and_contradictory_changes() {
+        let mut stored = object(json!({ "name": "Ada" }));
+        assert!(merge(&mut stored, Map::new(), &[]).is_err());
+        assert!(merge(&mut stored, Map::new(), &["email_verified".into()]).is_err());
+        assert!(merge(&mut stored, Map::new(), &["sub".into()]).is_err());
+        let given = object(json!({ "name": "B" }));
+        assert!(merge(&mut stored, given, &["name".into()]).is_err());
+        assert_eq!(Value::Object(stored), json!({ "name": "Ada" }));
+    }
 
     #[test]
     fn birthdates_follow_oidc_core_5_1() {
