@@ -11,7 +11,8 @@ use crate::protocol::{ClientAuthMethod, GrantType};
 use crate::registration::{
     register_client, rotate_client_secret, update_client, ClientChanges, ClientRequest,
 };
-use crate::store::Store;
+use crate::security::Secret;
+use crate::store::{Client, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -122,7 +123,14 @@ fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
 
 pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError> {
     let store = open_store(config).await?;
-    let result = match command {
+    // Every path, failures included, closes the store.
+    let result = execute(&store, command).await;
+    store.close().await;
+    result
+}
+
+async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> {
+    match command {
         ClientCommand::Create {
             server,
             name,
@@ -147,15 +155,11 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                 first_party,
                 auth_method,
             };
-            let (client, secret) = register_client(&store, request, SystemClock.now())
+            let (client, secret) = register_client(store, request, SystemClock.now())
                 .await
                 .map_err(CliError::from)?;
-            audit_client(&store, Kind::ClientCreated, &client.server_id, &client.id).await;
-            let mut out = client.to_json();
-            if let (Some(secret), Some(map)) = (secret, out.as_object_mut()) {
-                map.insert("client_secret".into(), json!(secret.expose()));
-            }
-            print_json(&out);
+            audit_client(store, Kind::ClientCreated, &client.server_id, &client.id).await;
+            print_with_secret(&client, secret.as_ref());
             Ok(())
         }
         ClientCommand::List { server } => {
@@ -202,9 +206,9 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
                 id_token_ttl: id_token_ttl.map(|t| t.0),
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
             };
-            match update_client(&store, &client_id, changes, SystemClock.now()).await {
+            match update_client(store, &client_id, changes, SystemClock.now()).await {
                 Ok(client) => {
-                    audit_client(&store, Kind::ClientUpdated, &client.server_id, &client.id).await;
+                    audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
                     print_json(&client.to_json());
                     Ok(())
                 }
@@ -212,40 +216,41 @@ pub async fn run(config: &Config, command: ClientCommand) -> Result<(), CliError
             }
         }
         ClientCommand::RotateSecret { client_id } => {
-            match rotate_client_secret(&store, &client_id, SystemClock.now()).await {
-                Ok((client, secret)) => {
-                    audit_client(
-                        &store,
-                        Kind::ClientSecretRotated,
-                        &client.server_id,
-                        &client.id,
-                    )
-                    .await;
-                    let mut out = client.to_json();
-                    if let Some(map) = out.as_object_mut() {
-                        map.insert("client_secret".into(), json!(secret.expose()));
-                    }
-                    print_json(&out);
-                    Ok(())
-                }
-                Err(e) => Err(CliError::from(e)),
-            }
+            let (client, secret) = rotate_client_secret(store, &client_id, SystemClock.now())
+                .await
+                .map_err(CliError::from)?;
+            audit_client(
+                store,
+                Kind::ClientSecretRotated,
+                &client.server_id,
+                &client.id,
+            )
+            .await;
+            print_with_secret(&client, Some(&secret));
+            Ok(())
         }
         ClientCommand::Delete { client_id } => match store.delete_client(&client_id).await {
             Ok(true) => {
                 let event = Event::new(Kind::ClientDeleted, SystemClock.now())
                     .actor("cli")
                     .subject(client_id.as_str());
-                audit::write(&store, event).await;
+                audit::write(store, event).await;
                 print_json(&json!({ "deleted": client_id }));
                 Ok(())
             }
             Ok(false) => Err(CliError(format!("no client `{client_id}`"))),
             Err(e) => Err(CliError::from(e)),
         },
-    };
-    store.close().await;
-    result
+    }
+}
+
+/// The client as JSON, with its secret when it was just made: the only time it is shown.
+fn print_with_secret(client: &Client, secret: Option<&Secret>) {
+    let mut out = client.to_json();
+    if let (Some(secret), Some(map)) = (secret, out.as_object_mut()) {
+        map.insert("client_secret".into(), json!(secret.expose()));
+    }
+    print_json(&out);
 }
 
 /// A client change, in the audit log: which client, never its secret.

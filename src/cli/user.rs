@@ -123,11 +123,7 @@ async fn execute(
                 .map_err(CliError::from)?;
             if stored {
                 // The names of the claims changed, never their values.
-                let event = Event::new(Kind::UserUpdated, now)
-                    .actor("cli")
-                    .subject(user.id.as_str())
-                    .detail("username", user.username.as_str())
-                    .detail("claims", changed);
+                let event = user_event(Kind::UserUpdated, &user, now).detail("claims", changed);
                 audit::write(store, event).await;
             }
             print_json(&reload(store, &user, stored).await?.to_json());
@@ -201,12 +197,15 @@ async fn set_disabled(
 }
 
 /// A user change, in the audit log: id and username, never the password or its hash.
-async fn audit_user(store: &Store, kind: Kind, user: &User, now: UnixTime) {
-    let event = Event::new(kind, now)
+fn user_event(kind: Kind, user: &User, now: UnixTime) -> Event {
+    Event::new(kind, now)
         .actor("cli")
         .subject(user.id.as_str())
-        .detail("username", user.username.as_str());
-    audit::write(store, event).await;
+        .detail("username", user.username.as_str())
+}
+
+async fn audit_user(store: &Store, kind: Kind, user: &User, now: UnixTime) {
+    audit::write(store, user_event(kind, user, now)).await;
 }
 
 /// A user named by the operator: a username or an id.

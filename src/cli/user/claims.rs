@@ -215,15 +215,17 @@ pub fn merge(
             }
         }
     }
+    // A value's `*_verified` flag goes with it. Only what was there counts as changed.
     for name in unset {
-        stored.remove(name.as_str());
-        changed.push(name.clone());
-        if let Some(verified) = match name.as_str() {
+        let verified = match name.as_str() {
             "email" => Some("email_verified"),
             "phone_number" => Some("phone_number_verified"),
             _ => None,
-        } {
-            stored.remove(verified);
+        };
+        for claim in std::iter::once(name.as_str()).chain(verified) {
+            if stored.remove(claim).is_some() {
+                changed.push(claim.to_string());
+            }
         }
     }
     changed.sort();
@@ -291,8 +293,17 @@ mod tests {
         let given = object(json!({
             "name": "Ada L.", "address": { "locality": "London", "country": "UK" },
         }));
-        let changed = merge(&mut stored, given, &["nickname".into(), "email".into()]).unwrap();
-        assert_eq!(changed, ["address", "email", "name", "nickname"]);
+        let changed = merge(
+            &mut stored,
+            given,
+            &["nickname".into(), "email".into(), "website".into()],
+        )
+        .unwrap();
+        // The verified flag went with the e-mail; the absent website changed nothing.
+        assert_eq!(
+            changed,
+            ["address", "email", "email_verified", "name", "nickname"]
+        );
         assert_eq!(
             Value::Object(stored),
             json!({
