@@ -17,7 +17,9 @@
 # BENCH_SCENARIOS (default: all, space-separated), BENCH_ROUNDS (default 1: with more, each
 # scenario is measured that many times and the round with the median rate is reported),
 # BENCH_NO_BUILD=1 to skip the build, BENCH_PIN_POSTGRES=0 to leave PostgreSQL's backends where
-# the kernel puts them (on both cores, the server's included).
+# the kernel puts them (on both cores, the server's included), BENCH_BIN=PATH to measure another
+# build of the server (an A/B: run it alternately with two binaries, e.g. one built from the
+# commit before a change).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ PG_URL=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --postgres) PG_URL="${2:?--postgres needs a URL}"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -44,7 +46,7 @@ if [ -z "${BENCH_NO_BUILD:-}" ]; then
     echo "== building (release)" >&2
     cargo build --release --quiet -p portcullis --bin portcullis -p portcullis-bench --bin loadgen --bin floor
 fi
-BIN="$ROOT/target/release/portcullis"
+BIN="${BENCH_BIN:-$ROOT/target/release/portcullis}"
 LOADGEN="$ROOT/target/release/loadgen"
 FLOOR="$ROOT/target/release/floor"
 

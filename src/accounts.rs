@@ -2,12 +2,12 @@
 //! failure whatever failed (unknown user, wrong password, disabled, locked), failures counted
 //! toward a lockout that both paths share.
 
-use crate::app::AppState;
 use crate::audit::{Event, Kind};
 use crate::clock::UnixTime;
 use crate::error::Error;
 use crate::metrics::LoginFailure;
 use crate::security::Secret;
+use crate::state::AppState;
 use crate::store::User;
 
 /// Why a check failed, for logs only: callers show every caller the same message.

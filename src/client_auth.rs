@@ -2,9 +2,9 @@
 
 use axum::http::HeaderMap;
 
-use crate::app::AppState;
 use crate::error::{Error, ErrorCode};
 use crate::protocol::{ClientAuthMethod, FormParams, PresentedCredentials};
+use crate::state::AppState;
 use crate::store::{Client, Store};
 
 /// `authenticate`, with each `invalid_client` counted in

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::config::{HousekeepingConfig, Seconds};
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
 /// Rows deleted by one run, per table.

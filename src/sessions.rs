@@ -3,11 +3,11 @@
 
 use axum::http::{HeaderMap, HeaderValue};
 
-use crate::app::AppState;
 use crate::clock::UnixTime;
-use crate::cookies;
 use crate::error::Error;
+use crate::http::cookies;
 use crate::security::{hash_secret, random_secret, random_token};
+use crate::state::AppState;
 use crate::store::{Session, User};
 
 /// The live session of this browser at `server_id` and its user, if any: one query.

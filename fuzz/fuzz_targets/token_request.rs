@@ -1,6 +1,6 @@
 //! `POST /token` before it touches the store: the body (arbitrary bytes, form-declared) and an
-//! `Authorization` header (arbitrary bytes) through `endpoints::token::parse_request`, client
-//! credential parsing and the scope and PKCE grammars. Any input must give a value or an
+//! `Authorization` header (arbitrary bytes) through `endpoints::token::parse_request`, the typed
+//! token request of its grant, client credential parsing and the scope and PKCE grammars. Any input must give a value or an
 //! RFC 6749 §5.2 error with a 4xx status, never a panic.
 
 #![no_main]
@@ -32,7 +32,13 @@ fuzz_target!(|data: &[u8]| {
         headers.insert(header::AUTHORIZATION, value);
     }
     let form = match parse_request(&Method::POST, &headers, Ok(Bytes::copy_from_slice(body))) {
-        Ok((form, _grant)) => form,
+        Ok((form, grant)) => {
+            if let Err(e) = grant.parse_request(&form) {
+                assert_eq!(e.code.as_str(), "invalid_request");
+                assert!(e.status.is_client_error());
+            }
+            form
+        }
         Err(e) => {
             assert!(CODES.contains(&e.code.as_str()), "{}", e.code.as_str());
             assert!(e.status.is_client_error());

@@ -6,17 +6,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::interaction::{self, Browser, InteractionState};
 use super::request::AuthorizationRequest;
-use crate::app::AppState;
-use crate::audit::Event;
+use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
-use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
-use crate::grants::tokens::{self, UserTokenRequest};
-use crate::metrics::TokenKind;
-use crate::policy::Lifetimes;
+use crate::issuer::{Decision, Issuer, Refresh, Subject, UserGrant, Wanted};
 use crate::protocol::{GrantType, ResponseType, ScopeSet};
 use crate::security::{hash_secret, random_secret, random_token};
 use crate::sessions;
+use crate::state::AppState;
 use crate::store::{AuthorizationCode, Client, Session, User};
 
 use super::response::AuthorizeError;
@@ -167,7 +164,7 @@ impl Flow<'_> {
         let fail = |e: Error| request.redirect_error(e);
         let scope = request.scopes();
         let grant_id = random_token(16);
-        let grant_expires_at = self.now + self.lifetimes().refresh_token;
+        let grant_expires_at = self.now + self.issuer().lifetimes().refresh_token;
         let response_type = request.response_type();
         let params = match response_type {
             ResponseType::Code => self
@@ -246,50 +243,47 @@ impl Flow<'_> {
         scope: &ScopeSet,
         grant_id: &str,
     ) -> Result<Vec<(&'static str, String)>, Error> {
-        let minted = tokens::mint(UserTokenRequest {
-            state: self.state,
-            server: self.server,
-            client: self.client,
-            user,
-            scope,
-            grant_id,
-            auth_time: session.auth_time,
-            nonce: request.nonce.as_deref(),
-            sid: Some(&session.sid),
-            with_access_token: response_type.issues_access_token(),
-            with_id_token: response_type.issues_id_token(),
-            now: self.now,
-        })
-        .await?;
-        // Tokens leave from here, not from /token: audited here, as the token endpoint does.
-        self.state.audit.record(Event::token_issued(
-            self.now,
-            self.server.id(),
-            &self.client.id,
-            GrantType::Implicit.as_str(),
-            Some(&user.id),
-            minted.access_token.as_ref().map(|(_, jti)| jti.as_str()),
-            &scope.to_string(),
-            false,
-        ));
+        // Tokens leave from here, not from /token, but through the same issuer.
+        let issued = self
+            .issuer()
+            .issue(Decision {
+                grant_type: GrantType::Implicit,
+                subject: Subject::User(Box::new(UserGrant {
+                    user: user.clone(),
+                    grant_id: grant_id.to_string(),
+                    auth_time: session.auth_time,
+                    nonce: request.nonce.clone(),
+                    sid: Some(session.sid.clone()),
+                })),
+                scope: scope.clone(),
+                tokens: Wanted {
+                    access_token: response_type.issues_access_token(),
+                    id_token: response_type.issues_id_token(),
+                },
+                // RFC 6749 §4.2.2: never a refresh token.
+                refresh: Refresh::None,
+            })
+            .await?;
         let mut params = Vec::new();
-        let metrics = &self.state.metrics;
-        if let Some((access_token, _)) = minted.access_token {
-            metrics.token_issued(GrantType::Implicit.as_str(), TokenKind::Access);
+        if let Some(access_token) = issued.access_token {
             params.push(("access_token", access_token));
-            params.push(("token_type", "Bearer".to_string()));
-            params.push(("expires_in", minted.access_token_ttl.to_string()));
-            params.push(("scope", scope.to_string()));
+            params.push(("token_type", issued.token_type.to_string()));
+            params.push(("expires_in", issued.expires_in.to_string()));
+            params.push(("scope", issued.scope.to_string()));
         }
-        if let Some(id_token) = minted.id_token {
-            metrics.token_issued(GrantType::Implicit.as_str(), TokenKind::Id);
+        if let Some(id_token) = issued.id_token {
             params.push(("id_token", id_token));
         }
         Ok(params)
     }
 
-    fn lifetimes(&self) -> Lifetimes {
-        Lifetimes::of(&self.state.config.tokens, &self.server.server, self.client)
+    fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            state: self.state,
+            server: self.server,
+            client: self.client,
+            now: self.now,
+        }
     }
 }
 

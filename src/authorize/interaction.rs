@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::request::AuthorizationRequest;
 use crate::clock::UnixTime;
-use crate::cookies::{self, BROWSER_COOKIE};
 use crate::error::{Error, ErrorCode};
+use crate::http::cookies::{self, BROWSER_COOKIE};
 use crate::protocol::FormParams;
 use crate::security::{base64url, constant_time_eq, hash_secret, random_secret, sha256};
 use crate::store::{Store, StoredInteraction};

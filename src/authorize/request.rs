@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::response::{AuthorizeError, RedirectTarget};
 use crate::error::{Error, ErrorCode};
+use crate::policy::{self, ScopeBasis};
 use crate::protocol::{
     pkce, redirect_uri, FormParams, GrantType, Prompt, ResponseMode, ResponseType, ScopeSet,
 };
@@ -199,22 +200,14 @@ fn check_scope(
     default_scope: &ScopeSet,
     response_type: ResponseType,
 ) -> Result<ScopeSet, Error> {
-    let requested = match params.get("scope") {
-        Some(raw) => ScopeSet::parse(raw).map_err(|e| Error::invalid_scope(e.to_string()))?,
-        None => ScopeSet::default(),
-    };
-    let scope = if requested.is_empty() {
-        default_scope.clone()
-    } else {
-        requested
-    };
-    for s in scope.iter() {
-        if !client.may_request(s) {
-            return Err(Error::invalid_scope(format!(
-                "scope `{s}` is not allowed for this client"
-            )));
-        }
-    }
+    let scope = policy::decide_scope(
+        client,
+        params.get("scope"),
+        ScopeBasis::User {
+            defaults: default_scope,
+        },
+    )?;
+    // OIDC Core §3.1.2.1 (and §3.2.2.1): an ID token is only for an `openid` request.
     if response_type.issues_id_token() && !scope.contains("openid") {
         return Err(Error::invalid_scope("an ID token needs the openid scope"));
     }

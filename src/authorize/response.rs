@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::Error;
-use crate::pages::{form_target, Pages};
+use crate::http::pages::{form_target, Pages};
 use crate::protocol::ResponseMode;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

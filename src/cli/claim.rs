@@ -9,9 +9,10 @@ use super::scope::check_server;
 use super::{open_store, print_json, CliError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::protocol::scope::BUILT_IN_SCOPES;
 use crate::protocol::ScopeSet;
 use crate::store::{ClaimSource, ClaimTarget, CustomClaim, Store};
-use crate::tokens::claims::{is_reserved, OIDC_SCOPES};
+use crate::tokens::claims::is_reserved;
 
 /// Claim names are JSON member names in every token; keep them printable and short.
 const MAX_NAME_CHARS: usize = 256;
@@ -164,7 +165,7 @@ fn source_value(raw: &str) -> Result<ClaimSource, CliError> {
 async fn check_scopes(store: &Store, server: &str, scopes: &ScopeSet) -> Result<(), CliError> {
     let known = store.scope_names(server).await.map_err(CliError::from)?;
     for scope in scopes.iter() {
-        let built_in = OIDC_SCOPES.contains(&scope) || scope == "offline_access";
+        let built_in = BUILT_IN_SCOPES.contains(&scope);
         if !built_in && !known.iter().any(|k| k == scope) {
             return Err(CliError(format!(
                 "no scope `{scope}` on server `{server}`; create it first with `scope create`"

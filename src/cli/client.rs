@@ -7,10 +7,10 @@ use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride
 use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::protocol::{ClientAuthMethod, GrantType};
-use crate::registration::{
+use crate::manage::clients::{
     register_client, rotate_client_secret, update_client, ClientChanges, ClientRequest,
 };
+use crate::protocol::{ClientAuthMethod, GrantType};
 use crate::security::Secret;
 use crate::store::{Client, Store};
 

@@ -17,7 +17,7 @@ pub struct HealthcheckArgs {
 }
 
 pub async fn run(config: &Config, args: HealthcheckArgs) -> Result<(), CliError> {
-    let mut addr = args.addr.unwrap_or_else(|| config.listen_addr());
+    let mut addr = args.addr.unwrap_or(config.listen);
     if addr.ip().is_unspecified() {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }

@@ -6,6 +6,7 @@ mod client;
 mod healthcheck;
 mod keys;
 mod scope;
+pub mod serve;
 mod server;
 mod user;
 
@@ -83,7 +84,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve => crate::serve::run(config).await.map_err(CliError::from),
+        Command::Serve => serve::run(config).await.map_err(CliError::from),
         Command::Migrate => migrate(&config).await,
         Command::Server(cmd) => server::run(&config, cmd).await,
         Command::Scope(cmd) => scope::run(&config, cmd).await,

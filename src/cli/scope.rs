@@ -7,18 +7,8 @@ use serde_json::json;
 use super::{open_store, parse_bool, print_json, CliError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::protocol::scope::is_scope_token;
+use crate::protocol::scope::{is_scope_token, BUILT_IN_SCOPES};
 use crate::store::Store;
-
-/// The scopes OIDC Core §5.4 and §11 define: their meaning is fixed.
-const BUILT_IN: &[&str] = &[
-    "openid",
-    "profile",
-    "email",
-    "address",
-    "phone",
-    "offline_access",
-];
 
 #[derive(Debug, Subcommand)]
 pub enum ScopeCommand {
@@ -163,7 +153,7 @@ pub(super) async fn check_server(store: &Store, server: &str) -> Result<(), CliE
 }
 
 fn check_name(name: &str) -> Result<(), CliError> {
-    if BUILT_IN.contains(&name) {
+    if BUILT_IN_SCOPES.contains(&name) {
         return Err(CliError(format!(
             "`{name}` is a built-in OpenID Connect scope and cannot be changed"
         )));

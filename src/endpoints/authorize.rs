@@ -7,13 +7,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
-use crate::app::AppState;
+use crate::auth_server::AuthServer;
 use crate::authorize::decision::session_for;
 use crate::authorize::{interaction, request, AuthorizeError, Browser, Continuing, Flow};
-use crate::endpoints::AuthServer;
 use crate::error::Error;
 use crate::policy;
 use crate::protocol::FormParams;
+use crate::state::AppState;
 use crate::tokens::verify::{verify, Expected};
 
 pub async fn authorize(

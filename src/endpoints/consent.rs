@@ -8,15 +8,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::auth_server::AuthServer;
 use crate::authorize::interaction::{self, csrf_token};
 use crate::authorize::{AuthorizeError, Browser};
-use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
-use crate::pages::form_target;
+use crate::http::pages::form_target;
 use crate::protocol::FormParams;
 use crate::security::hash_secret;
 use crate::sessions;
+use crate::state::AppState;
 
 fn describe(scope: &str, custom: &[(String, String)]) -> (String, bool) {
     let builtin = match scope {

@@ -1,20 +1,18 @@
 //! Authorization server metadata (RFC 8414) and OpenID Provider metadata (OIDC Discovery 1.0),
 //! listing exactly what this server implements.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use crate::app::AppState;
-use crate::endpoints::AuthServer;
+use crate::auth_server::AuthServer;
 use crate::error::Error;
-use crate::grants;
-use crate::protocol::{response_type, ScopeSet};
+use crate::http::discovery_cache::{DocumentKind as Kind, Rendered};
+use crate::protocol::scope::OIDC_SCOPES;
+use crate::protocol::{response_type, ScopeSet, TokenGrant};
+use crate::state::AppState;
 use crate::tokens::claims;
 
 /// `/.well-known/oauth-authorization-server`
@@ -31,42 +29,6 @@ pub async fn openid_configuration(
     server: AuthServer,
 ) -> Result<Response, Error> {
     document(&state, &server, Kind::OpenId).await
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    OAuth,
-    OpenId,
-}
-
-/// Rendered documents per server: the same bytes for every request until the server's policy
-/// (the store cache's generation) or its published signing algorithms change, so they are
-/// built once rather than per request (the JSON took a third of discovery's time).
-#[derive(Default)]
-pub struct DiscoveryCache {
-    documents: Mutex<HashMap<String, [Option<Rendered>; 2]>>,
-}
-
-struct Rendered {
-    policy_generation: u64,
-    algs: Vec<&'static str>,
-    body: Bytes,
-}
-
-impl DiscoveryCache {
-    fn get(&self, server: &str, kind: Kind, generation: u64, algs: &[&str]) -> Option<Bytes> {
-        let documents = self.documents.lock().ok()?;
-        let rendered = documents.get(server)?[kind as usize].as_ref()?;
-        (rendered.policy_generation == generation && rendered.algs == algs)
-            .then(|| rendered.body.clone())
-    }
-
-    fn put(&self, server: &str, kind: Kind, rendered: Rendered) {
-        if let Ok(mut documents) = self.documents.lock() {
-            // Only servers that exist get here (the extractor resolved them): a bounded map.
-            documents.entry(server.to_string()).or_default()[kind as usize] = Some(rendered);
-        }
-    }
 }
 
 async fn document(state: &AppState, server: &AuthServer, kind: Kind) -> Result<Response, Error> {
@@ -131,10 +93,13 @@ async fn common_metadata(
     // Per-server policy: the custom claims this server may release.
     let custom_claims = state.store.cached_claims(server.id()).await?;
     let mut scopes = ScopeSet::from_tokens(custom_scopes.iter().cloned()).unwrap_or_default();
-    for s in claims::OIDC_SCOPES {
+    for s in OIDC_SCOPES {
         scopes.insert(s);
     }
-    let mut grant_types: Vec<&str> = grants::SUPPORTED.iter().map(|g| g.as_str()).collect();
+    let mut grant_types: Vec<&str> = TokenGrant::ALL
+        .iter()
+        .map(|g| g.grant_type().as_str())
+        .collect();
     grant_types.push("implicit");
     let mut claims_supported = vec![
         "iss",

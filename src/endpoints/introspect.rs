@@ -21,11 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::auth_server::AuthServer;
 use crate::client_auth;
 use crate::clock::UnixTime;
-use crate::endpoints::{post_form, AuthServer};
 use crate::error::Error;
+use crate::http::post_form;
+use crate::state::AppState;
 use crate::store::{Client, RefreshToken, User};
 use crate::tokens::presented::{
     access_token_in_force, identify, refresh_token_expiry, refresh_token_in_force, Presented,

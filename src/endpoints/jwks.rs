@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
-use crate::endpoints::AuthServer;
+use crate::auth_server::AuthServer;
 use crate::error::Error;
+use crate::state::AppState;
 
 pub async fn jwks(State(state): State<AppState>, server: AuthServer) -> Result<Response, Error> {
     let set = state.keys.key_set(&server.server, state.now()).await?;

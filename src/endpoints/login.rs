@@ -9,18 +9,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
 use crate::accounts;
-use crate::app::AppState;
 use crate::audit::{Event, Kind};
+use crate::auth_server::AuthServer;
 use crate::authorize::interaction::{self, csrf_token, Authenticated, InteractionState};
 use crate::authorize::{AuthorizeError, Browser};
-use crate::client_ip::ClientIp;
-use crate::endpoints::AuthServer;
 use crate::error::Error;
-use crate::pages::form_target;
+use crate::http::client_ip::ClientIp;
+use crate::http::pages::form_target;
 use crate::protocol::FormParams;
 use crate::rate_limit;
 use crate::security::Secret;
 use crate::sessions;
+use crate::state::AppState;
 
 const FAILED: &str = "Incorrect username or password.";
 const SLOW_DOWN: &str = "Too many sign-in attempts. Please wait a minute and try again.";

@@ -10,13 +10,13 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::auth_server::AuthServer;
 use crate::authorize::interaction::{check_csrf, csrf_token};
 use crate::authorize::Browser;
-use crate::endpoints::AuthServer;
 use crate::error::Error;
 use crate::protocol::FormParams;
 use crate::sessions;
+use crate::state::AppState;
 use crate::tokens::verify::{verify, Expected};
 
 pub async fn logout(
@@ -121,7 +121,7 @@ async fn end_session(
             }),
             &redirect
                 .iter()
-                .filter_map(|r| crate::pages::form_target(r))
+                .filter_map(|r| crate::http::pages::form_target(r))
                 .collect::<Vec<_>>(),
             browser.set_cookie_headers(state.config.secure_cookies()),
         ));

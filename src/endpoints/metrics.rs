@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::metrics::CONTENT_TYPE;
+use crate::state::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, Error> {
     // Pool gauges are read now, not tracked on every checkout.

@@ -13,8 +13,3 @@ pub mod metrics;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
-
-mod auth_server;
-mod post_form;
-pub use auth_server::AuthServer;
-pub use post_form::post_form;

@@ -17,11 +17,12 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::audit::{Event, Kind};
+use crate::auth_server::AuthServer;
 use crate::client_auth;
-use crate::endpoints::{post_form, AuthServer};
 use crate::error::Error;
+use crate::http::post_form;
+use crate::state::AppState;
 use crate::tokens::presented::{identify, Presented, TokenKind};
 
 pub async fn revoke(

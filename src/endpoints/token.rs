@@ -1,22 +1,26 @@
-//! `POST /token` (RFC 6749 §3.2): parse the form, authenticate the client, dispatch to the
-//! grant. Every grant's logic lives in `grants/`.
+//! `POST /token` (RFC 6749 §3.2): parse the request, authenticate the client, let the grant
+//! decide, have the issuer issue, and answer (§5.1). Every grant's logic lives in `grants/`,
+//! every token is minted in `issuer`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
 
-use crate::app::AppState;
 use crate::audit::{Event, Kind};
+use crate::auth_server::AuthServer;
 use crate::client_auth;
-use crate::client_ip::ClientIp;
-use crate::endpoints::{post_form, AuthServer};
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::grants::{self, GrantContext};
-use crate::metrics::TokenKind;
-use crate::protocol::{FormParams, GrantType};
+use crate::http::client_ip::ClientIp;
+use crate::http::post_form;
+use crate::issuer::{Issued, Issuer};
+use crate::protocol::{FormParams, TokenGrant};
 use crate::rate_limit;
+use crate::state::AppState;
 
 pub async fn token(
     State(state): State<AppState>,
@@ -28,9 +32,10 @@ pub async fn token(
 ) -> Result<Response, Error> {
     let (form, grant) = parse_request(&method, &headers, body)?;
     let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
-    if !client.allows(grant) {
+    if !client.allows(grant.grant_type()) {
         return Err(Error::unauthorized_client(format!(
-            "this client may not use the {grant} grant"
+            "this client may not use the {} grant",
+            grant.grant_type()
         )));
     }
     let now = state.now();
@@ -39,7 +44,7 @@ pub async fn token(
         .rate_limits
         .check_token(&state.config.rate_limits, &client.id, now)
         .map_err(|limited| limited.into_error())?;
-    if grant == GrantType::Password {
+    if grant == TokenGrant::Password {
         // Before the password is hashed: a flood of guesses buys no argon2 time.
         let username = form.get("username").unwrap_or("");
         let limits = &state.config.rate_limits;
@@ -57,48 +62,75 @@ pub async fn token(
             return Err(limited.into_error());
         }
     }
+    let request = grant.parse_request(&form)?;
     let context = GrantContext {
         state: &state,
         server: &server,
         client: &client,
-        form: &form,
         now,
     };
-    let response = grants::dispatch(grant, context).await?;
-    count_issued(&state, grant, &response);
-    Ok(response.into_response())
+    let decision = grants::decide(&context, request).await?;
+    let issuer = Issuer {
+        state: &state,
+        server: &server,
+        client: &client,
+        now,
+    };
+    let issued = issuer.issue(decision).await?;
+    Ok(TokenResponse::try_from(issued)?.into_response())
 }
 
-/// Every grant's tokens are counted here, where they leave (the implicit flow counts its own).
-fn count_issued(state: &AppState, grant: GrantType, response: &grants::TokenResponse) {
-    let grant_type = grant.as_str();
-    state.metrics.token_issued(grant_type, TokenKind::Access);
-    if response.id_token.is_some() {
-        state.metrics.token_issued(grant_type, TokenKind::Id);
-    }
-    if response.refresh_token.is_some() {
-        state.metrics.token_issued(grant_type, TokenKind::Refresh);
-    }
-}
-
-/// The request's form and grant type, before anything touches the store: the parsing the fuzz
+/// The request's form and grant, before anything touches the store: the parsing the fuzz
 /// target `token_request` drives with arbitrary bytes.
 pub fn parse_request(
     method: &Method,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(FormParams, GrantType), Error> {
+) -> Result<(FormParams, TokenGrant), Error> {
     let form = post_form("token", method, headers, body)?;
-    let grant_type = form.require("grant_type")?;
-    let grant = grant_type
-        .parse::<GrantType>()
-        .ok()
-        .filter(|g| grants::SUPPORTED.contains(g))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant_type `{grant_type}` is not supported"),
-            )
-        })?;
+    let grant = TokenGrant::of(&form)?;
     Ok((form, grant))
+}
+
+/// RFC 6749 §5.1.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl TryFrom<Issued> for TokenResponse {
+    type Error = Error;
+
+    /// Every grant of the token endpoint issues an access token (`Wanted::TOKEN_ENDPOINT`).
+    fn try_from(issued: Issued) -> Result<Self, Error> {
+        Ok(Self {
+            access_token: issued
+                .access_token
+                .ok_or_else(|| Error::internal("no access token minted"))?,
+            token_type: issued.token_type,
+            expires_in: issued.expires_in,
+            scope: issued.scope.to_string(),
+            refresh_token: issued.refresh_token,
+            id_token: issued.id_token,
+        })
+    }
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut response = Json(self).into_response();
+        let headers = response.headers_mut();
+        // §5.1: tokens are never cached.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
 }

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
 
-use crate::app::AppState;
-use crate::endpoints::AuthServer;
+use crate::auth_server::AuthServer;
 use crate::error::{Challenge, Error, ErrorCode};
 use crate::policy::{self, ClaimTarget};
 use crate::protocol::{FormParams, ScopeSet};
+use crate::state::AppState;
 use crate::tokens::claims;
 use crate::tokens::presented::access_token_in_force;
 use crate::tokens::verify::{verify, Expected};

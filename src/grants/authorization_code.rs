@@ -2,17 +2,21 @@
 //! OIDC Core §3.1.3). The code is consumed first, atomically, so every failure below burns it:
 //! a guessed verifier gets one try.
 
-use super::{tokens, GrantContext, TokenResponse};
+use super::GrantContext;
 use crate::audit::{Event, Kind};
 use crate::error::Error;
-use crate::protocol::{pkce, ScopeSet};
+use crate::issuer::{Decision, Refresh, Subject, UserGrant, Wanted};
+use crate::protocol::token_request::CodeExchange;
+use crate::protocol::{pkce, GrantType, ScopeSet};
 use crate::security::hash_secret;
 use crate::store::Redemption;
 
-pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
-    let code = cx.form.require("code")?;
+pub async fn decide(cx: &GrantContext<'_>, request: CodeExchange) -> Result<Decision, Error> {
     let store = &cx.state.store;
-    let (record, grant_active) = match store.redeem_code(&hash_secret(code), cx.now).await? {
+    let (record, grant_active) = match store
+        .redeem_code(&hash_secret(request.code.expose()), cx.now)
+        .await?
+    {
         Redemption::Redeemed { code, grant_active } => (code, grant_active),
         Redemption::Replayed { grant_id } => {
             // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
@@ -41,14 +45,14 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         return Err(Error::invalid_grant("the authorization code has expired"));
     }
     // §4.1.3: and to the redirect URI of the authorization request.
-    if cx.form.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+    if request.redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
         return Err(Error::invalid_grant(
             "redirect_uri does not match the authorization request",
         ));
     }
     check_pkce(
         record.code_challenge.as_deref(),
-        cx.form.get("code_verifier"),
+        request.code_verifier.as_deref(),
     )?;
     if !grant_active {
         return Err(Error::invalid_grant("the grant was revoked"));
@@ -57,42 +61,20 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         Some(u) if !u.disabled => u,
         _ => return Err(Error::invalid_grant("the user is no longer active")),
     };
+    // The scope was decided at the authorization endpoint and consented to there.
     let scope = ScopeSet::parse(&record.scope).map_err(|e| Error::internal(e.to_string()))?;
-    let issued = tokens::for_user(
-        &cx,
-        &user,
-        &scope,
-        &record.grant_id,
-        record.auth_time,
-        record.nonce.as_deref(),
-        record.session_sid.as_deref(),
-    )
-    .await?;
-    let refresh_token = cx
-        .new_refresh_token(
-            &record.grant_id,
-            &user.id,
-            &scope,
-            record.auth_time,
-            record.session_sid.as_deref(),
-        )
-        .await?;
-    // One line per token at debug only: the audit log records every issuance (with its jti).
-    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (authorization_code)");
-    cx.audit_issued(
-        "authorization_code",
-        Some(user.id.as_str()),
-        &issued.jti,
-        &scope.to_string(),
-        refresh_token.is_some(),
-    );
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer",
-        expires_in: cx.access_token_ttl(),
-        scope: scope.to_string(),
-        refresh_token,
-        id_token: issued.id_token,
+    Ok(Decision {
+        grant_type: GrantType::AuthorizationCode,
+        subject: Subject::User(Box::new(UserGrant {
+            user,
+            grant_id: record.grant_id,
+            auth_time: record.auth_time,
+            nonce: record.nonce,
+            sid: record.session_sid,
+        })),
+        scope,
+        tokens: Wanted::TOKEN_ENDPOINT,
+        refresh: Refresh::NewFamily,
     })
 }
 

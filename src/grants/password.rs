@@ -2,23 +2,36 @@
 //! explicitly allowed it. Every failure is the same `invalid_grant`, so the endpoint does not
 //! tell which usernames exist; failures count toward the account lockout the login form shares.
 
-use super::{tokens, GrantContext, TokenResponse};
+use super::GrantContext;
 use crate::accounts;
 use crate::audit::{Event, Kind};
 use crate::error::Error;
-use crate::protocol::ScopeSet;
-use crate::security::{random_token, Secret};
+use crate::issuer::{Decision, Refresh, Subject, UserGrant, Wanted};
+use crate::policy::{self, ScopeBasis};
+use crate::protocol::token_request::PasswordCredentials;
+use crate::protocol::GrantType;
+use crate::security::random_token;
 
-pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
+pub async fn decide(
+    cx: &GrantContext<'_>,
+    request: PasswordCredentials,
+) -> Result<Decision, Error> {
     if cx.client.is_public() {
         return Err(Error::unauthorized_client(
             "the password grant requires a confidential client",
         ));
     }
-    let username = cx.form.require("username")?;
-    let password = Secret::new(cx.form.require("password")?);
-    let scope = granted_scope(&cx).await?;
-    let user = match accounts::check_password(cx.state, username.trim(), &password, cx.now).await? {
+    let username = request.username.trim();
+    let defaults = policy::default_scope(&cx.state.store, cx.client).await?;
+    let scope = policy::decide_scope(
+        cx.client,
+        request.scope.as_deref(),
+        ScopeBasis::User {
+            defaults: &defaults,
+        },
+    )?;
+    let user = match accounts::check_password(cx.state, username, &request.password, cx.now).await?
+    {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(client_id = %cx.client.id, reason = ?why, "password grant refused");
@@ -27,7 +40,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
                     .server(cx.server.id())
                     .actor(format!("client:{}", cx.client.id))
                     .detail("via", "password_grant")
-                    .detail("username", username.trim())
+                    .detail("username", username)
                     .detail("reason", why.as_str()),
             );
             return Err(Error::invalid_grant("invalid username or password"));
@@ -43,53 +56,28 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             Some(&user.id),
             &scope.to_string(),
             cx.now,
-            cx.now + cx.refresh_token_ttl(),
+            cx.now + cx.lifetimes().refresh_token,
         )
         .await?;
-    let issued = tokens::for_user(&cx, &user, &scope, &grant_id, cx.now, None, None).await?;
-    let refresh_token = cx
-        .new_refresh_token(&grant_id, &user.id, &scope, cx.now, None)
-        .await?;
-    // One line per token at debug only: the audit log records every issuance (with its jti).
-    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (password)");
     cx.state.audit.record(
         Event::new(Kind::SignIn, cx.now)
             .server(cx.server.id())
             .actor(format!("client:{}", cx.client.id))
             .subject(user.id.as_str())
             .detail("via", "password_grant")
-            .detail("username", username.trim()),
+            .detail("username", username),
     );
-    cx.audit_issued(
-        "password",
-        Some(user.id.as_str()),
-        &issued.jti,
-        &scope.to_string(),
-        refresh_token.is_some(),
-    );
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer",
-        expires_in: cx.access_token_ttl(),
-        scope: scope.to_string(),
-        refresh_token,
-        id_token: issued.id_token,
+    Ok(Decision {
+        grant_type: GrantType::Password,
+        subject: Subject::User(Box::new(UserGrant {
+            user,
+            grant_id,
+            auth_time: cx.now,
+            nonce: None,
+            sid: None,
+        })),
+        scope,
+        tokens: Wanted::TOKEN_ENDPOINT,
+        refresh: Refresh::NewFamily,
     })
-}
-
-/// The requested scopes (OIDC scopes, the client's scopes, offline_access when it may refresh),
-/// or the client's defaults.
-async fn granted_scope(cx: &GrantContext<'_>) -> Result<ScopeSet, Error> {
-    let requested = match cx.form.get("scope") {
-        Some(raw) => ScopeSet::parse(raw).map_err(|e| Error::invalid_scope(e.to_string()))?,
-        None => return crate::policy::default_scope(&cx.state.store, cx.client).await,
-    };
-    for s in requested.iter() {
-        if !cx.client.may_request(s) {
-            return Err(Error::invalid_scope(format!(
-                "scope `{s}` is not allowed for this client"
-            )));
-        }
-    }
-    Ok(requested)
 }

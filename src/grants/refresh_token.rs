@@ -2,17 +2,19 @@
 //! every use returns a new refresh token and retires the presented one; presenting a retired
 //! one revokes the whole family, except within the grace period after its rotation.
 
-use super::{tokens, GrantContext, TokenResponse};
+use super::GrantContext;
 use crate::audit::{Event, Kind};
 use crate::error::Error;
-use crate::protocol::ScopeSet;
+use crate::issuer::{Decision, Refresh as Successor, Subject, UserGrant, Wanted};
+use crate::policy::{self, ScopeBasis};
+use crate::protocol::token_request::Refresh;
+use crate::protocol::{GrantType, ScopeSet};
 use crate::security::{hash_secret, random_secret};
 use crate::store::{RefreshRotation, RefreshToken};
 
-pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
-    let presented = cx.form.require("refresh_token")?;
+pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision, Error> {
     let store = &cx.state.store;
-    let old_hash = hash_secret(presented);
+    let old_hash = hash_secret(request.refresh_token.expose());
     let (current, grant_active, user) = store
         .refresh_token_grant_and_user(&old_hash, cx.now)
         .await?
@@ -31,32 +33,22 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     }
     // §6: the new access token may narrow the scope, never widen it.
     let granted = ScopeSet::parse(&current.scope).map_err(|e| Error::internal(e.to_string()))?;
-    // A scope the client has since lost is not issued again, whatever the family was granted.
-    let granted = ScopeSet::from_tokens(granted.iter().filter(|s| cx.client.may_request(s)))
-        .map_err(|e| Error::internal(e.to_string()))?;
-    let scope = match cx.form.get("scope") {
-        None => granted.clone(),
-        Some(raw) => {
-            let requested =
-                ScopeSet::parse(raw).map_err(|e| Error::invalid_scope(e.to_string()))?;
-            if let Some(extra) = requested.not_in(&granted).next() {
-                return Err(Error::invalid_scope(format!(
-                    "scope `{extra}` was not granted to this refresh token"
-                )));
-            }
-            requested
-        }
-    };
+    let scope = policy::decide_scope(
+        cx.client,
+        request.scope.as_deref(),
+        ScopeBasis::Refresh { granted: &granted },
+    )?;
     if user.disabled {
         return Err(Error::invalid_grant("the user is no longer active"));
     }
+    let lifetimes = cx.lifetimes();
     let new_value = random_secret();
     let new_hash = hash_secret(new_value.expose());
     // The successor keeps the family's absolute expiry and its granted scope (§6: a new refresh
     // token has the scope of the one presented).
     let successor = RefreshToken {
         created_at: cx.now,
-        idle_expires_at: (cx.now + cx.refresh_idle_ttl()).min(current.expires_at),
+        idle_expires_at: (cx.now + lifetimes.refresh_idle).min(current.expires_at),
         rotated_at: None,
         revoked_at: None,
         ..current.clone()
@@ -68,7 +60,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
         RefreshRotation::Rotated(_) => {}
         RefreshRotation::AlreadyRotated(t)
             if t.rotated_at
-                .is_some_and(|at| cx.now - at < cx.refresh_reuse_grace()) =>
+                .is_some_and(|at| cx.now - at < lifetimes.refresh_reuse_grace) =>
         {
             // A concurrent refresh of the same token within the grace period: the same outcome
             // (fresh tokens in the same family), not a revoked family.
@@ -90,31 +82,17 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
             return Err(Error::invalid_grant("the refresh token was revoked"))
         }
     }
-    let issued = tokens::for_user(
-        &cx,
-        &user,
-        &scope,
-        &current.grant_id,
-        current.auth_time,
-        None,
-        current.session_sid.as_deref(),
-    )
-    .await?;
-    // One line per token at debug only: the audit log records every issuance (with its jti).
-    tracing::debug!(client_id = %cx.client.id, server = %cx.server.id(), user = %user.id, jti = %issued.jti, "tokens issued (refresh_token)");
-    cx.audit_issued(
-        "refresh_token",
-        Some(user.id.as_str()),
-        &issued.jti,
-        &scope.to_string(),
-        true,
-    );
-    Ok(TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer",
-        expires_in: cx.access_token_ttl(),
-        scope: scope.to_string(),
-        refresh_token: Some(new_value.expose().to_string()),
-        id_token: issued.id_token,
+    Ok(Decision {
+        grant_type: GrantType::RefreshToken,
+        subject: Subject::User(Box::new(UserGrant {
+            user,
+            grant_id: current.grant_id,
+            auth_time: current.auth_time,
+            nonce: None,
+            sid: current.session_sid,
+        })),
+        scope,
+        tokens: Wanted::TOKEN_ENDPOINT,
+        refresh: Successor::Rotated(new_value),
     })
 }

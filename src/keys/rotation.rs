@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use super::{KeyError, Rotation};
-use crate::app::AppState;
 use crate::clock::UnixTime;
+use crate::state::AppState;
 
 /// One pass over every server at `now`: the rotations this replica performed or lost.
 pub async fn tick(state: &AppState, now: UnixTime) -> Result<Vec<(String, Rotation)>, KeyError> {

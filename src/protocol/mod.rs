@@ -8,6 +8,7 @@ pub mod prompt;
 pub mod redirect_uri;
 pub mod response_type;
 pub mod scope;
+pub mod token_request;
 
 pub use client_auth::{ClientAuthMethod, PresentedCredentials};
 pub use form::FormParams;
@@ -15,3 +16,4 @@ pub use grant_type::GrantType;
 pub use prompt::Prompt;
 pub use response_type::{ResponseMode, ResponseType};
 pub use scope::ScopeSet;
+pub use token_request::{TokenGrant, TokenRequest};

@@ -3,6 +3,24 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The built-in scopes, whose meaning is fixed: OIDC Core §5.4's (and `openid` itself), then
+/// `offline_access` (§11). Every one describes a user. Listed here only.
+pub const BUILT_IN_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    OFFLINE_ACCESS,
+];
+
+/// OIDC Core §11: asks for a refresh token that outlives the user's session.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// The OIDC scopes every client that signs users in may request: the built-in ones but
+/// `offline_access`, which needs the refresh grant.
+pub const OIDC_SCOPES: &[&str] = BUILT_IN_SCOPES.split_at(BUILT_IN_SCOPES.len() - 1).0;
+
 /// A set of validated scope tokens. Order does not matter; duplicates collapse.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeSet(BTreeSet<String>);

@@ -1,6 +1,7 @@
 //! Clients. Each belongs to one authorization server.
 
 use super::{on_pool, split_list, Store, StoreError};
+use crate::protocol::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
 use crate::security::verify_secret;
 
@@ -48,8 +49,8 @@ impl Client {
     /// May this client be granted `scope` for a user? The OIDC scopes, `offline_access` when it
     /// may refresh, and the scopes registered for it.
     pub fn may_request(&self, scope: &str) -> bool {
-        crate::tokens::claims::OIDC_SCOPES.contains(&scope)
-            || (scope == "offline_access" && self.allows(GrantType::RefreshToken))
+        OIDC_SCOPES.contains(&scope)
+            || (scope == OFFLINE_ACCESS && self.allows(GrantType::RefreshToken))
             || self.scopes.contains(scope)
     }
 

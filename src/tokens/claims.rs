@@ -25,9 +25,6 @@ pub const EMAIL: &[&str] = &["email", "email_verified"];
 pub const ADDRESS: &[&str] = &["address"];
 pub const PHONE: &[&str] = &["phone_number", "phone_number_verified"];
 
-/// The standard scopes of OIDC Core §5.4, available to every client that signs users in.
-pub const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "address", "phone"];
-
 /// The claims released by `scope` (never `sub`; callers add it).
 pub fn for_scope(user: &User, scope: &ScopeSet) -> Map<String, Value> {
     let mut out = Map::new();

@@ -2,11 +2,11 @@
 //! it is still in force: one of this server's JWT access tokens or one of its refresh tokens.
 //! /userinfo asks the same question of its bearer token.
 
-use crate::app::AppState;
+use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
-use crate::endpoints::AuthServer;
 use crate::error::Error;
 use crate::security::hash_secret;
+use crate::state::AppState;
 use crate::store::{RefreshToken, Store, StoreError};
 use crate::tokens::verify::{verify, Expected};
 use crate::tokens::AccessTokenClaims;

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 use portcullis::store::{AuditEvent, AuditFilter};
 use serde_json::Value;
 

@@ -10,8 +10,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use oauth2::PkceCodeChallenge;
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 use serde::Deserialize;
 
 use crate::common::browser::{callback_page, query_param, Browser, Callback};

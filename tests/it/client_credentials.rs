@@ -3,8 +3,8 @@
 
 use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
+use portcullis::manage::clients::{rotate_client_secret, ClientRequest};
 use portcullis::protocol::{ClientAuthMethod, GrantType};
-use portcullis::registration::{rotate_client_secret, ClientRequest};
 
 use crate::common::{Backend, TestServer};
 use crate::jwt::{fetch_jwks, typ_of, verify};

@@ -447,7 +447,7 @@ async fn a_code_of_one_server_is_refused_by_another(backend: Backend) {
     server.create_server("tenant").await;
     let (client, secret) = server.web_client(REDIRECT, true, false).await;
     let (tenant_client, tenant_secret) = server
-        .register(portcullis::registration::ClientRequest {
+        .register(portcullis::manage::clients::ClientRequest {
             server_id: "tenant".into(),
             name: "tenant app".into(),
             grant_types: vec![portcullis::protocol::GrantType::AuthorizationCode],

@@ -548,7 +548,7 @@ async fn oidcc_refresh_token(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     let (refreshing, secret) = rp
         .server
-        .register(portcullis::registration::ClientRequest {
+        .register(portcullis::manage::clients::ClientRequest {
             server_id: "default".into(),
             name: "refreshing".into(),
             grant_types: vec![

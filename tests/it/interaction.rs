@@ -361,7 +361,7 @@ async fn logout_variants(backend: Backend) {
     // A registered URI with a query keeps it.
     let (client, _) = rp
         .server
-        .register(portcullis::registration::ClientRequest {
+        .register(portcullis::manage::clients::ClientRequest {
             server_id: "default".into(),
             name: "q".into(),
             grant_types: vec![portcullis::protocol::GrantType::AuthorizationCode],
@@ -406,7 +406,7 @@ async fn native_app_loopback_redirect_may_use_any_port(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     let (client, _) = rp
         .server
-        .register(portcullis::registration::ClientRequest {
+        .register(portcullis::manage::clients::ClientRequest {
             server_id: "default".into(),
             name: "native".into(),
             grant_types: vec![portcullis::protocol::GrantType::AuthorizationCode],

@@ -2,8 +2,8 @@
 //! is inactive (all answered alike, `{"active": false}`), the hint, and the client
 //! authentication the endpoint requires.
 
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::{ClientAuthMethod, GrantType};
-use portcullis::registration::ClientRequest;
 use serde_json::{json, Value};
 
 use crate::common::rp::{Rp, REDIRECT, USER};

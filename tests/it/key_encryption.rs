@@ -1,10 +1,10 @@
 //! Private signing keys encrypted at rest under a key-encryption key (KEK): what is stored,
 //! what start-up refuses, and a KEK roll with `portcullis keys rewrap`.
 
+use portcullis::cli::serve::ServeError;
 use portcullis::config::{Config, Mode, SecretValue};
 use portcullis::keys::kek::{Kek, Keks};
 use portcullis::keys::{Signer, SigningAlg};
-use portcullis::serve::ServeError;
 use portcullis::store::Rewrapped;
 
 use crate::common::{Backend, TestDatabase, TestServer};

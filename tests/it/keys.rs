@@ -2,7 +2,7 @@
 //! tokens until they expire, then leaves the JWKS (oidcc-server-rotate-keys).
 
 use portcullis::keys::{rotation, Rotation};
-use portcullis::registration::{update_client, ClientChanges};
+use portcullis::manage::clients::{update_client, ClientChanges};
 
 use crate::common::{Backend, TestServer};
 use crate::jwt::{fetch_jwks, kid_of, verify};

@@ -1,8 +1,8 @@
 //! Token lifecycle: the password grant and lockout, refresh tokens with rotation, reuse
 //! detection, the grace period, scope narrowing, client binding, expiry and concurrency.
 
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 use serde_json::Value;
 
 use crate::common::{assert_oauth_error, Backend, TestServer};

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use portcullis::app::{router, AppState};
 use portcullis::clock::Clock;
 use portcullis::config::Config;
+use portcullis::http::router;
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
+use portcullis::state::AppState;
 use reqwest::StatusCode;
 use tokio::net::TcpListener;
 
@@ -268,7 +269,7 @@ async fn replica(server: &TestServer) -> (String, tokio::task::JoinHandle<()>) {
     let addr = listener.local_addr().expect("addr");
     let config: Config = (*server.state.config).clone();
     let clock: Arc<dyn Clock> = Arc::new(server.clock.clone());
-    let store = portcullis::serve::open(&config, clock.as_ref())
+    let store = portcullis::cli::serve::open(&config, clock.as_ref())
         .await
         .expect("open store");
     let state = AppState::new(config, store, clock);

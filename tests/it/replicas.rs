@@ -621,7 +621,7 @@ async fn three_replicas_behind_nginx_survive_a_restart_and_a_key_rotation() {
     );
 }
 
-/// Graceful shutdown (src/serve.rs): a connection the server took just before SIGTERM is
+/// Graceful shutdown (src/cli/serve.rs): a connection the server took just before SIGTERM is
 /// answered even when its request arrives after the signal, and a new connection is refused, so
 /// a load balancer moves on to another replica before sending anything. Runs without PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

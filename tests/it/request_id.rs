@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use portcullis::config::{HeaderNameValue, TrustedProxies};
 use reqwest::header::HeaderValue;
 
 use crate::common::{Backend, TestServer};
@@ -54,7 +55,7 @@ async fn an_untrusted_peers_id_is_replaced(backend: Backend) {
 
 async fn a_trusted_proxys_sane_id_is_kept_and_a_hostile_one_replaced(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
-        c.http.trusted_proxies = vec!["127.0.0.0/8".into()]
+        c.http.trusted_proxies = TrustedProxies::parse(&["127.0.0.0/8"]).unwrap()
     })
     .await;
     let id = get(
@@ -86,7 +87,7 @@ async fn a_trusted_proxys_sane_id_is_kept_and_a_hostile_one_replaced(backend: Ba
 
 async fn the_header_name_is_configurable(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
-        c.http.request_id_header = "x-correlation-id".into()
+        c.http.request_id_header = HeaderNameValue::from_static("x-correlation-id")
     })
     .await;
     let response = server
@@ -148,7 +149,7 @@ async fn logged_request(
     // A current-thread runtime (this test's), so the server's tasks log through this
     // subscriber too.
     let _guard = tracing::subscriber::set_default(subscriber);
-    let proxies: Vec<String> = trusted_proxies.iter().map(|s| s.to_string()).collect();
+    let proxies = TrustedProxies::parse(trusted_proxies).unwrap();
     let server =
         TestServer::start_with(Backend::Sqlite, |c| c.http.trusted_proxies = proxies).await;
     let id = get(

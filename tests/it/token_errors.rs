@@ -2,8 +2,8 @@
 //! and headers, and leaves the store as it was.
 
 use base64::Engine;
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 
 use crate::common::{assert_oauth_error, Backend, TestServer};
 use crate::on_both_databases;

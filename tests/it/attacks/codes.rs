@@ -9,9 +9,9 @@
 //! without a challenge (code_flow::verifier_without_challenge_is_refused), a replayed code
 //! revoking its tokens (code_flow::oidcc_codereuse).
 
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::pkce::s256;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 
 use crate::common::agent::query_param;
 use crate::common::rp::{Rp, REDIRECT};

@@ -2,8 +2,8 @@
 //! in every response mode, carries `iss`, the issuer of the server that answered, so a client
 //! talking to several servers can tell which one a code or error came from.
 
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 use url::Url;
 
 use crate::common::agent::{fragment_param, hidden_inputs, query_param};

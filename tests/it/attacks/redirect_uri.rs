@@ -6,8 +6,8 @@
 //!
 //! Unit tests of the matcher: src/protocol/redirect_uri.rs; its properties: tests/it/properties.rs.
 
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
-use portcullis::registration::ClientRequest;
 
 use super::{assert_error_page, enc, get};
 use crate::common::snapshot::Snapshot;

@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
-use portcullis::app::{router, AppState};
 use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::Config;
+use portcullis::http::router;
+use portcullis::manage::clients::{register_client, ClientRequest};
 use portcullis::protocol::GrantType;
-use portcullis::registration::{register_client, ClientRequest};
 use portcullis::security::Secret;
+use portcullis::state::AppState;
 use portcullis::store::{Client, Store};
 use tokio::net::TcpListener;
 
@@ -54,7 +55,7 @@ impl TestServer {
     pub async fn replica(
         &self,
         tweak: impl FnOnce(&mut Config),
-    ) -> Result<Self, portcullis::serve::ServeError> {
+    ) -> Result<Self, portcullis::cli::serve::ServeError> {
         Self::start_on(self.db.shared(), tweak).await
     }
 
@@ -62,12 +63,12 @@ impl TestServer {
     pub async fn start_on(
         db: TestDatabase,
         tweak: impl FnOnce(&mut Config),
-    ) -> Result<Self, portcullis::serve::ServeError> {
+    ) -> Result<Self, portcullis::cli::serve::ServeError> {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut config = Config {
             issuer: format!("http://{addr}"),
-            listen: addr.to_string(),
+            listen: addr,
             database_url: db.url.clone(),
             database_max_connections: 4,
             ..Config::default()
@@ -89,11 +90,11 @@ impl TestServer {
         // `exp` against the system clock) accept fresh tokens.
         let clock = ManualClock::new(portcullis::clock::SystemClock.now());
         let clock_dyn: Arc<dyn Clock> = Arc::new(clock.clone());
-        let store = portcullis::serve::open(&config, clock_dyn.as_ref())
+        let store = portcullis::cli::serve::open(&config, clock_dyn.as_ref())
             .await
             .expect("open store");
         let state = AppState::new(config, store, clock_dyn);
-        portcullis::serve::prepare(&state).await?;
+        portcullis::cli::serve::prepare(&state).await?;
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(

@@ -1,4 +1,5 @@
-//! Client registration rules, shared by the CLI and the tests.
+//! Clients: the rules for registering and changing one (grant types, redirect URIs, scopes,
+//! authentication method), shared by the CLI and the tests.
 
 use crate::clock::UnixTime;
 use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};

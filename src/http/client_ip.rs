@@ -6,43 +6,18 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use crate::config::TrustedProxies;
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use ipnet::IpNet;
-
-use crate::app::AppState;
 
 /// The client's address, as the rate limiter and the logs see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ClientIp(pub IpAddr);
 
-/// The proxies whose forwarding headers are believed.
-#[derive(Debug, Clone, Default)]
-pub struct TrustedProxies(Vec<IpNet>);
-
+/// Walking `X-Forwarded-For` is this module's job; the list itself is configuration.
 impl TrustedProxies {
-    /// CIDR blocks (`10.0.0.0/8`, `fd00::/8`) or single addresses (`192.0.2.1`, `::1`).
-    pub fn parse(entries: &[String]) -> Result<Self, String> {
-        entries
-            .iter()
-            .map(|entry| {
-                let entry = entry.trim();
-                entry
-                    .parse::<IpNet>()
-                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map(|net| net.trunc())
-                    .map_err(|_| format!("`{entry}` is not an IP address or CIDR block"))
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-
     /// The client's address for a request that came from `peer` with `headers`.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = peer.to_canonical();
@@ -95,7 +70,11 @@ impl FromRequestParts<AppState> for ClientIp {
         }
         Ok(ClientIp(
             match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                Some(ConnectInfo(peer)) => state.proxies.client_ip(peer.ip(), &parts.headers),
+                Some(ConnectInfo(peer)) => state
+                    .config
+                    .http
+                    .trusted_proxies
+                    .client_ip(peer.ip(), &parts.headers),
                 // Only a router driven without a socket (never `serve`) lacks the peer.
                 None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             },

@@ -9,10 +9,11 @@ use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
-use crate::app::{router, AppState};
-use crate::cli::redact_url;
+use super::redact_url;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, LogConfig, Mode};
+use crate::config::{Config, LogConfig, LogFormat, Mode};
+use crate::http::router;
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,14 +34,13 @@ pub enum ServeError {
 }
 
 pub fn init_tracing(log: &LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log.level.env_filter();
     // Colour codes only on a terminal: in a file or a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     // try_init: a second initialisation (tests) is not an error worth failing for.
-    let _ = if log.format == "json" {
+    let _ = if log.format == LogFormat::Json {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -103,7 +103,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     init_tracing(&config.log);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store = open(&config, clock.as_ref()).await?;
-    let addr = config.listen_addr();
+    let addr = config.listen;
     let grace = config.http.shutdown_grace.as_duration();
     let state = AppState::new(config, store.clone(), clock);
     prepare(&state).await?;

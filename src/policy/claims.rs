@@ -1,51 +1,12 @@
-//! Per-server policy, as the minting code asks for it: how long each token lives, which custom
-//! claims a granted scope releases into which token, and the scope a client gets when it asks
-//! for none. Operators set it with `portcullis server update`, `scope …`, `claim …` and
-//! `client update`; every grant reads it here, so tokens carry exactly what the policy grants.
+//! Custom claims: which of a server's claim definitions a granted scope releases into a token.
 
 use serde_json::{Map, Value};
 
-use crate::config::TokenConfig;
+use super::{ClaimSource, ClaimTarget, CustomClaim};
 use crate::error::Error;
 use crate::protocol::ScopeSet;
-use crate::store::{AuthorizationServer, Client, Store, User};
+use crate::store::{Store, User};
 use crate::tokens::claims;
-
-pub use crate::store::{ClaimSource, ClaimTarget, CustomClaim};
-
-/// Token lifetimes in seconds: the client's override, else the server's, else the
-/// configuration's default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetimes {
-    pub access_token: i64,
-    pub id_token: i64,
-    pub refresh_token: i64,
-}
-
-impl Lifetimes {
-    pub fn of(config: &TokenConfig, server: &AuthorizationServer, client: &Client) -> Self {
-        let pick = |client: Option<i64>, server: Option<i64>, default: i64| {
-            client.or(server).unwrap_or(default)
-        };
-        Self {
-            access_token: pick(
-                client.access_token_ttl,
-                server.access_token_ttl,
-                config.access_token_ttl.as_i64(),
-            ),
-            id_token: pick(
-                client.id_token_ttl,
-                server.id_token_ttl,
-                config.id_token_ttl.as_i64(),
-            ),
-            refresh_token: pick(
-                client.refresh_token_ttl,
-                server.refresh_token_ttl,
-                config.refresh_token_ttl.as_i64(),
-            ),
-        }
-    }
-}
 
 /// The server's custom claims for one token: those released by a granted scope and meant for
 /// `target`. Attribute claims need a user (none for client credentials); static ones do not.
@@ -95,21 +56,6 @@ fn attribute_of(user: &User, attribute: &str) -> Option<Value> {
         None if attribute == "username" => Some(Value::String(user.username.clone())),
         None => None,
     }
-}
-
-/// RFC 6749 §3.3: what a client gets when it requests no scope. Its own default scopes; else
-/// the server's default scopes that it may use; else nothing (each grant decides what
-/// nothing means).
-pub async fn default_scope(store: &Store, client: &Client) -> Result<ScopeSet, Error> {
-    if !client.default_scopes.is_empty() {
-        return Ok(client.default_scopes.clone());
-    }
-    let server_defaults = store.cached_default_scopes(&client.server_id).await?;
-    let mut granted = ScopeSet::default();
-    for s in server_defaults.iter().filter(|s| client.scopes.contains(s)) {
-        granted.insert(s);
-    }
-    Ok(granted)
 }
 
 #[cfg(test)]

@@ -1,32 +1,13 @@
-//! The authorization server a request is addressed to: `default` at the root, or the
+//! Finding the authorization server a request is addressed to: `default` at the root, or the
 //! `{server_id}` of `/oauth2/{server_id}/…`.
-
-use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
-use crate::app::AppState;
+use crate::auth_server::AuthServer;
 use crate::error::Error;
-use crate::store::servers::{issuer_of, DEFAULT_SERVER};
-use crate::store::AuthorizationServer;
-
-pub struct AuthServer {
-    pub server: Arc<AuthorizationServer>,
-    /// The issuer identifier, byte for byte as published.
-    pub issuer: String,
-}
-
-impl AuthServer {
-    pub fn id(&self) -> &str {
-        &self.server.id
-    }
-
-    /// An absolute endpoint URL under this server's issuer.
-    pub fn endpoint(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
-    }
-}
+use crate::state::AppState;
+use crate::store::servers::DEFAULT_SERVER;
 
 impl FromRequestParts<AppState> for AuthServer {
     type Rejection = Error;
@@ -52,7 +33,6 @@ impl FromRequestParts<AppState> for AuthServer {
             .cached_server(&id)
             .await?
             .ok_or_else(|| Error::not_found("no such authorization server"))?;
-        let issuer = issuer_of(&state.config.issuer, &server.id);
-        Ok(Self { server, issuer })
+        Ok(AuthServer::new(&state.config.issuer, server))
     }
 }

@@ -1,93 +1,25 @@
-//! Application state and the router with its middleware.
+//! The router: every endpoint at its path, for the `default` server at the root and for the
+//! others under `/oauth2/{server_id}`, with the middleware every request passes through.
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, Method, Request};
+use axum::http::{header, Method, Request};
 use axum::routing::{any, get};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::audit::AuditLog;
-use crate::client_ip::{ClientIp, TrustedProxies};
-use crate::clock::{Clock, UnixTime};
-use crate::config::Config;
-use crate::endpoints::discovery::DiscoveryCache;
+use super::client_ip::ClientIp;
+use super::request_id::{self, RequestId};
+use super::request_limits::{self, RequestLimits};
+use super::security_headers::{self, Hsts};
 use crate::endpoints::{
     authorize, consent, discovery, health, introspect, jwks, login, logout, metrics, revoke, token,
     userinfo,
 };
-use crate::keys::KeyRing;
-use crate::metrics::Metrics;
-use crate::pages::Pages;
-use crate::passwords::PasswordHasher;
-use crate::rate_limit::RateLimiter;
-use crate::request_id::{self, RequestId};
-use crate::request_limits::{self, RequestLimits};
-use crate::security_headers::{self, Hsts};
-use crate::store::Store;
-
-/// Everything a request needs, shared through axum state. No globals. One `Arc`: axum clones
-/// the state for every extractor and middleware that asks for it, so a clone is one reference
-/// count, not one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub keys: Arc<KeyRing>,
-    pub clock: Arc<dyn Clock>,
-    pub pages: Arc<Pages>,
-    /// One per process, so `passwords.max_concurrent` bounds every login path together.
-    pub passwords: Arc<PasswordHasher>,
-    /// The in-memory (per-replica) rate limits; the shared ones live in the store.
-    pub rate_limits: Arc<RateLimiter>,
-    /// Buffered audit events (needs a tokio runtime: the writer is spawned here).
-    pub audit: AuditLog,
-    pub metrics: Arc<Metrics>,
-    /// `http.trusted_proxies`, parsed once.
-    pub proxies: Arc<TrustedProxies>,
-    pub discovery: DiscoveryCache,
-}
-
-impl AppState {
-    pub fn new(config: Config, store: Store, clock: Arc<dyn Clock>) -> Self {
-        let keys = Arc::new(KeyRing::new(store.clone(), &config));
-        let passwords = Arc::new(PasswordHasher::new(&config.passwords));
-        let audit = AuditLog::start(store.clone(), config.audit.buffer);
-        let metrics = Arc::new(Metrics::new(config.database_pool_size()));
-        // Checked by Config::validate.
-        let proxies =
-            Arc::new(TrustedProxies::parse(&config.http.trusted_proxies).unwrap_or_default());
-        Self(Arc::new(Shared {
-            config: Arc::new(config),
-            store,
-            keys,
-            clock,
-            pages: Arc::new(Pages::new()),
-            passwords,
-            rate_limits: Arc::new(RateLimiter::default()),
-            audit,
-            metrics,
-            proxies,
-            discovery: DiscoveryCache::default(),
-        }))
-    }
-
-    pub fn now(&self) -> UnixTime {
-        self.clock.now()
-    }
-}
+use crate::state::AppState;
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
 /// `/oauth2/{server_id}` for the others.
@@ -142,10 +74,8 @@ pub fn router(state: AppState) -> Router {
         body_limit: config.http.body_limit,
     };
     let tagging = request_id::Tagging {
-        // Checked by Config::validate.
-        header: HeaderName::from_bytes(config.http.request_id_header.as_bytes())
-            .unwrap_or(HeaderName::from_static("x-request-id")),
-        proxies: state.proxies.clone(),
+        header: config.http.request_id_header.0.clone(),
+        proxies: Arc::new(config.http.trusted_proxies.clone()),
     };
     let mut root = Router::new();
     if config.metrics.enabled {

@@ -11,7 +11,8 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::client_ip::{ClientIp, TrustedProxies};
+use super::client_ip::ClientIp;
+use crate::config::TrustedProxies;
 use crate::security::unique_id;
 
 /// Longest id accepted from a proxy.
