@@ -14,7 +14,7 @@ use crate::protocol::scope::OFFLINE_ACCESS;
 use crate::protocol::{GrantType, ScopeSet};
 use crate::security::{hash_secret, random_secret, Secret};
 use crate::state::AppState;
-use crate::store::{Client, RefreshToken, User};
+use crate::store::{Client, RefreshToken, SuccessorKey, User};
 use crate::tokens::access_token::{self, AccessTokenRequest};
 use crate::tokens::id_token::{self, IdTokenRequest};
 
@@ -250,6 +250,7 @@ impl Issuer<'_> {
             idle_expires_at: self.now + self.lifetimes().refresh_idle,
             rotated_at: None,
             revoked_at: None,
+            successor_key: Some(SuccessorKey::generate()),
         };
         self.state
             .store

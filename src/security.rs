@@ -83,6 +83,17 @@ pub fn random_secret() -> Secret {
     Secret(random_token(32))
 }
 
+/// The successor of a refresh token under rotation, derived rather than drawn: HMAC-SHA256 of
+/// the presented token under a random key kept (server-side only) with it. A retry of the same
+/// token within the reuse grace gets the same successor, never a second live one (RFC 9700
+/// §4.14.2), and knowing a token without the key does not reveal its successor.
+pub fn derive_successor(key: &[u8], presented: &str) -> Secret {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key);
+    let mut message = b"portcullis refresh successor\0".to_vec();
+    message.extend_from_slice(presented.as_bytes());
+    Secret(base64url(aws_lc_rs::hmac::sign(&key, &message).as_ref()))
+}
+
 /// SHA-256 of a high-entropy secret. Client secrets, codes and refresh tokens are stored only
 /// as this hash: they carry 256 bits of entropy, so a slow password hash adds nothing but cost.
 pub fn hash_secret(value: &str) -> Vec<u8> {
@@ -134,6 +145,16 @@ mod tests {
             assert_eq!(id.len(), 20);
             assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
         }
+    }
+
+    #[test]
+    fn a_successor_depends_on_the_key_and_the_token() {
+        let (k1, k2) = (random_bytes(32), random_bytes(32));
+        let a = derive_successor(&k1, "token");
+        assert_eq!(a, derive_successor(&k1, "token"), "deterministic");
+        assert_eq!(a.expose().len(), 43, "as long as a random secret");
+        assert_ne!(a, derive_successor(&k2, "token"));
+        assert_ne!(a, derive_successor(&k1, "other"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2):
 //! every use returns a new refresh token and retires the presented one; presenting a retired
-//! one revokes the whole family, except within the grace period after its rotation.
+//! one revokes the whole family, except within the grace period after its rotation, when it
+//! gets the same successor again: concurrent refreshes all succeed, and a replay never holds a
+//! second live branch of the family.
 
 use super::GrantContext;
 use crate::audit::{Event, Kind};
@@ -9,8 +11,8 @@ use crate::issuer::{Decision, Refresh as Successor, Subject, UserGrant, Wanted};
 use crate::policy::{self, ScopeBasis};
 use crate::protocol::token_request::Refresh;
 use crate::protocol::{GrantType, ScopeSet};
-use crate::security::{hash_secret, random_secret};
-use crate::store::{RefreshRotation, RefreshToken};
+use crate::security::{derive_successor, hash_secret, random_secret};
+use crate::store::{RefreshRotation, RefreshToken, SuccessorKey};
 
 pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision, Error> {
     let store = &cx.state.store;
@@ -42,7 +44,12 @@ pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision,
         return Err(Error::invalid_grant("the user is no longer active"));
     }
     let lifetimes = cx.lifetimes();
-    let new_value = random_secret();
+    // Derived, so every retry of this token computes the same successor.
+    let new_value = match &current.successor_key {
+        Some(key) => derive_successor(&key.0, request.refresh_token.expose()),
+        // A token stored before successor keys were kept: a random successor, once.
+        None => random_secret(),
+    };
     let new_hash = hash_secret(new_value.expose());
     // The successor keeps the family's absolute expiry and its granted scope (§6: a new refresh
     // token has the scope of the one presented).
@@ -51,6 +58,7 @@ pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision,
         idle_expires_at: (cx.now + lifetimes.refresh_idle).min(current.expires_at),
         rotated_at: None,
         revoked_at: None,
+        successor_key: Some(SuccessorKey::generate()),
         ..current.clone()
     };
     match store
@@ -58,13 +66,18 @@ pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision,
         .await?
     {
         RefreshRotation::Rotated(_) => {}
+        // No grace means none, even when this replica's clock is behind the one that rotated.
         RefreshRotation::AlreadyRotated(t)
-            if t.rotated_at
-                .is_some_and(|at| cx.now - at < lifetimes.refresh_reuse_grace) =>
+            if lifetimes.refresh_reuse_grace > 0
+                && t.rotated_at
+                    .is_some_and(|at| cx.now - at < lifetimes.refresh_reuse_grace) =>
         {
-            // A concurrent refresh of the same token within the grace period: the same outcome
-            // (fresh tokens in the same family), not a revoked family.
-            store.insert_refresh_token(&new_hash, &successor).await?;
+            // A retry of the same token within the grace period (concurrent refreshes, a lost
+            // response): the successor the first use stored, and fresh access tokens; nothing
+            // new is stored. A token from before successor keys has no successor to give again.
+            if t.successor_key.is_none() {
+                return Err(Error::invalid_grant("the refresh token was already used"));
+            }
         }
         RefreshRotation::AlreadyRotated(t) => {
             store.revoke_grant(&t.grant_id, cx.now).await?;

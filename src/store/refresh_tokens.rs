@@ -23,10 +23,31 @@ pub struct RefreshToken {
     pub idle_expires_at: i64,
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The key its successor is derived under (`security::derive_successor`); `None` on rows
+    /// stored before keys were kept.
+    pub successor_key: Option<SuccessorKey>,
+}
+
+/// Random bytes kept with a refresh token, never sent anywhere; with the token itself they give
+/// its successor, so `Debug` does not print them.
+#[derive(Clone, PartialEq, Eq, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct SuccessorKey(pub Vec<u8>);
+
+impl SuccessorKey {
+    pub fn generate() -> Self {
+        Self(crate::security::random_bytes(32))
+    }
+}
+
+impl std::fmt::Debug for SuccessorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SuccessorKey([redacted])")
+    }
 }
 
 const COLUMNS: &str = "grant_id, server_id, client_id, user_id, scope, auth_time, session_sid, \
-    created_at, expires_at, idle_expires_at, rotated_at, revoked_at";
+    created_at, expires_at, idle_expires_at, rotated_at, revoked_at, successor_key";
 
 /// What presenting a refresh token for rotation found.
 #[derive(Debug)]
@@ -124,8 +145,8 @@ impl Store {
                         "WITH rotated AS ({}), \
                          successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, server_id, \
                          client_id, user_id, scope, auth_time, session_sid, created_at, expires_at, \
-                         idle_expires_at) \
-                         SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 FROM rotated) \
+                         idle_expires_at, successor_key) \
+                         SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM rotated) \
                          SELECT {COLUMNS} FROM rotated",
                         *RETIRE
                     )
@@ -209,8 +230,8 @@ impl Store {
 
 /// Store a refresh token: its hash is `$1`, then the columns `bind_token` binds.
 const INSERT: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, \
-    user_id, scope, auth_time, session_sid, created_at, expires_at, idle_expires_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+    user_id, scope, auth_time, session_sid, created_at, expires_at, idle_expires_at, \
+    successor_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 /// A token's columns after its hash, in the order of `INSERT`'s (and the rotation's) columns.
 fn bind_token<'q, DB: sqlx::Database>(
@@ -220,6 +241,7 @@ fn bind_token<'q, DB: sqlx::Database>(
 where
     &'q String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q Option<SuccessorKey>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     query
@@ -233,4 +255,5 @@ where
         .bind(t.created_at)
         .bind(t.expires_at)
         .bind(t.idle_expires_at)
+        .bind(&t.successor_key)
 }

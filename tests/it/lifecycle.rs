@@ -255,7 +255,9 @@ async fn refresh_rotates_and_detects_reuse(backend: Backend) {
     assert_eq!(info.status(), 401);
 }
 
-async fn reuse_within_the_grace_period_succeeds(backend: Backend) {
+/// RFC 9700 §4.14.2: a retry within the grace period (a lost response, a replay) gets the
+/// successor the first use got, so the family never forks into a second live branch.
+async fn a_retry_within_the_grace_period_gets_the_same_successor(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.create_user("ada", PASSWORD).await;
     let app = trusted_app(&server, ALL).await;
@@ -264,9 +266,41 @@ async fn reuse_within_the_grace_period_succeeds(backend: Backend) {
     let a = json(refresh(&server, &app, &rt1, None).await).await;
     server.clock.advance(10);
     let b = json(refresh(&server, &app, &rt1, None).await).await;
-    // Both successors work: the family was not revoked.
-    json(refresh(&server, &app, a["refresh_token"].as_str().unwrap(), None).await).await;
-    json(refresh(&server, &app, b["refresh_token"].as_str().unwrap(), None).await).await;
+    assert_eq!(
+        a["refresh_token"], b["refresh_token"],
+        "the same successor, not a second branch"
+    );
+    assert_ne!(a["access_token"], b["access_token"], "fresh access tokens");
+    let grant = grant_of(&server, &rt1).await;
+    let live = |tokens: &[portcullis::store::RefreshToken]| {
+        tokens
+            .iter()
+            .filter(|t| t.rotated_at.is_none() && t.revoked_at.is_none())
+            .count()
+    };
+    let family = server
+        .store()
+        .refresh_tokens_of_grant(&grant)
+        .await
+        .unwrap();
+    assert_eq!((family.len(), live(&family)), (2, 1), "one live token");
+    // The successor works; past the grace period, replaying the first token revokes the
+    // family, the replay's copy of the successor chain included.
+    let c = json(refresh(&server, &app, a["refresh_token"].as_str().unwrap(), None).await).await;
+    server.clock.advance(31);
+    assert_oauth_error(
+        refresh(&server, &app, &rt1, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let rt3 = c["refresh_token"].as_str().unwrap();
+    assert_oauth_error(
+        refresh(&server, &app, rt3, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
 }
 
 async fn refresh_may_narrow_but_not_widen_scope(backend: Backend) {
@@ -418,7 +452,8 @@ async fn disabling_a_user_revokes_their_refresh_tokens(backend: Backend) {
 }
 
 /// Concurrent refreshes of one token: with no grace period exactly one succeeds (and the reuse
-/// revokes the family); with a grace period all succeed in the same family.
+/// revokes the family); with a grace period all succeed, and all get the one successor, on
+/// whichever replica they land.
 async fn concurrent_refreshes_of_one_token(backend: Backend) {
     for grace in [0u64, 30] {
         let server = TestServer::start_with(backend, |c| {
@@ -429,9 +464,25 @@ async fn concurrent_refreshes_of_one_token(backend: Backend) {
         let app = trusted_app(&server, ALL).await;
         let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
         let rt = first["refresh_token"].as_str().unwrap().to_string();
-        let attempts = (0..8).map(|_| refresh(&server, &app, &rt, None));
-        let results = futures_join_all(attempts).await;
+        // Half of them on a second replica of the same database.
+        let replica = server
+            .replica(|c| c.tokens.refresh_reuse_grace = portcullis::config::Seconds(grace))
+            .await
+            .expect("replica");
+        replica.clock.set(server.clock_now());
+        let (servers, app, rt) = ([&server, &replica], &app, &rt);
+        let attempts = (0..8).map(|i| async move {
+            let response = refresh(servers[i % 2], app, rt, None).await;
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (status, body["refresh_token"].as_str().map(str::to_string))
+        });
+        let responses = join_all(attempts.collect()).await;
+        let results: Vec<u16> = responses.iter().map(|(status, _)| *status).collect();
         let ok = results.iter().filter(|s| **s == 200).count();
+        let successors: std::collections::BTreeSet<_> =
+            responses.iter().filter_map(|(_, rt)| rt.clone()).collect();
+        assert_eq!(successors.len(), 1, "one successor: {successors:?}");
         assert!(
             results.iter().all(|s| *s == 200 || *s == 400),
             "{results:?}"
@@ -443,13 +494,13 @@ async fn concurrent_refreshes_of_one_token(backend: Backend) {
         }
         let families: Vec<_> = server
             .store()
-            .refresh_tokens_of_grant(&grant_of(&server, &rt).await)
+            .refresh_tokens_of_grant(&grant_of(&server, rt).await)
             .await
             .unwrap();
         assert_eq!(
             families.len(),
-            1 + ok,
-            "one grant: every successor joins the same family"
+            2,
+            "one grant, one successor: the family never forks"
         );
     }
 }
@@ -491,18 +542,6 @@ async fn grant_of(server: &TestServer, rt: &str) -> String {
         .unwrap()
         .unwrap()
         .grant_id
-}
-
-async fn futures_join_all<F: std::future::Future<Output = reqwest::Response>>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<u16> {
-    let handles: Vec<_> = futures.collect();
-    let mut out = Vec::new();
-    let results = join_all(handles).await;
-    for r in results {
-        out.push(r.status().as_u16());
-    }
-    out
 }
 
 /// A minimal join_all (no futures crate): poll all concurrently on the runtime.
@@ -561,7 +600,7 @@ on_both_databases!(
     password_grant_failures_are_all_invalid_grant,
     repeated_failures_lock_the_account_until_unlocked,
     refresh_rotates_and_detects_reuse,
-    reuse_within_the_grace_period_succeeds,
+    a_retry_within_the_grace_period_gets_the_same_successor,
     refresh_may_narrow_but_not_widen_scope,
     a_refresh_token_is_bound_to_its_client,
     refresh_tokens_expire_when_idle_and_absolutely,
