@@ -23,12 +23,15 @@ RUN cargo build --release --locked \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/portcullis /usr/local/bin/portcullis
 COPY --from=build --chown=65532:65532 /data /data
+# /metrics on a port of its own (metrics.listen): publish 8080 through the load balancer, and
+# let only the scraper reach 9464.
 ENV PORTCULLIS_LISTEN=0.0.0.0:8080 \
+    PORTCULLIS_METRICS_LISTEN=0.0.0.0:9464 \
     PORTCULLIS_DATABASE_URL=sqlite:///data/portcullis.db \
     PORTCULLIS_LOG_FORMAT=json
 VOLUME ["/data"]
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 9464
 # `portcullis healthcheck` probes /healthz on the listen address: no curl needed in the image.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/portcullis", "healthcheck"]

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 use super::redact_url;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogConfig, LogFormat, Mode};
-use crate::http::router;
+use crate::http::{metrics_router, router};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
@@ -113,6 +113,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
             addr: addr.to_string(),
             source,
         })?;
+    let metrics = if state.config.metrics.enabled {
+        Some(serve_metrics(&state).await?)
+    } else {
+        None
+    };
     tracing::info!(
         issuer = %state.config.issuer,
         listen = %addr,
@@ -159,13 +164,32 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         }
     }
     rotation.abort();
-    for task in [housekeeping, checkpoints].into_iter().flatten() {
+    for task in [housekeeping, checkpoints, metrics].into_iter().flatten() {
         task.abort();
     }
     // Write the audit events still queued before the pool closes.
     audit.flush().await;
     store.close().await;
     Ok(())
+}
+
+/// `/metrics` on its own listener (`metrics.listen`); a port that cannot be bound stops the
+/// start, as the main one does.
+async fn serve_metrics(state: &AppState) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let addr = state.config.metrics.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: format!("{addr} (metrics.listen)"),
+            source,
+        })?;
+    tracing::info!(listen = %listener.local_addr()?, "metrics served at /metrics");
+    let app = metrics_router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    }))
 }
 
 /// After SIGTERM, how long connections already taken may take to send their request before

@@ -145,13 +145,20 @@ impl Default for AuditConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Serve Prometheus metrics at `/metrics`.
+    /// Serve Prometheus metrics at `/metrics` on `listen`.
     pub enabled: bool,
+    /// Where `/metrics` is served: a listener of its own, never the public one, so traffic
+    /// figures are not published to whoever reaches the issuer. Loopback by default; in a
+    /// container, the pod's address for the scraper (`0.0.0.0:9464`).
+    pub listen: SocketAddr,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
     }
 }
 

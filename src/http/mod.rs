@@ -14,4 +14,4 @@ pub mod router;
 pub mod security_headers;
 
 pub use post_form::post_form;
-pub use router::router;
+pub use router::{metrics_router, router};

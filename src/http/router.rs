@@ -66,6 +66,20 @@ fn api_endpoints() -> Router<AppState> {
         .layer(cors)
 }
 
+/// The metrics listener's router (`metrics.listen`): `/metrics` and nothing else, counted like
+/// every request. Kept off the public listener: the figures show traffic, and a scraper has no
+/// business on the issuer's address.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .fallback(health::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
+        .with_state(state)
+}
+
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let limits = RequestLimits {
@@ -77,12 +91,8 @@ pub fn router(state: AppState) -> Router {
         header: config.http.request_id_header.0.clone(),
         proxies: Arc::new(config.http.trusted_proxies.clone()),
     };
-    let mut root = Router::new();
-    if config.metrics.enabled {
-        // At the root only: the metrics are the process's, not a server's.
-        root = root.route("/metrics", get(metrics::metrics));
-    }
-    root.merge(server_endpoints())
+    Router::new()
+        .merge(server_endpoints())
         .nest("/oauth2/{server_id}", server_endpoints())
         // RFC 8414 §3: for an issuer with a path, the well-known segment goes first.
         .route(

@@ -69,6 +69,10 @@ async fn the_readme_walkthrough_works_with_the_binary(backend: Backend) {
     let env = vec![
         ("PORTCULLIS_DATABASE_URL".to_string(), db.url.clone()),
         ("PORTCULLIS_LISTEN".to_string(), format!("127.0.0.1:{port}")),
+        (
+            "PORTCULLIS_METRICS_LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
         ("PORTCULLIS_ISSUER".to_string(), base.clone()),
         ("PORTCULLIS_KEYS_CACHE_TTL".to_string(), "1s".to_string()),
         ("PORTCULLIS_LOG_LEVEL".to_string(), "warn".to_string()),

@@ -280,7 +280,7 @@ async fn the_background_task_runs_on_its_interval(backend: Backend) {
         remaining = count(&server, "revoked_tokens").await;
         scraped = server
             .http
-            .get(server.url("/metrics"))
+            .get(server.metrics_url())
             .send()
             .await
             .unwrap()

@@ -1,4 +1,5 @@
-//! `/metrics`: Prometheus metrics that move by exactly what happened, with bounded labels.
+//! `/metrics`: Prometheus metrics that move by exactly what happened, with bounded labels,
+//! served on a listener of their own (`metrics.listen`), never on the public one.
 
 use portcullis::protocol::GrantType;
 
@@ -7,12 +8,7 @@ use crate::common::{Backend, TestServer};
 use crate::on_both_databases;
 
 async fn scrape(server: &TestServer) -> String {
-    let response = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.http.get(server.metrics_url()).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -183,6 +179,7 @@ async fn counters_move_by_exactly_what_happened(backend: Backend) {
 
 async fn metrics_can_be_turned_off(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.metrics.enabled = false).await;
+    assert!(server.metrics_base.is_none(), "no metrics listener");
     let response = server
         .http
         .get(server.url("/metrics"))
@@ -192,13 +189,20 @@ async fn metrics_can_be_turned_off(backend: Backend) {
     assert_eq!(response.status(), 404);
 }
 
-/// The root serves the metrics; a server's path does not.
-async fn metrics_live_at_the_root_only(backend: Backend) {
+/// The metrics listener serves them; the public listener does not, at the root or under a
+/// server's path (issue 16: they were public in the shipped deployments).
+async fn metrics_are_not_on_the_public_listener(backend: Backend) {
     let server = TestServer::start(backend).await;
     scrape(&server).await;
+    for path in ["/metrics", "/oauth2/default/metrics"] {
+        let response = server.http.get(server.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+    }
+    // And the metrics listener serves nothing else.
+    let base = server.metrics_base.clone().unwrap();
     let response = server
         .http
-        .get(server.url("/oauth2/default/metrics"))
+        .get(format!("{base}/.well-known/openid-configuration"))
         .send()
         .await
         .unwrap();
@@ -208,5 +212,5 @@ async fn metrics_live_at_the_root_only(backend: Backend) {
 on_both_databases!(
     counters_move_by_exactly_what_happened,
     metrics_can_be_turned_off,
-    metrics_live_at_the_root_only,
+    metrics_are_not_on_the_public_listener,
 );

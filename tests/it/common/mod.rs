@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use portcullis::clock::{Clock, ManualClock};
 use portcullis::config::Config;
-use portcullis::http::router;
+use portcullis::http::{metrics_router, router};
 use portcullis::manage::clients::{register_client, ClientRequest};
 use portcullis::protocol::GrantType;
 use portcullis::security::Secret;
@@ -26,16 +26,22 @@ pub use db::{Backend, TestDatabase};
 
 pub struct TestServer {
     pub base: String,
+    /// The metrics listener's base URL (`metrics.listen`), when metrics are enabled.
+    pub metrics_base: Option<String>,
     pub state: AppState,
     pub clock: ManualClock,
     pub http: reqwest::Client,
     pub db: TestDatabase,
     task: tokio::task::JoinHandle<()>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(task) = &self.metrics_task {
+            task.abort();
+        }
     }
 }
 
@@ -95,6 +101,20 @@ impl TestServer {
             .expect("open store");
         let state = AppState::new(config, store, clock_dyn);
         portcullis::cli::serve::prepare(&state).await?;
+        // `/metrics` on a listener of its own, as `serve` does.
+        let (metrics_base, metrics_task) = if state.config.metrics.enabled {
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind metrics");
+            let addr = listener.local_addr().expect("metrics addr");
+            let app = metrics_router(state.clone());
+            let task = tokio::spawn(async move {
+                axum::serve(listener, app).await.expect("serve metrics");
+            });
+            (Some(format!("http://{addr}")), Some(task))
+        } else {
+            (None, None)
+        };
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(
@@ -110,6 +130,8 @@ impl TestServer {
             .expect("http client");
         Ok(Self {
             base: format!("http://{addr}"),
+            metrics_base,
+            metrics_task,
             state,
             clock,
             http,
@@ -145,6 +167,12 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `/metrics` on the metrics listener.
+    pub fn metrics_url(&self) -> String {
+        let base = self.metrics_base.as_deref().expect("metrics are enabled");
+        format!("{base}/metrics")
     }
 
     /// The issuer of a server: the base URL for `default`, `{base}/oauth2/{id}` otherwise.

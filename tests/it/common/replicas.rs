@@ -88,6 +88,8 @@ impl Replica {
     pub fn new(port: u16, log: PathBuf, shared: &[(String, String)]) -> Self {
         let mut env = shared.to_vec();
         env.push(("PORTCULLIS_LISTEN".into(), format!("127.0.0.1:{port}")));
+        // Each replica its own metrics port: the default one is shared by nobody here.
+        env.push(("PORTCULLIS_METRICS_LISTEN".into(), "127.0.0.1:0".into()));
         Self {
             port,
             log,
