@@ -17,7 +17,7 @@ pub async fn current_with_user(
     headers: &HeaderMap,
     now: UnixTime,
 ) -> Result<Option<(Session, User)>, Error> {
-    let (name, _) = cookies::session_cookie(server_id);
+    let (name, _) = cookies::session_cookie(server_id, state.config.secure_cookies());
     let Some(value) = cookies::get(headers, &name) else {
         return Ok(None);
     };
@@ -35,7 +35,7 @@ pub async fn current(
     headers: &HeaderMap,
     now: UnixTime,
 ) -> Result<Option<Session>, Error> {
-    let (name, _) = cookies::session_cookie(server_id);
+    let (name, _) = cookies::session_cookie(server_id, state.config.secure_cookies());
     let Some(value) = cookies::get(headers, &name) else {
         return Ok(None);
     };
@@ -71,7 +71,7 @@ pub async fn start(
         .store
         .insert_session(&hash_secret(id.expose()), &session)
         .await?;
-    let (name, path) = cookies::session_cookie(server_id);
+    let (name, path) = cookies::session_cookie(server_id, state.config.secure_cookies());
     let cookie = cookies::set(
         &name,
         id.expose(),
@@ -84,6 +84,6 @@ pub async fn start(
 
 /// A `Set-Cookie` that removes the session cookie.
 pub fn clear_cookie(state: &AppState, server_id: &str) -> HeaderValue {
-    let (name, path) = cookies::session_cookie(server_id);
+    let (name, path) = cookies::session_cookie(server_id, state.config.secure_cookies());
     cookies::set(&name, "", &path, state.config.secure_cookies(), Some(0))
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::request::AuthorizationRequest;
 use crate::clock::UnixTime;
 use crate::error::{Error, ErrorCode};
-use crate::http::cookies::{self, BROWSER_COOKIE};
+use crate::http::cookies;
 use crate::protocol::FormParams;
 use crate::security::{base64url, constant_time_eq, hash_secret, random_secret, sha256};
 use crate::store::{Store, StoredInteraction};
@@ -46,8 +46,8 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub fn from_headers(headers: &HeaderMap) -> Self {
-        match cookies::get(headers, BROWSER_COOKIE) {
+    pub fn from_headers(headers: &HeaderMap, secure: bool) -> Self {
+        match cookies::get(headers, cookies::browser_cookie(secure)) {
             Some(value) if value.len() >= 32 => Self {
                 value,
                 is_new: false,
@@ -59,8 +59,8 @@ impl Browser {
         }
     }
 
-    pub fn existing(headers: &HeaderMap) -> Option<String> {
-        cookies::get(headers, BROWSER_COOKIE).filter(|v| v.len() >= 32)
+    pub fn existing(headers: &HeaderMap, secure: bool) -> Option<String> {
+        cookies::get(headers, cookies::browser_cookie(secure)).filter(|v| v.len() >= 32)
     }
 
     pub fn binding(&self) -> String {
@@ -73,7 +73,13 @@ impl Browser {
         if self.is_new {
             headers.append(
                 axum::http::header::SET_COOKIE,
-                cookies::set(BROWSER_COOKIE, &self.value, "/", secure, None),
+                cookies::set(
+                    cookies::browser_cookie(secure),
+                    &self.value,
+                    "/",
+                    secure,
+                    None,
+                ),
             );
         }
         headers
@@ -167,12 +173,13 @@ pub async fn submitted(
     server_id: &str,
     purpose: &str,
     headers: &HeaderMap,
+    secure_cookies: bool,
     body: Result<Bytes, BytesRejection>,
     now: UnixTime,
 ) -> Result<Submission, Error> {
     let form = FormParams::from_request_body(headers, body)?;
     let id = form.require("interaction")?.to_string();
-    let browser = Browser::existing(headers);
+    let browser = Browser::existing(headers, secure_cookies);
     check_csrf(purpose, &id, browser.as_deref(), form.get("csrf_token"))?;
     let state = load(store, server_id, &id, browser.as_deref(), now).await?;
     Ok(Submission {

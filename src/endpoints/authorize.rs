@@ -85,7 +85,7 @@ async fn start(
         state,
         server,
         client: &client,
-        browser: Browser::from_headers(headers),
+        browser: Browser::from_headers(headers, state.config.secure_cookies()),
         now,
     };
     flow.proceed(request, signed_in, None).await
@@ -113,7 +113,7 @@ async fn continue_flow(
     let params = FormParams::from_query(query.as_deref())?;
     let id = params.require("interaction")?;
     let now = state.now();
-    let browser = Browser::existing(headers);
+    let browser = Browser::existing(headers, state.config.secure_cookies());
     let interaction_state =
         interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
     let client = request::check_client(

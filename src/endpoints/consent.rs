@@ -49,7 +49,7 @@ pub async fn show(
     let result = async {
         let params = FormParams::from_query(query.as_deref())?;
         let id = params.require("interaction")?;
-        let browser = Browser::existing(&headers);
+        let browser = Browser::existing(&headers, state.config.secure_cookies());
         let now = state.now();
         let loaded =
             interaction::load(&state.store, server.id(), id, browser.as_deref(), now).await?;
@@ -122,8 +122,16 @@ async fn decide(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AuthorizeError> {
     let now = state.now();
-    let submission =
-        interaction::submitted(&state.store, server.id(), "consent", headers, body, now).await?;
+    let submission = interaction::submitted(
+        &state.store,
+        server.id(),
+        "consent",
+        headers,
+        state.config.secure_cookies(),
+        body,
+        now,
+    )
+    .await?;
     let (id, form) = (submission.id.as_str(), &submission.form);
     let mut loaded = submission.state.clone();
     let session = sessions::current(state, server.id(), headers, now)

@@ -34,7 +34,7 @@ pub async fn show(
     let result = async {
         let params = FormParams::from_query(query.as_deref())?;
         let id = params.require("interaction")?.to_string();
-        let browser = Browser::existing(&headers);
+        let browser = Browser::existing(&headers, state.config.secure_cookies());
         let loaded = interaction::load(
             &state.store,
             server.id(),
@@ -123,8 +123,16 @@ async fn sign_in(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let now = state.now();
-    let submission =
-        interaction::submitted(&state.store, server.id(), "login", headers, body, now).await?;
+    let submission = interaction::submitted(
+        &state.store,
+        server.id(),
+        "login",
+        headers,
+        state.config.secure_cookies(),
+        body,
+        now,
+    )
+    .await?;
     let (id, form, browser) = (
         submission.id.as_str(),
         &submission.form,

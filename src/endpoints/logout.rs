@@ -98,7 +98,7 @@ async fn end_session(
             Some(uri.to_string())
         }
     };
-    let browser = Browser::from_headers(headers);
+    let browser = Browser::from_headers(headers, state.config.secure_cookies());
     let confirmed = *method == Method::POST && params.get("confirm") == Some("yes");
     if confirmed {
         check_csrf(

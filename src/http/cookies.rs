@@ -1,22 +1,42 @@
 //! Cookies: the session cookie (per authorization server) and the browser-binding cookie that
-//! ties pending interactions and CSRF tokens to one browser. All HttpOnly and SameSite=Lax;
-//! Secure whenever the issuer is https.
+//! ties pending interactions and CSRF tokens to one browser. All HttpOnly and SameSite=Lax.
+//!
+//! With an https issuer every cookie is a `__Host-` cookie (RFC 6265bis §4.1.3.2): Secure,
+//! `Path=/`, no `Domain`. A browser accepts such a cookie only from this exact host over https,
+//! so a sibling subdomain (or a plain-http response) cannot plant one for us to read ("cookie
+//! tossing"), and the unprefixed names are not read at all. Over plain http (loopback
+//! development) the prefix cannot be used, and the cookies keep their plain names.
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
 use crate::store::servers::DEFAULT_SERVER;
 
-pub const BROWSER_COOKIE: &str = "portcullis_browser";
+const HOST_PREFIX: &str = "__Host-";
 
-/// The session cookie's name and path for a server: each server's sessions are its own.
-pub fn session_cookie(server_id: &str) -> (String, String) {
-    if server_id == DEFAULT_SERVER {
-        ("portcullis_session".into(), "/".into())
+/// The browser-binding cookie's name.
+pub fn browser_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-portcullis_browser"
+    } else {
+        "portcullis_browser"
+    }
+}
+
+/// The session cookie's name and path for a server: each server's sessions are its own (by
+/// name; by path too where the prefix allows one).
+pub fn session_cookie(server_id: &str, secure: bool) -> (String, String) {
+    let (name, path) = if server_id == DEFAULT_SERVER {
+        ("portcullis_session".to_string(), "/".to_string())
     } else {
         (
             format!("portcullis_session_{server_id}"),
             format!("/oauth2/{server_id}"),
         )
+    };
+    if secure {
+        (format!("{HOST_PREFIX}{name}"), "/".to_string())
+    } else {
+        (name, path)
     }
 }
 

@@ -10,6 +10,7 @@ mod cli;
 mod client_credentials;
 mod code_flow;
 mod conformance;
+mod cookies;
 mod discovery;
 mod es256;
 mod headers;
