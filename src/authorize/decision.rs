@@ -77,6 +77,19 @@ impl Flow<'_> {
                 "no session after sign-in check",
             )));
         };
+        // OIDC Core §3.1.2.1: with an id_token_hint, the End-User must be the one it names. If
+        // someone else signed in during this interaction, the client learns login_required
+        // rather than getting a code for another user.
+        if request
+            .hinted_subject
+            .as_ref()
+            .is_some_and(|sub| sub != &user.id)
+        {
+            return Err(request.redirect_error(Error::new(
+                ErrorCode::LoginRequired,
+                "the signed-in user is not the one id_token_hint names",
+            )));
+        }
         let consented_here = progress.is_some_and(|p| p.consented);
         if !consented_here && self.needs_consent(&request, &user).await? {
             if request.prompt.none {
