@@ -2,11 +2,14 @@
 //! failure whatever failed (unknown user, wrong password, disabled, locked), failures counted
 //! toward a lockout that both paths share.
 
+use std::net::IpAddr;
+
 use crate::app::AppState;
 use crate::audit::{Event, Kind};
 use crate::clock::UnixTime;
 use crate::error::Error;
 use crate::metrics::LoginFailure;
+use crate::rate_limit;
 use crate::security::Secret;
 use crate::store::User;
 
@@ -29,13 +32,16 @@ impl Refusal {
     }
 }
 
+/// `ip` is the client's address: a right password gives back the failure that
+/// `rate_limit::check_sign_in` reserved for it.
 pub async fn check_password(
     state: &AppState,
     username: &str,
     password: &Secret,
+    ip: IpAddr,
     now: UnixTime,
 ) -> Result<Result<User, Refusal>, Error> {
-    let outcome = check(state, username, password, now).await?;
+    let outcome = check(state, username, password, ip, now).await?;
     if let Err(refusal) = outcome {
         state.metrics.login_failure(match refusal {
             Refusal::UnknownOrWrong => LoginFailure::BadCredentials,
@@ -50,6 +56,7 @@ async fn check(
     state: &AppState,
     username: &str,
     password: &Secret,
+    ip: IpAddr,
     now: UnixTime,
 ) -> Result<Result<User, Refusal>, Error> {
     let user = state.store.user_by_username(username).await?;
@@ -86,6 +93,9 @@ async fn check(
         }
         return Ok(Err(Refusal::UnknownOrWrong));
     }
+    // The right password: not a guess, so not a failure toward the sign-in limits.
+    rate_limit::sign_in_succeeded(&state.store, &state.config.rate_limits, ip, username, now)
+        .await?;
     if user.disabled {
         return Ok(Err(Refusal::Disabled));
     }

@@ -1,9 +1,12 @@
 //! Rate limits, in fixed windows of `rate_limits.window` seconds.
 //!
 //! - Password checks (login form and password grant together), per client IP and per username:
-//!   counted in the database (`rate_limits`, one atomic upsert per check), so the limits hold
-//!   across replicas. They are checked before the password is hashed, so a flood cannot buy
-//!   argon2 time. Bucket names are hashes: the table is not a list of usernames or addresses.
+//!   counted in the database (`rate_limits`, atomic upserts), so the limits hold across
+//!   replicas. They are checked before the password is hashed, so a flood cannot buy argon2
+//!   time. Every check reserves a failure per IP and per username, given back when the password
+//!   was right: only failures count, so many users behind one address can sign in, and a burst
+//!   cannot slip past the count. All checks per IP count toward a higher ceiling. Bucket names
+//!   are hashes: the table is not a list of usernames or addresses.
 //!   The per-username limit only slows guessing spread over many addresses; it ends with its
 //!   window, and the account lockout (`accounts`) stays the protection of the account.
 //! - `/token` per client: counted in memory, per replica. A database write per token request
@@ -88,8 +91,9 @@ impl RateLimiter {
 }
 
 /// Count a password check from `ip` for `username` (login form or password grant), in the
-/// database. Both counters advance, so an address cannot spread over usernames, nor a
-/// username over addresses.
+/// database, before the password is hashed: one attempt from `ip`, and one failure from `ip`
+/// and for `username`, reserved now and given back by [`sign_in_succeeded`]. Every counter
+/// advances, so an address cannot spread over usernames, nor a username over addresses.
 pub async fn check_sign_in(
     store: &Store,
     config: &RateLimitConfig,
@@ -101,16 +105,15 @@ pub async fn check_sign_in(
         return Ok(Ok(()));
     }
     let (start, retry_after) = window(config, now);
-    let by_ip = store
-        .hit_rate_limit(&bucket("sign_in_ip", &ip.to_string()), start)
+    let attempts = store
+        .hit_rate_limit(&bucket("sign_in_ip_all", &ip.to_string()), start)
         .await?;
-    let by_user = store
-        .hit_rate_limit(
-            &bucket("sign_in_user", &username.trim().to_lowercase()),
-            start,
-        )
-        .await?;
+    let by_ip = store.hit_rate_limit(&ip_bucket(ip), start).await?;
+    let by_user = store.hit_rate_limit(&user_bucket(username), start).await?;
     let limited = |limit| Ok(Err(Limited { retry_after, limit }));
+    if attempts > limit(config.sign_in_attempts_per_ip) {
+        return limited("sign_in_attempts_per_ip");
+    }
     if by_ip > limit(config.sign_in_per_ip) {
         return limited("sign_in_per_ip");
     }
@@ -118,6 +121,34 @@ pub async fn check_sign_in(
         return limited("sign_in_per_username");
     }
     Ok(Ok(()))
+}
+
+/// The password was right: give back the failures [`check_sign_in`] reserved, in the window
+/// it reserved them in (a reservation of a window that has ended is gone with it).
+pub async fn sign_in_succeeded(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    username: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    if !config.enabled {
+        return Ok(());
+    }
+    let (start, _) = window(config, now);
+    store.release_rate_limit(&ip_bucket(ip), start).await?;
+    store.release_rate_limit(&user_bucket(username), start).await
+}
+
+/// Failed password checks from an address.
+fn ip_bucket(ip: IpAddr) -> String {
+    bucket("sign_in_ip", &ip.to_string())
+}
+
+/// Failed password checks for a username, as the user would type it again: case and spaces
+/// aside.
+fn user_bucket(username: &str) -> String {
+    bucket("sign_in_user", &username.trim().to_lowercase())
 }
 
 fn limit(n: u64) -> i64 {

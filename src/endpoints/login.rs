@@ -160,7 +160,7 @@ async fn sign_in(
             .insert(header::RETRY_AFTER, limited.retry_after_header());
         return Ok(page);
     }
-    let user = match accounts::check_password(state, &username, &password, now).await? {
+    let user = match accounts::check_password(state, &username, &password, ip, now).await? {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(server = %server.id(), reason = ?why, "failed sign-in");

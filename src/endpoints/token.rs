@@ -63,6 +63,7 @@ pub async fn token(
         client: &client,
         form: &form,
         now,
+        ip,
     };
     let response = grants::dispatch(grant, context).await?;
     count_issued(&state, grant, &response);

@@ -36,6 +36,8 @@ pub struct GrantContext<'a> {
     pub client: &'a Client,
     pub form: &'a FormParams,
     pub now: UnixTime,
+    /// The client's address, for the sign-in limits of the password grant.
+    pub ip: std::net::IpAddr,
 }
 
 impl GrantContext<'_> {
