@@ -106,7 +106,7 @@ pub async fn check_sign_in(
     }
     let (start, retry_after) = window(config, now);
     let attempts = store
-        .hit_rate_limit(&bucket("sign_in_ip_all", &ip.to_string()), start)
+        .hit_rate_limit(&bucket("sign_in_ip_all", &ip_key(ip)), start)
         .await?;
     let by_ip = store.hit_rate_limit(&ip_bucket(ip), start).await?;
     let by_user = store.hit_rate_limit(&user_bucket(username), start).await?;
@@ -142,7 +142,7 @@ pub async fn sign_in_succeeded(
 
 /// Failed password checks from an address.
 fn ip_bucket(ip: IpAddr) -> String {
-    bucket("sign_in_ip", &ip.to_string())
+    bucket("sign_in_ip", &ip_key(ip))
 }
 
 /// Failed password checks for a username, as the user would type it again: case and spaces
@@ -162,6 +162,20 @@ fn window(config: &RateLimitConfig, now: UnixTime) -> (UnixTime, i64) {
     (start, start + length - now)
 }
 
+/// The part of an address that names one client. An IPv4-mapped IPv6 address
+/// (`::ffff:192.0.2.1`, RFC 4291 §2.5.5.2) is its IPv4 address. An IPv6 client is its /64: a
+/// subscriber gets at least a /64 (RFC 6177 §2, RFC 7421), so keying by the full address
+/// would give one client 2^64 buckets.
+fn ip_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
 /// A bucket name that does not reveal the username or address it counts.
 fn bucket(kind: &str, key: &str) -> String {
     format!("{kind}:{}", base64url(&sha256(key.as_bytes())))
@@ -171,6 +185,19 @@ fn bucket(kind: &str, key: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::Seconds;
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            key("2001:db8:1:2::7")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("192.0.2.1"), "192.0.2.1");
+    }
 
     #[test]
     fn token_limit_counts_per_client_and_resets_with_the_window() {
