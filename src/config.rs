@@ -106,6 +106,9 @@ pub struct RateLimitConfig {
     /// Password checks of any outcome per client IP per window: a ceiling well above
     /// `sign_in_per_ip`, for many users behind one address.
     pub sign_in_attempts_per_ip: u64,
+    /// Pending sign-ins (/authorize requests without a session, each stored until it expires)
+    /// started per client IP per window; 0 turns it off.
+    pub interactions_per_ip: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -117,6 +120,7 @@ impl Default for RateLimitConfig {
             sign_in_per_ip: 30,
             sign_in_per_username: 10,
             sign_in_attempts_per_ip: 300,
+            interactions_per_ip: 300,
         }
     }
 }

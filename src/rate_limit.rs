@@ -151,6 +151,30 @@ fn user_bucket(username: &str) -> String {
     bucket("sign_in_user", &username.trim().to_lowercase())
 }
 
+/// Count a pending sign-in (an interaction, stored for an /authorize request without a session)
+/// started from `ip`, in the database.
+pub async fn check_interaction(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Result<(), Limited>, StoreError> {
+    if !config.enabled || config.interactions_per_ip == 0 {
+        return Ok(Ok(()));
+    }
+    let (start, retry_after) = window(config, now);
+    let hits = store
+        .hit_rate_limit(&bucket("interaction_ip", &ip_key(ip)), start)
+        .await?;
+    if hits > limit(config.interactions_per_ip) {
+        return Ok(Err(Limited {
+            retry_after,
+            limit: "interactions_per_ip",
+        }));
+    }
+    Ok(Ok(()))
+}
+
 fn limit(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -1,13 +1,15 @@
 //! What happens to a validated authorization request: sign in, consent, or issue. Shared by
 //! /authorize and by the resumption after the login and consent pages.
 
+use std::net::IpAddr;
+
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::interaction::{self, Browser, InteractionState};
 use super::request::AuthorizationRequest;
 use crate::app::AppState;
-use crate::audit::Event;
+use crate::audit::{Event, Kind};
 use crate::clock::UnixTime;
 use crate::endpoints::AuthServer;
 use crate::error::{Error, ErrorCode};
@@ -15,6 +17,7 @@ use crate::grants::tokens::{self, UserTokenRequest};
 use crate::metrics::TokenKind;
 use crate::policy::Lifetimes;
 use crate::protocol::{GrantType, ResponseType, ScopeSet};
+use crate::rate_limit;
 use crate::security::{hash_secret, random_secret, random_token};
 use crate::sessions;
 use crate::store::{AuthorizationCode, Client, Session, User};
@@ -27,6 +30,8 @@ pub struct Flow<'a> {
     pub server: &'a AuthServer,
     pub client: &'a Client,
     pub browser: Browser,
+    /// The client's address: pending sign-ins are counted per address.
+    pub ip: IpAddr,
     pub now: UnixTime,
 }
 
@@ -147,6 +152,27 @@ impl Flow<'_> {
         let id = match continuing {
             Some(c) => c.id,
             None => {
+                // Each request without a session stores a pending sign-in (for the
+                // interaction's lifetime): bounded per address, in the database so the bound
+                // holds across replicas. RFC 6749 §4.1.2.1: temporarily_unavailable.
+                let limits = &self.state.config.rate_limits;
+                let counted =
+                    rate_limit::check_interaction(&self.state.store, limits, self.ip, self.now)
+                        .await
+                        .map_err(Error::from)?;
+                if let Err(limited) = counted {
+                    self.state.audit.record(
+                        Event::new(Kind::RateLimited, self.now)
+                            .server(self.server.id())
+                            .actor(format!("ip:{}", self.ip))
+                            .detail("limit", limited.limit)
+                            .detail("client_id", self.client.id.as_str()),
+                    );
+                    return Err(request.redirect_error(Error::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "too many sign-ins started from this address; try again later",
+                    )));
+                }
                 let state = InteractionState {
                     request,
                     browser: self.browser.binding(),

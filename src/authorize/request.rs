@@ -72,6 +72,13 @@ pub fn check_redirect(
             "redirect_uri is not registered for this client",
         )));
     }
+    // The state goes back to the client with every later error: too long, and it is refused
+    // here, on the page, rather than echoed.
+    if params.get("state").is_some_and(|s| s.len() > MAX_STATE) {
+        return Err(AuthorizeError::page(Error::invalid_request(format!(
+            "state is longer than {MAX_STATE} bytes"
+        ))));
+    }
     let response_type = params.get("response_type").and_then(ResponseType::parse);
     let mode = params
         .get("response_mode")
@@ -108,6 +115,7 @@ pub fn check_rest(
             "request_uri is not supported",
         )));
     }
+    check_lengths(params).map_err(fail)?;
     let response_type = check_response_type(params, client).map_err(fail)?;
     check_response_mode(params, response_type).map_err(fail)?;
     let scope = check_scope(params, client, default_scope, response_type).map_err(fail)?;
@@ -151,6 +159,44 @@ pub fn check_rest(
         hinted_subject: None,
         target,
     })
+}
+
+/// The longest `state` accepted (bytes). A request without a session is stored while the user
+/// signs in: every value it keeps is bounded, so anonymous requests cannot fill the database.
+pub const MAX_STATE: usize = 2048;
+
+/// The longest value of each other parameter (bytes), generous for any real client: the
+/// values a request keeps (`nonce`, `login_hint`) and those only parsed alike.
+const MAX_LENGTHS: &[(&str, usize)] = &[
+    ("nonce", 2048),
+    ("login_hint", 2048),
+    ("scope", 2048),
+    ("response_type", 64),
+    ("response_mode", 32),
+    ("prompt", 64),
+    ("max_age", 20),
+    // RFC 7636 §4.2: an S256 challenge is 43 characters; a verifier at most 128.
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    // An ID token of this server: a few hundred bytes of claims and a signature.
+    ("id_token_hint", 8192),
+    ("acr_values", 1024),
+    ("ui_locales", 256),
+    ("claims_locales", 256),
+    ("display", 32),
+    ("claims", 4096),
+];
+
+/// RFC 6749 §4.1.2.1: an oversized parameter makes the request malformed: `invalid_request`.
+fn check_lengths(params: &FormParams) -> Result<(), Error> {
+    for (name, max) in MAX_LENGTHS {
+        if params.get(name).is_some_and(|v| v.len() > *max) {
+            return Err(Error::invalid_request(format!(
+                "{name} is longer than {max} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_response_type(params: &FormParams, client: &Client) -> Result<ResponseType, Error> {

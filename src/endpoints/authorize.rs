@@ -1,6 +1,8 @@
 //! `/authorize` (GET, and POST as a form, OIDC Core §3.1.2.1) and its resumption after the
 //! login and consent pages.
 
+use std::net::IpAddr;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -10,6 +12,7 @@ use axum::response::Response;
 use crate::app::AppState;
 use crate::authorize::decision::session_for;
 use crate::authorize::{interaction, request, AuthorizeError, Browser, Continuing, Flow};
+use crate::client_ip::ClientIp;
 use crate::endpoints::AuthServer;
 use crate::error::Error;
 use crate::policy;
@@ -19,12 +22,13 @@ use crate::tokens::verify::{verify, Expected};
 pub async fn authorize(
     State(state): State<AppState>,
     server: AuthServer,
+    ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match start(&state, &server, &method, &headers, query, body).await {
+    match start(&state, &server, ip, &method, &headers, query, body).await {
         Ok(response) => response,
         Err(e) => e.render(&state.pages),
     }
@@ -33,6 +37,7 @@ pub async fn authorize(
 async fn start(
     state: &AppState,
     server: &AuthServer,
+    ip: IpAddr,
     method: &Method,
     headers: &HeaderMap,
     query: Option<String>,
@@ -86,6 +91,7 @@ async fn start(
         server,
         client: &client,
         browser: Browser::from_headers(headers),
+        ip,
         now,
     };
     flow.proceed(request, signed_in, None).await
@@ -95,10 +101,11 @@ async fn start(
 pub async fn resume(
     State(state): State<AppState>,
     server: AuthServer,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match continue_flow(&state, &server, &headers, query).await {
+    match continue_flow(&state, &server, ip, &headers, query).await {
         Ok(response) => response,
         Err(e) => e.render(&state.pages),
     }
@@ -107,6 +114,7 @@ pub async fn resume(
 async fn continue_flow(
     state: &AppState,
     server: &AuthServer,
+    ip: IpAddr,
     headers: &HeaderMap,
     query: Option<String>,
 ) -> Result<Response, AuthorizeError> {
@@ -134,6 +142,7 @@ async fn continue_flow(
             value: browser.unwrap_or_default(),
             is_new: false,
         },
+        ip,
         now,
     };
     let request = interaction_state.request.clone();
