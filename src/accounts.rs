@@ -60,6 +60,26 @@ async fn check(
     now: UnixTime,
 ) -> Result<Result<User, Refusal>, Error> {
     let user = state.store.user_by_username(username).await?;
+    let login = &state.config.login;
+    // The attempt is counted as a failure before the password is hashed, in one atomic
+    // statement that also checks the lock: a check made first and a failure written after
+    // argon2 let a burst of concurrent guesses all pass the check. Now at most
+    // `login.max_failed_attempts` guesses are ever checked before the lock; a right password
+    // gives its attempt back.
+    let attempt = match &user {
+        Some(user) => {
+            state
+                .store
+                .reserve_login_attempt(
+                    &user.id,
+                    login.max_failed_attempts,
+                    login.lockout.as_i64(),
+                    now,
+                )
+                .await?
+        }
+        None => None,
+    };
     // Verify even for unknown users (against a dummy hash): timing does not tell them apart.
     let password_ok = state
         .passwords
@@ -68,39 +88,28 @@ async fn check(
     let Some(user) = user else {
         return Ok(Err(Refusal::UnknownOrWrong));
     };
-    if user.is_locked(now) {
+    let Some(attempt) = attempt else {
         return Ok(Err(Refusal::Locked));
-    }
+    };
     if !password_ok {
-        let login = &state.config.login;
-        let locked = state
-            .store
-            .record_login_failure(
-                &user.id,
-                login.max_failed_attempts,
-                login.lockout.as_i64(),
-                now,
-            )
-            .await?;
-        if locked {
+        if let Some(until) = attempt.locks_until {
             tracing::warn!(user = %user.id, "account locked after repeated failed sign-ins");
             state.audit.record(
                 Event::new(Kind::Lockout, now)
                     .subject(user.id.as_str())
                     .detail("username", username)
-                    .detail("until", now + login.lockout.as_i64()),
+                    .detail("until", until),
             );
         }
         return Ok(Err(Refusal::UnknownOrWrong));
     }
-    // The right password: not a guess, so not a failure toward the sign-in limits.
+    // The right password: not a guess, so not a failure toward the lockout nor the sign-in
+    // limits.
+    state.store.release_login_attempt(&user.id, attempt).await?;
     rate_limit::sign_in_succeeded(&state.store, &state.config.rate_limits, ip, username, now)
         .await?;
     if user.disabled {
         return Ok(Err(Refusal::Disabled));
-    }
-    if user.failed_logins != 0 {
-        state.store.record_login_success(&user.id).await?;
     }
     Ok(Ok(user))
 }
