@@ -80,6 +80,12 @@ async fn check(
         }
         None => None,
     };
+    if attempt.is_none() {
+        // An unknown username (or a locked account) reserved nothing: write a row of the same
+        // cost, or on PostgreSQL the missing commit would tell which usernames exist.
+        rate_limit::count_unmatched_sign_in(&state.store, &state.config.rate_limits, username, now)
+            .await?;
+    }
     // Verify even for unknown users (against a dummy hash): timing does not tell them apart.
     let password_ok = state
         .passwords

@@ -140,6 +140,26 @@ pub async fn sign_in_succeeded(
     store.release_rate_limit(&user_bucket(username), start).await
 }
 
+/// A password check that reserved no attempt (an unknown username, or a locked account) makes a
+/// write of its own. A check of a known username costs a committed `UPDATE users` (the
+/// reservation of its attempt, `accounts`); on PostgreSQL a commit is the slow part of a
+/// sign-in short of argon2, so without an equivalent write the response time would tell which
+/// usernames exist. One upsert of one row keyed by a hash of the username, in `rate_limits`
+/// (swept with the other buckets by housekeeping), whether or not the limits are enabled.
+pub async fn count_unmatched_sign_in(
+    store: &Store,
+    config: &RateLimitConfig,
+    username: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let (start, _) = window(config, now);
+    let key = username.trim().to_lowercase();
+    store
+        .hit_rate_limit(&bucket("sign_in_unmatched", &key), start)
+        .await
+        .map(|_| ())
+}
+
 /// Failed password checks from an address.
 fn ip_bucket(ip: IpAddr) -> String {
     bucket("sign_in_ip", &ip_key(ip))

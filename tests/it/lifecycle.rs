@@ -561,6 +561,7 @@ on_both_databases!(
     password_grant_failures_are_all_invalid_grant,
     repeated_failures_lock_the_account_until_unlocked,
     a_burst_of_guesses_gets_at_most_max_failed_attempts,
+    unknown_and_known_usernames_cost_the_same_write,
     refresh_rotates_and_detects_reuse,
     reuse_within_the_grace_period_succeeds,
     refresh_may_narrow_but_not_widen_scope,
@@ -611,4 +612,36 @@ async fn a_burst_of_guesses_gets_at_most_max_failed_attempts(backend: Backend) {
         "invalid_grant",
     )
     .await;
+}
+
+/// A failed sign-in costs one committed write whether or not the username exists (on
+/// PostgreSQL a commit is the slow part): a wrong password counts toward the user's lockout,
+/// an unknown username writes a row of the same cost, so timing does not tell them apart.
+async fn unknown_and_known_usernames_cost_the_same_write(backend: Backend) {
+    use crate::common::snapshot::Snapshot;
+    let server = TestServer::start_with(backend, |c| c.rate_limits.enabled = false).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let changed_rows = |before: &Snapshot, after: &Snapshot| -> usize {
+        before
+            .changed_tables(after)
+            .iter()
+            .filter(|t| t.as_str() != "audit_events")
+            .map(|t| {
+                let (b, a) = (&before.0[t], &after.0[t]);
+                b.iter().filter(|r| !a.contains(r)).count().max(a.iter().filter(|r| !b.contains(r)).count())
+            })
+            .sum()
+    };
+    for username in ["ada", "nobody", "ada", "nobody-else"] {
+        let before = Snapshot::take(&server).await;
+        assert_oauth_error(
+            password_grant(&server, &app, username, "wrong", "openid").await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        let after = Snapshot::take(&server).await;
+        assert_eq!(changed_rows(&before, &after), 1, "{username}");
+    }
 }
