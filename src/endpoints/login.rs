@@ -143,7 +143,7 @@ async fn sign_in(
                 .server(server.id())
                 .actor(format!("ip:{ip}"))
                 .detail("limit", limited.limit)
-                .detail("username", username.as_str()),
+                .typed_username(&username),
         );
         let mut page = render(
             state,
@@ -169,7 +169,7 @@ async fn sign_in(
                     .server(server.id())
                     .actor(format!("ip:{ip}"))
                     .detail("via", "login")
-                    .detail("username", username.as_str())
+                    .typed_username(&username)
                     .detail("reason", why.as_str()),
             );
             return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await);

@@ -51,7 +51,7 @@ pub async fn token(
                     .server(server.id())
                     .actor(format!("ip:{ip}"))
                     .detail("limit", limited.limit)
-                    .detail("username", username)
+                    .typed_username(username)
                     .detail("client_id", client.id.as_str()),
             );
             return Err(limited.into_error());

@@ -27,7 +27,7 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
                     .server(cx.server.id())
                     .actor(format!("client:{}", cx.client.id))
                     .detail("via", "password_grant")
-                    .detail("username", username.trim())
+                    .typed_username(username)
                     .detail("reason", why.as_str()),
             );
             return Err(Error::invalid_grant("invalid username or password"));
