@@ -94,11 +94,13 @@ pub fn check_redirect(
 
 /// Steps 3 onwards: everything else, each error sent back to the client.
 ///
-/// `default_scope` is what the client gets when it asks for none (`policy::default_scope`).
+/// `default_scope` is what the client gets when it asks for none (`policy::default_scope`);
+/// `require_pkce` is the server's setting (public clients need PKCE whatever it says).
 pub fn check_rest(
     params: &FormParams,
     client: &Client,
     default_scope: &ScopeSet,
+    require_pkce: bool,
     target: RedirectTarget,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let fail = |e: Error| AuthorizeError::Redirect(Box::new(target.clone()), e);
@@ -127,7 +129,7 @@ pub fn check_rest(
         )));
     }
     let (code_challenge, code_challenge_method) =
-        check_pkce(params, client, response_type).map_err(fail)?;
+        check_pkce(params, client, require_pkce, response_type).map_err(fail)?;
     let prompt =
         Prompt::parse(params.get("prompt")).map_err(|d| fail(Error::invalid_request(d)))?;
     let max_age = match params.get("max_age") {
@@ -267,10 +269,12 @@ fn check_scope(
     Ok(scope)
 }
 
-/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required of public clients.
+/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required of public clients, and of confidential
+/// ones too where the server says so.
 fn check_pkce(
     params: &FormParams,
     client: &Client,
+    require_pkce: bool,
     response_type: ResponseType,
 ) -> Result<(Option<String>, Option<String>), Error> {
     if response_type != ResponseType::Code {
@@ -281,6 +285,9 @@ fn check_pkce(
     match (challenge, method) {
         (None, None) if client.is_public() => Err(Error::invalid_request(
             "code_challenge is required for public clients (PKCE, S256)",
+        )),
+        (None, None) if require_pkce => Err(Error::invalid_request(
+            "code_challenge is required by this server (PKCE, S256)",
         )),
         (None, None) => Ok((None, None)),
         (None, Some(_)) => Err(Error::invalid_request(

@@ -67,7 +67,13 @@ async fn start(
     )?;
     let target = request::check_redirect(&params, &client, &server.issuer)?;
     let default_scope = policy::default_scope(&state.store, &client).await?;
-    let mut request = request::check_rest(&params, &client, &default_scope, target)?;
+    let mut request = request::check_rest(
+        &params,
+        &client,
+        &default_scope,
+        server.server.require_pkce,
+        target,
+    )?;
     if let Some(hint) = params.get("id_token_hint") {
         let keys = state
             .keys
