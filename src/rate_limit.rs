@@ -137,7 +137,9 @@ pub async fn sign_in_succeeded(
     }
     let (start, _) = window(config, now);
     store.release_rate_limit(&ip_bucket(ip), start).await?;
-    store.release_rate_limit(&user_bucket(username), start).await
+    store
+        .release_rate_limit(&user_bucket(username), start)
+        .await
 }
 
 /// A password check that reserved no attempt (an unknown username, or a locked account) makes a

@@ -18,7 +18,9 @@ pub async fn handle(cx: GrantContext<'_>) -> Result<TokenResponse, Error> {
     let username = cx.form.require("username")?;
     let password = Secret::new(cx.form.require("password")?);
     let scope = granted_scope(&cx).await?;
-    let user = match accounts::check_password(cx.state, username.trim(), &password, cx.ip, cx.now).await? {
+    let user = match accounts::check_password(cx.state, username.trim(), &password, cx.ip, cx.now)
+        .await?
+    {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(client_id = %cx.client.id, reason = ?why, "password grant refused");

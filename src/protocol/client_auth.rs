@@ -195,7 +195,14 @@ mod tests {
 
     #[test]
     fn malformed_basic_is_invalid_client() {
-        for raw in ["nocolon", ":secret", "id:", "a%00b:secret", "a\u{0}:secret", "a%0A:s"] {
+        for raw in [
+            "nocolon",
+            ":secret",
+            "id:",
+            "a%00b:secret",
+            "a\u{0}:secret",
+            "a%0A:s",
+        ] {
             let err = PresentedCredentials::from_request(&basic(raw), &FormParams::default())
                 .unwrap_err();
             assert_eq!(err.code.as_str(), "invalid_client", "{raw}");

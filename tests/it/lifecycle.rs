@@ -629,7 +629,10 @@ async fn unknown_and_known_usernames_cost_the_same_write(backend: Backend) {
             .filter(|t| t.as_str() != "audit_events")
             .map(|t| {
                 let (b, a) = (&before.0[t], &after.0[t]);
-                b.iter().filter(|r| !a.contains(r)).count().max(a.iter().filter(|r| !b.contains(r)).count())
+                b.iter()
+                    .filter(|r| !a.contains(r))
+                    .count()
+                    .max(a.iter().filter(|r| !b.contains(r)).count())
             })
             .sum()
     };

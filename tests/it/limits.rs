@@ -196,7 +196,14 @@ async fn oversized_authorization_parameters_are_refused_and_store_nothing(backen
     assert!(response.headers().get("location").is_none());
     assert!(response.text().await.unwrap().contains("invalid_request"));
     let long = "n".repeat(2049);
-    for name in ["nonce", "login_hint", "acr_values", "ui_locales", "id_token_hint", "max_age"] {
+    for name in [
+        "nonce",
+        "login_hint",
+        "acr_values",
+        "ui_locales",
+        "id_token_hint",
+        "max_age",
+    ] {
         let mut form = base.to_vec();
         form.push(("state", "st"));
         form.push((name, &long));
@@ -209,9 +216,16 @@ async fn oversized_authorization_parameters_are_refused_and_store_nothing(backen
             .unwrap();
         assert_eq!(response.status(), 303, "{name}");
         let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        assert!(location.as_str().starts_with(redirect), "{name}: {location}");
+        assert!(
+            location.as_str().starts_with(redirect),
+            "{name}: {location}"
+        );
         let pairs: std::collections::HashMap<_, _> = location.query_pairs().collect();
-        assert_eq!(pairs.get("error").map(|e| e.as_ref()), Some("invalid_request"), "{name}");
+        assert_eq!(
+            pairs.get("error").map(|e| e.as_ref()),
+            Some("invalid_request"),
+            "{name}"
+        );
         assert_eq!(pairs.get("state").map(|e| e.as_ref()), Some("st"), "{name}");
     }
     // Within the caps, the request starts a sign-in, as before.
@@ -226,7 +240,10 @@ async fn oversized_authorization_parameters_are_refused_and_store_nothing(backen
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    assert!(response.headers()["location"].to_str().unwrap().contains("/login?"));
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/login?"));
     let after = count().await;
     assert_eq!(
         after[0].parse::<u64>().unwrap(),
@@ -259,7 +276,10 @@ async fn pending_sign_ins_are_limited_per_ip(backend: Backend) {
     for _ in 0..2 {
         let response = server.http.get(&url).send().await.unwrap();
         assert_eq!(response.status(), 303);
-        assert!(response.headers()["location"].to_str().unwrap().contains("/login?"));
+        assert!(response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/login?"));
     }
     assert_eq!(count().await, "2");
     let response = server.http.get(&url).send().await.unwrap();
@@ -273,5 +293,8 @@ async fn pending_sign_ins_are_limited_per_ip(backend: Backend) {
     // The next window.
     server.clock.advance(60);
     let response = server.http.get(&url).send().await.unwrap();
-    assert!(response.headers()["location"].to_str().unwrap().contains("/login?"));
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/login?"));
 }

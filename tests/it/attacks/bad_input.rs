@@ -343,7 +343,12 @@ async fn control_characters_in_identifiers_are_refused_where_they_are_parsed(bac
     let rp = Rp::start(backend, true).await;
     let before = Snapshot::take(&rp.server).await;
     let form = [("grant_type", "client_credentials")];
-    for raw in ["a\u{0}b:secret", "a%00b:secret", "%00:secret", "a%0Ab:secret"] {
+    for raw in [
+        "a\u{0}b:secret",
+        "a%00b:secret",
+        "%00:secret",
+        "a%0Ab:secret",
+    ] {
         let response = rp
             .server
             .http
@@ -354,7 +359,10 @@ async fn control_characters_in_identifiers_are_refused_where_they_are_parsed(bac
             .await
             .unwrap();
         assert_eq!(response.status(), 401, "{raw:?}");
-        assert!(response.headers().contains_key("www-authenticate"), "{raw:?}");
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "{raw:?}"
+        );
         let error: serde_json::Value = response.json().await.expect("a JSON error");
         assert_eq!(error["error"], "invalid_client", "{raw:?}");
     }
@@ -373,7 +381,13 @@ async fn control_characters_in_identifiers_are_refused_where_they_are_parsed(bac
             .send()
             .await
             .unwrap();
-        let get = rp.server.http.get(rp.server.url(path)).send().await.unwrap();
+        let get = rp
+            .server
+            .http
+            .get(rp.server.url(path))
+            .send()
+            .await
+            .unwrap();
         for status in [response.status(), get.status()] {
             assert!(status == 404 || status == 405, "{path}: {status}");
         }

@@ -273,7 +273,10 @@ async fn logout_with_another_users_id_token_hint_asks_the_user(backend: Backend)
         .any(|c| c.starts_with("portcullis_session="));
     assert!(!clears_session, "the session cookie is left alone");
     let body = response.text().await.unwrap();
-    assert!(body.contains("name=\"confirm\""), "the confirmation page: {body}");
+    assert!(
+        body.contains("name=\"confirm\""),
+        "the confirmation page: {body}"
+    );
     before.assert_unchanged(&Snapshot::take(&rp.server).await, "foreign id_token_hint");
     let url = rp
         .authorize("response_type=code&scope=openid&prompt=none")

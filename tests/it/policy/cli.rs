@@ -344,13 +344,23 @@ on_both_databases!(
 async fn a_server_may_require_pkce_of_confidential_clients(backend: Backend) {
     use crate::common::agent::query_param;
     let rp = crate::common::rp::Rp::start(backend, true).await;
-    assert_eq!(ok(&rp.server, "server show --id default")["require_pkce"], false);
-    let code = rp.authorize("response_type=code&scope=openid&state=a").await;
+    assert_eq!(
+        ok(&rp.server, "server show --id default")["require_pkce"],
+        false
+    );
+    let code = rp
+        .authorize("response_type=code&scope=openid&state=a")
+        .await;
     assert!(query_param(&code, "code").is_some(), "{code}");
     let updated = ok(&rp.server, "server update --id default --require-pkce true");
     assert_eq!(updated["require_pkce"], true);
-    let refused = rp.authorize("response_type=code&scope=openid&state=b").await;
-    assert_eq!(query_param(&refused, "error").as_deref(), Some("invalid_request"));
+    let refused = rp
+        .authorize("response_type=code&scope=openid&state=b")
+        .await;
+    assert_eq!(
+        query_param(&refused, "error").as_deref(),
+        Some("invalid_request")
+    );
     assert_eq!(query_param(&refused, "code"), None);
     let verifier = "v".repeat(43);
     let challenge = portcullis::protocol::pkce::s256(&verifier);
@@ -374,7 +384,12 @@ async fn a_server_may_require_pkce_of_confidential_clients(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), 200);
-    ok(&rp.server, "server update --id default --require-pkce false");
-    let code = rp.authorize("response_type=code&scope=openid&state=d").await;
+    ok(
+        &rp.server,
+        "server update --id default --require-pkce false",
+    );
+    let code = rp
+        .authorize("response_type=code&scope=openid&state=d")
+        .await;
     assert!(query_param(&code, "code").is_some(), "{code}");
 }
