@@ -102,6 +102,17 @@ impl Kind {
     }
 }
 
+/// What was typed into the username field of a sign-in that failed may be a password typed in the
+/// wrong field, so it is not stored: the first 16 hex digits (64 bits) of the SHA-256 of the
+/// name as it would be typed again (trimmed, lower-cased) are. An operator can still match a
+/// known username: `printf %s ada | sha256sum | cut -c1-16`.
+pub fn typed_username_hash(username: &str) -> String {
+    crate::security::sha256(username.trim().to_lowercase().as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// An event under construction: `Event::new(kind, now).server(..).actor(..).subject(..)`.
 #[derive(Debug, Clone)]
 pub struct Event(NewAuditEvent);
@@ -137,6 +148,11 @@ impl Event {
             map.insert(key.to_string(), value.into());
         }
         self
+    }
+    /// The username typed at a failed or refused sign-in, as `username_sha256` (see
+    /// [`typed_username_hash`]), never as typed.
+    pub fn typed_username(self, username: &str) -> Self {
+        self.detail("username_sha256", typed_username_hash(username))
     }
     /// Tokens issued to `client_id` (for `user_id`, unless the client acts for itself): ids and
     /// scopes only, never a token. `jti` is the access token's; an ID token alone has none.

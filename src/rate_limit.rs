@@ -1,9 +1,12 @@
 //! Rate limits, in fixed windows of `rate_limits.window` seconds.
 //!
 //! - Password checks (login form and password grant together), per client IP and per username:
-//!   counted in the database (`rate_limits`, one atomic upsert per check), so the limits hold
-//!   across replicas. They are checked before the password is hashed, so a flood cannot buy
-//!   argon2 time. Bucket names are hashes: the table is not a list of usernames or addresses.
+//!   counted in the database (`rate_limits`, atomic upserts), so the limits hold across
+//!   replicas. They are checked before the password is hashed, so a flood cannot buy argon2
+//!   time. Every check reserves a failure per IP and per username, given back when the password
+//!   was right: only failures count, so many users behind one address can sign in, and a burst
+//!   cannot slip past the count. All checks per IP count toward a higher ceiling. Bucket names
+//!   are hashes: the table is not a list of usernames or addresses.
 //!   The per-username limit only slows guessing spread over many addresses; it ends with its
 //!   window, and the account lockout (`accounts`) stays the protection of the account.
 //! - `/token` per client: counted in memory, per replica. A database write per token request
@@ -88,8 +91,9 @@ impl RateLimiter {
 }
 
 /// Count a password check from `ip` for `username` (login form or password grant), in the
-/// database. Both counters advance, so an address cannot spread over usernames, nor a
-/// username over addresses.
+/// database, before the password is hashed: one attempt from `ip`, and one failure from `ip`
+/// and for `username`, reserved now and given back by [`sign_in_succeeded`]. Every counter
+/// advances, so an address cannot spread over usernames, nor a username over addresses.
 pub async fn check_sign_in(
     store: &Store,
     config: &RateLimitConfig,
@@ -101,21 +105,94 @@ pub async fn check_sign_in(
         return Ok(Ok(()));
     }
     let (start, retry_after) = window(config, now);
-    let by_ip = store
-        .hit_rate_limit(&bucket("sign_in_ip", &ip.to_string()), start)
+    let attempts = store
+        .hit_rate_limit(&bucket("sign_in_ip_all", &ip_key(ip)), start)
         .await?;
-    let by_user = store
-        .hit_rate_limit(
-            &bucket("sign_in_user", &username.trim().to_lowercase()),
-            start,
-        )
-        .await?;
+    let by_ip = store.hit_rate_limit(&ip_bucket(ip), start).await?;
+    let by_user = store.hit_rate_limit(&user_bucket(username), start).await?;
     let limited = |limit| Ok(Err(Limited { retry_after, limit }));
+    if attempts > limit(config.sign_in_attempts_per_ip) {
+        return limited("sign_in_attempts_per_ip");
+    }
     if by_ip > limit(config.sign_in_per_ip) {
         return limited("sign_in_per_ip");
     }
     if by_user > limit(config.sign_in_per_username) {
         return limited("sign_in_per_username");
+    }
+    Ok(Ok(()))
+}
+
+/// The password was right: give back the failures [`check_sign_in`] reserved, in the window
+/// it reserved them in (a reservation of a window that has ended is gone with it).
+pub async fn sign_in_succeeded(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    username: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    if !config.enabled {
+        return Ok(());
+    }
+    let (start, _) = window(config, now);
+    store.release_rate_limit(&ip_bucket(ip), start).await?;
+    store
+        .release_rate_limit(&user_bucket(username), start)
+        .await
+}
+
+/// A password check that reserved no attempt (an unknown username, or a locked account) makes a
+/// write of its own. A check of a known username costs a committed `UPDATE users` (the
+/// reservation of its attempt, `accounts`); on PostgreSQL a commit is the slow part of a
+/// sign-in short of argon2, so without an equivalent write the response time would tell which
+/// usernames exist. One upsert of one row keyed by a hash of the username, in `rate_limits`
+/// (swept with the other buckets by housekeeping), whether or not the limits are enabled.
+pub async fn count_unmatched_sign_in(
+    store: &Store,
+    config: &RateLimitConfig,
+    username: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    let (start, _) = window(config, now);
+    let key = username.trim().to_lowercase();
+    store
+        .hit_rate_limit(&bucket("sign_in_unmatched", &key), start)
+        .await
+        .map(|_| ())
+}
+
+/// Failed password checks from an address.
+fn ip_bucket(ip: IpAddr) -> String {
+    bucket("sign_in_ip", &ip_key(ip))
+}
+
+/// Failed password checks for a username, as the user would type it again: case and spaces
+/// aside.
+fn user_bucket(username: &str) -> String {
+    bucket("sign_in_user", &username.trim().to_lowercase())
+}
+
+/// Count a pending sign-in (an interaction, stored for an /authorize request without a session)
+/// started from `ip`, in the database.
+pub async fn check_interaction(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Result<(), Limited>, StoreError> {
+    if !config.enabled || config.interactions_per_ip == 0 {
+        return Ok(Ok(()));
+    }
+    let (start, retry_after) = window(config, now);
+    let hits = store
+        .hit_rate_limit(&bucket("interaction_ip", &ip_key(ip)), start)
+        .await?;
+    if hits > limit(config.interactions_per_ip) {
+        return Ok(Err(Limited {
+            retry_after,
+            limit: "interactions_per_ip",
+        }));
     }
     Ok(Ok(()))
 }
@@ -131,6 +208,20 @@ fn window(config: &RateLimitConfig, now: UnixTime) -> (UnixTime, i64) {
     (start, start + length - now)
 }
 
+/// The part of an address that names one client. An IPv4-mapped IPv6 address
+/// (`::ffff:192.0.2.1`, RFC 4291 §2.5.5.2) is its IPv4 address. An IPv6 client is its /64: a
+/// subscriber gets at least a /64 (RFC 6177 §2, RFC 7421), so keying by the full address
+/// would give one client 2^64 buckets.
+fn ip_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !u128::from(u64::MAX);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
 /// A bucket name that does not reveal the username or address it counts.
 fn bucket(kind: &str, key: &str) -> String {
     format!("{kind}:{}", base64url(&sha256(key.as_bytes())))
@@ -140,6 +231,19 @@ fn bucket(kind: &str, key: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::Seconds;
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let key = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(key("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            key("2001:db8:1:2::7")
+        );
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(key("192.0.2.1"), "192.0.2.1");
+    }
 
     #[test]
     fn token_limit_counts_per_client_and_resets_with_the_window() {

@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
             portcullis::protocol::redirect_uri::find_match(&client.redirect_uris, requested)
                 .is_some()
         );
-        match check_rest(&params, &client, &ScopeSet::default(), target) {
+        match check_rest(&params, &client, &ScopeSet::default(), false, target) {
             Ok(request) => {
                 assert_eq!(request.redirect_uri, requested);
                 if public && request.response_type == "code" {

@@ -1,16 +1,20 @@
 //! What happens to a validated authorization request: sign in, consent, or issue. Shared by
 //! /authorize and by the resumption after the login and consent pages.
 
+use std::net::IpAddr;
+
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::interaction::{self, Browser, InteractionState};
 use super::request::AuthorizationRequest;
+use crate::audit::{Event, Kind};
 use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Issuer, Refresh, Subject, UserGrant, Wanted};
 use crate::protocol::{GrantType, ResponseType, ScopeSet};
+use crate::rate_limit;
 use crate::security::{hash_secret, random_secret, random_token};
 use crate::sessions;
 use crate::state::AppState;
@@ -24,6 +28,8 @@ pub struct Flow<'a> {
     pub server: &'a AuthServer,
     pub client: &'a Client,
     pub browser: Browser,
+    /// The client's address: pending sign-ins are counted per address.
+    pub ip: IpAddr,
     pub now: UnixTime,
 }
 
@@ -74,6 +80,19 @@ impl Flow<'_> {
                 "no session after sign-in check",
             )));
         };
+        // OIDC Core §3.1.2.1: with an id_token_hint, the End-User must be the one it names. If
+        // someone else signed in during this interaction, the client learns login_required
+        // rather than getting a code for another user.
+        if request
+            .hinted_subject
+            .as_ref()
+            .is_some_and(|sub| sub != &user.id)
+        {
+            return Err(request.redirect_error(Error::new(
+                ErrorCode::LoginRequired,
+                "the signed-in user is not the one id_token_hint names",
+            )));
+        }
         let consented_here = progress.is_some_and(|p| p.consented);
         if !consented_here && self.needs_consent(&request, &user).await? {
             if request.prompt.none {
@@ -131,6 +150,27 @@ impl Flow<'_> {
         let id = match continuing {
             Some(c) => c.id,
             None => {
+                // Each request without a session stores a pending sign-in (for the
+                // interaction's lifetime): bounded per address, in the database so the bound
+                // holds across replicas. RFC 6749 §4.1.2.1: temporarily_unavailable.
+                let limits = &self.state.config.rate_limits;
+                let counted =
+                    rate_limit::check_interaction(&self.state.store, limits, self.ip, self.now)
+                        .await
+                        .map_err(Error::from)?;
+                if let Err(limited) = counted {
+                    self.state.audit.record(
+                        Event::new(Kind::RateLimited, self.now)
+                            .server(self.server.id())
+                            .actor(format!("ip:{}", self.ip))
+                            .detail("limit", limited.limit)
+                            .detail("client_id", self.client.id.as_str()),
+                    );
+                    return Err(request.redirect_error(Error::new(
+                        ErrorCode::TemporarilyUnavailable,
+                        "too many sign-ins started from this address; try again later",
+                    )));
+                }
                 let state = InteractionState {
                     request,
                     browser: self.browser.binding(),

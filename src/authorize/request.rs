@@ -73,6 +73,13 @@ pub fn check_redirect(
             "redirect_uri is not registered for this client",
         )));
     }
+    // The state goes back to the client with every later error: too long, and it is refused
+    // here, on the page, rather than echoed.
+    if params.get("state").is_some_and(|s| s.len() > MAX_STATE) {
+        return Err(AuthorizeError::page(Error::invalid_request(format!(
+            "state is longer than {MAX_STATE} bytes"
+        ))));
+    }
     let response_type = params.get("response_type").and_then(ResponseType::parse);
     let mode = params
         .get("response_mode")
@@ -88,11 +95,13 @@ pub fn check_redirect(
 
 /// Steps 3 onwards: everything else, each error sent back to the client.
 ///
-/// `default_scope` is what the client gets when it asks for none (`policy::default_scope`).
+/// `default_scope` is what the client gets when it asks for none (`policy::default_scope`);
+/// `require_pkce` is the server's setting (public clients need PKCE whatever it says).
 pub fn check_rest(
     params: &FormParams,
     client: &Client,
     default_scope: &ScopeSet,
+    require_pkce: bool,
     target: RedirectTarget,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let fail = |e: Error| AuthorizeError::Redirect(Box::new(target.clone()), e);
@@ -109,6 +118,7 @@ pub fn check_rest(
             "request_uri is not supported",
         )));
     }
+    check_lengths(params).map_err(fail)?;
     let response_type = check_response_type(params, client).map_err(fail)?;
     check_response_mode(params, response_type).map_err(fail)?;
     let scope = check_scope(params, client, default_scope, response_type).map_err(fail)?;
@@ -120,7 +130,7 @@ pub fn check_rest(
         )));
     }
     let (code_challenge, code_challenge_method) =
-        check_pkce(params, client, response_type).map_err(fail)?;
+        check_pkce(params, client, require_pkce, response_type).map_err(fail)?;
     let prompt =
         Prompt::parse(params.get("prompt")).map_err(|d| fail(Error::invalid_request(d)))?;
     let max_age = match params.get("max_age") {
@@ -152,6 +162,44 @@ pub fn check_rest(
         hinted_subject: None,
         target,
     })
+}
+
+/// The longest `state` accepted (bytes). A request without a session is stored while the user
+/// signs in: every value it keeps is bounded, so anonymous requests cannot fill the database.
+pub const MAX_STATE: usize = 2048;
+
+/// The longest value of each other parameter (bytes), generous for any real client: the
+/// values a request keeps (`nonce`, `login_hint`) and those only parsed alike.
+const MAX_LENGTHS: &[(&str, usize)] = &[
+    ("nonce", 2048),
+    ("login_hint", 2048),
+    ("scope", 2048),
+    ("response_type", 64),
+    ("response_mode", 32),
+    ("prompt", 64),
+    ("max_age", 20),
+    // RFC 7636 §4.2: an S256 challenge is 43 characters; a verifier at most 128.
+    ("code_challenge", 128),
+    ("code_challenge_method", 16),
+    // An ID token of this server: a few hundred bytes of claims and a signature.
+    ("id_token_hint", 8192),
+    ("acr_values", 1024),
+    ("ui_locales", 256),
+    ("claims_locales", 256),
+    ("display", 32),
+    ("claims", 4096),
+];
+
+/// RFC 6749 §4.1.2.1: an oversized parameter makes the request malformed: `invalid_request`.
+fn check_lengths(params: &FormParams) -> Result<(), Error> {
+    for (name, max) in MAX_LENGTHS {
+        if params.get(name).is_some_and(|v| v.len() > *max) {
+            return Err(Error::invalid_request(format!(
+                "{name} is longer than {max} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_response_type(params: &FormParams, client: &Client) -> Result<ResponseType, Error> {
@@ -214,10 +262,12 @@ fn check_scope(
     Ok(scope)
 }
 
-/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required of public clients.
+/// RFC 7636 and RFC 9700 §2.1.1: S256 only; required of public clients, and of confidential
+/// ones too where the server says so.
 fn check_pkce(
     params: &FormParams,
     client: &Client,
+    require_pkce: bool,
     response_type: ResponseType,
 ) -> Result<(Option<String>, Option<String>), Error> {
     if response_type != ResponseType::Code {
@@ -228,6 +278,9 @@ fn check_pkce(
     match (challenge, method) {
         (None, None) if client.is_public() => Err(Error::invalid_request(
             "code_challenge is required for public clients (PKCE, S256)",
+        )),
+        (None, None) if require_pkce => Err(Error::invalid_request(
+            "code_challenge is required by this server (PKCE, S256)",
         )),
         (None, None) => Ok((None, None)),
         (None, Some(_)) => Err(Error::invalid_request(

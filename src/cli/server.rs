@@ -68,6 +68,10 @@ pub enum ServerCommand {
         /// they expire.
         #[arg(long, value_name = "ALG")]
         signing_alg: Option<SigningAlg>,
+        /// Require PKCE (S256) of confidential clients too, not only of public ones (RFC 9700
+        /// §2.1.1); authorization requests without a code_challenge are then refused.
+        #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+        require_pkce: Option<bool>,
     },
 }
 
@@ -84,6 +88,7 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "refresh_reuse_grace": server.refresh_reuse_grace,
         "refresh_requires_offline_access": server.refresh_requires_offline_access,
         "signing_alg": server.signing_alg,
+        "require_pkce": server.require_pkce,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "version": server.version,
@@ -158,6 +163,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             refresh_reuse_grace,
             refresh_requires_offline_access,
             signing_alg,
+            require_pkce,
         } => {
             if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
                 return Err(CliError("--name must not be empty".into()));
@@ -175,6 +181,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 refresh_reuse_grace: refresh_reuse_grace.map(|t| t.0),
                 refresh_requires_offline_access,
                 signing_alg: signing_alg.map(|a| a.as_str().to_string()),
+                require_pkce,
             };
             let before = store.server(&id).await.map_err(CliError::from)?;
             let server = match store.update_server(&id, &changes, now).await {

@@ -105,10 +105,17 @@ pub struct RateLimitConfig {
     pub window: Seconds,
     /// `/token` requests per client per window, in each replica (0: no limit).
     pub token_per_client: u64,
-    /// Password checks (login form and password grant together) per client IP per window.
+    /// Failed password checks (login form and password grant together) per client IP per
+    /// window; successful ones do not count.
     pub sign_in_per_ip: u64,
-    /// Password checks per username per window, whatever the IP.
+    /// Failed password checks per username per window, whatever the IP.
     pub sign_in_per_username: u64,
+    /// Password checks of any outcome per client IP per window: a ceiling well above
+    /// `sign_in_per_ip`, for many users behind one address.
+    pub sign_in_attempts_per_ip: u64,
+    /// Pending sign-ins (/authorize requests without a session, each stored until it expires)
+    /// started per client IP per window; 0 turns it off.
+    pub interactions_per_ip: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -119,6 +126,8 @@ impl Default for RateLimitConfig {
             token_per_client: 12_000,
             sign_in_per_ip: 30,
             sign_in_per_username: 10,
+            sign_in_attempts_per_ip: 300,
+            interactions_per_ip: 300,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `/authorize` (GET, and POST as a form, OIDC Core §3.1.2.1) and its resumption after the
 //! login and consent pages.
 
+use std::net::IpAddr;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -11,6 +13,7 @@ use crate::auth_server::AuthServer;
 use crate::authorize::decision::session_for;
 use crate::authorize::{interaction, request, AuthorizeError, Browser, Continuing, Flow};
 use crate::error::Error;
+use crate::http::client_ip::ClientIp;
 use crate::policy;
 use crate::protocol::FormParams;
 use crate::state::AppState;
@@ -19,12 +22,13 @@ use crate::tokens::verify::{verify, Expected};
 pub async fn authorize(
     State(state): State<AppState>,
     server: AuthServer,
+    ClientIp(ip): ClientIp,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match start(&state, &server, &method, &headers, query, body).await {
+    match start(&state, &server, ip, &method, &headers, query, body).await {
         Ok(response) => response,
         Err(e) => e.render(&state.pages),
     }
@@ -33,6 +37,7 @@ pub async fn authorize(
 async fn start(
     state: &AppState,
     server: &AuthServer,
+    ip: IpAddr,
     method: &Method,
     headers: &HeaderMap,
     query: Option<String>,
@@ -62,7 +67,13 @@ async fn start(
     )?;
     let target = request::check_redirect(&params, &client, &server.issuer)?;
     let default_scope = policy::default_scope(&state.store, &client).await?;
-    let mut request = request::check_rest(&params, &client, &default_scope, target)?;
+    let mut request = request::check_rest(
+        &params,
+        &client,
+        &default_scope,
+        server.server.require_pkce,
+        target,
+    )?;
     if let Some(hint) = params.get("id_token_hint") {
         let keys = state
             .keys
@@ -86,6 +97,7 @@ async fn start(
         server,
         client: &client,
         browser: Browser::from_headers(headers, state.config.secure_cookies()),
+        ip,
         now,
     };
     flow.proceed(request, signed_in, None).await
@@ -95,10 +107,11 @@ async fn start(
 pub async fn resume(
     State(state): State<AppState>,
     server: AuthServer,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match continue_flow(&state, &server, &headers, query).await {
+    match continue_flow(&state, &server, ip, &headers, query).await {
         Ok(response) => response,
         Err(e) => e.render(&state.pages),
     }
@@ -107,6 +120,7 @@ pub async fn resume(
 async fn continue_flow(
     state: &AppState,
     server: &AuthServer,
+    ip: IpAddr,
     headers: &HeaderMap,
     query: Option<String>,
 ) -> Result<Response, AuthorizeError> {
@@ -134,6 +148,7 @@ async fn continue_flow(
             value: browser.unwrap_or_default(),
             is_new: false,
         },
+        ip,
         now,
     };
     let request = interaction_state.request.clone();

@@ -151,7 +151,7 @@ async fn sign_in(
                 .server(server.id())
                 .actor(format!("ip:{ip}"))
                 .detail("limit", limited.limit)
-                .detail("username", username.as_str()),
+                .typed_username(&username),
         );
         let mut page = render(
             state,
@@ -168,7 +168,7 @@ async fn sign_in(
             .insert(header::RETRY_AFTER, limited.retry_after_header());
         return Ok(page);
     }
-    let user = match accounts::check_password(state, &username, &password, now).await? {
+    let user = match accounts::check_password(state, &username, &password, ip, now).await? {
         Ok(user) => user,
         Err(why) => {
             tracing::info!(server = %server.id(), reason = ?why, "failed sign-in");
@@ -177,7 +177,7 @@ async fn sign_in(
                     .server(server.id())
                     .actor(format!("ip:{ip}"))
                     .detail("via", "login")
-                    .detail("username", username.as_str())
+                    .typed_username(&username)
                     .detail("reason", why.as_str()),
             );
             return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await);

@@ -1,7 +1,8 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): `end_session_endpoint`.
-//! With a valid `id_token_hint` the session ends at once; without one the user confirms on a
-//! page first, so a third-party page cannot sign users out. `post_logout_redirect_uri` must be
-//! registered for the client, or no redirect happens at all.
+//! With a valid `id_token_hint` naming the signed-in user the session ends at once; without
+//! one, or with one naming someone else, the user confirms on a page first, so a third-party
+//! page cannot sign users out. `post_logout_redirect_uri` must be registered for the client, or
+//! no redirect happens at all.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -100,6 +101,15 @@ async fn end_session(
     };
     let browser = Browser::from_headers(headers, state.config.secure_cookies());
     let confirmed = *method == Method::POST && params.get("confirm") == Some("yes");
+    let session = sessions::current(state, server.id(), headers, now).await?;
+    // RP-Initiated Logout §2: a hint naming another user than the one signed in here proves
+    // nothing about this browser's session (any user holds ID tokens of their own): the
+    // End-User is asked, as without a hint.
+    let hint_names_the_session = match (&session, &hinted_subject) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(session), Some(sub)) => *sub == session.user_id,
+    };
     if confirmed {
         check_csrf(
             "logout",
@@ -107,7 +117,7 @@ async fn end_session(
             Some(&browser.value),
             params.get("csrf_token"),
         )?;
-    } else if hinted_subject.is_none() {
+    } else if !hint_names_the_session {
         // No proof the request comes from the user's application: ask the user.
         return Ok(state.pages.render(
             StatusCode::OK,
@@ -126,11 +136,9 @@ async fn end_session(
             browser.set_cookie_headers(state.config.secure_cookies()),
         ));
     }
-    if let Some(session) = sessions::current(state, server.id(), headers, now).await? {
-        if hinted_subject.is_none() || hinted_subject.as_deref() == Some(session.user_id.as_str()) {
-            state.store.end_session(&session.sid, now).await?;
-            tracing::info!(server = %server.id(), sid = %session.sid, "signed out");
-        }
+    if let Some(session) = session {
+        state.store.end_session(&session.sid, now).await?;
+        tracing::info!(server = %server.id(), sid = %session.sid, "signed out");
     }
     let clear = sessions::clear_cookie(state, server.id());
     let mut response = match redirect {

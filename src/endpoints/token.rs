@@ -56,7 +56,7 @@ pub async fn token(
                     .server(server.id())
                     .actor(format!("ip:{ip}"))
                     .detail("limit", limited.limit)
-                    .detail("username", username)
+                    .typed_username(username)
                     .detail("client_id", client.id.as_str()),
             );
             return Err(limited.into_error());
@@ -68,6 +68,7 @@ pub async fn token(
         server: &server,
         client: &client,
         now,
+        ip,
     };
     let decision = grants::decide(&context, request).await?;
     let issuer = Issuer {

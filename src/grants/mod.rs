@@ -23,6 +23,8 @@ pub struct GrantContext<'a> {
     pub server: &'a AuthServer,
     pub client: &'a Client,
     pub now: UnixTime,
+    /// The client's address, for the sign-in limits of the password grant.
+    pub ip: std::net::IpAddr,
 }
 
 impl GrantContext<'_> {

@@ -30,7 +30,8 @@ pub async fn decide(
             defaults: &defaults,
         },
     )?;
-    let user = match accounts::check_password(cx.state, username, &request.password, cx.now).await?
+    let user = match accounts::check_password(cx.state, username, &request.password, cx.ip, cx.now)
+        .await?
     {
         Ok(user) => user,
         Err(why) => {
@@ -40,7 +41,7 @@ pub async fn decide(
                     .server(cx.server.id())
                     .actor(format!("client:{}", cx.client.id))
                     .detail("via", "password_grant")
-                    .detail("username", username)
+                    .typed_username(username)
                     .detail("reason", why.as_str()),
             );
             return Err(Error::invalid_grant("invalid username or password"));

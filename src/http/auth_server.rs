@@ -25,6 +25,11 @@ impl FromRequestParts<AppState> for AuthServer {
             Some(id) if id == DEFAULT_SERVER => {
                 return Err(Error::not_found("no such authorization server"))
             }
+            // Server ids are printable; a control character (a decoded %00 above all, which
+            // PostgreSQL cannot even compare) names no server and never reaches a query.
+            Some(id) if id.chars().any(char::is_control) => {
+                return Err(Error::not_found("no such authorization server"))
+            }
             Some(id) => id,
             None => DEFAULT_SERVER.to_string(),
         };

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::TrustedProxies;
 use crate::state::AppState;
@@ -22,6 +23,9 @@ impl TrustedProxies {
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut client = peer.to_canonical();
         if !self.contains(client) {
+            if headers.contains_key("x-forwarded-for") {
+                warn_once(&WARNED_UNTRUSTED_FORWARDING, client);
+            }
             return client;
         }
         // Several X-Forwarded-For headers are one list, in order (RFC 9110 §5.3).
@@ -44,6 +48,30 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// Set once the warning about `X-Forwarded-For` from an untrusted peer has been logged. A
+/// process-wide flag rather than state in `AppState`, and safe as one: it only silences a
+/// repeated log line and decides nothing about any request; each replica (process) warns once
+/// in its own log, which is what an operator reading that replica's log needs; and a lost race
+/// between two requests costs at most one extra line, never a missed warning.
+static WARNED_UNTRUSTED_FORWARDING: AtomicBool = AtomicBool::new(false);
+
+/// Behind a proxy that is not in `http.trusted_proxies`, every client has the proxy's address:
+/// the sign-in limits then count the whole world as one client. Say so, once (not per request:
+/// any client may send the header, and the log must not be theirs to fill). True if it warned.
+fn warn_once(warned: &AtomicBool, peer: IpAddr) -> bool {
+    if warned.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tracing::warn!(
+        %peer,
+        "a request carries X-Forwarded-For from a peer that is not a trusted proxy: the header \
+         is ignored and the peer is taken as the client; if this server runs behind a proxy, \
+         add it to http.trusted_proxies (PORTCULLIS_HTTP_TRUSTED_PROXIES), or the rate limits \
+         count every client as that proxy (logged once per process)"
+    );
+    true
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`192.0.2.1:4711`,
@@ -190,6 +218,14 @@ mod tests {
             trusted.client_ip(ip("::ffff:127.0.0.1"), &headers),
             ip("203.0.113.9")
         );
+    }
+
+    #[test]
+    fn forwarding_from_an_untrusted_peer_is_warned_about_once() {
+        let warned = AtomicBool::new(false);
+        assert!(warn_once(&warned, ip("198.51.100.7")));
+        assert!(!warn_once(&warned, ip("198.51.100.7")));
+        assert!(!warn_once(&warned, ip("203.0.113.1")));
     }
 
     #[test]

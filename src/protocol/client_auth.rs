@@ -144,7 +144,9 @@ fn parse_basic(value: &[u8]) -> Result<(String, Secret), Error> {
     let (id, secret) = decoded.split_once(':').ok_or_else(fail)?;
     let id = url_decode(id).ok_or_else(fail)?;
     let secret = url_decode(secret).ok_or_else(fail)?;
-    if id.is_empty() || secret.is_empty() {
+    // A client_id is a printable identifier (RFC 6749 §2.2, Appendix A.1: VSCHAR). A control
+    // character, NUL above all (PostgreSQL cannot compare a text holding one), names no client.
+    if id.is_empty() || secret.is_empty() || id.chars().any(char::is_control) {
         return Err(fail());
     }
     Ok((id, Secret::new(secret)))
@@ -193,7 +195,14 @@ mod tests {
 
     #[test]
     fn malformed_basic_is_invalid_client() {
-        for raw in ["nocolon", ":secret", "id:"] {
+        for raw in [
+            "nocolon",
+            ":secret",
+            "id:",
+            "a%00b:secret",
+            "a\u{0}:secret",
+            "a%0A:s",
+        ] {
             let err = PresentedCredentials::from_request(&basic(raw), &FormParams::default())
                 .unwrap_err();
             assert_eq!(err.code.as_str(), "invalid_client", "{raw}");

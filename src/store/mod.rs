@@ -42,6 +42,7 @@ pub use grants::{AuthorizationCode, Redemption};
 pub use housekeeping::HousekeepingLock;
 pub use interactions::StoredInteraction;
 pub use keys::{NewestKey, Rewrapped, StoredKey};
+pub use login_attempts::LoginAttempt;
 pub use refresh_tokens::{RefreshToken, Rotation as RefreshRotation, SuccessorKey};
 pub use scopes::Scope;
 pub use servers::{AuthorizationServer, ServerChanges};

@@ -27,4 +27,23 @@ impl Store {
         .await?);
         Ok(hits)
     }
+
+    /// Give back one hit of `bucket` in the window starting at `window_start`; nothing if the
+    /// bucket has moved on to another window.
+    pub async fn release_rate_limit(
+        &self,
+        bucket: &str,
+        window_start: UnixTime,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE rate_limits SET hits = hits - 1 \
+             WHERE bucket = $1 AND window_start = $2 AND hits > 0",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(())
+    }
 }

@@ -19,6 +19,9 @@ pub struct AuthorizationServer {
     pub refresh_requires_offline_access: bool,
     /// The JWS algorithm of its tokens: `RS256` or `ES256`.
     pub signing_alg: String,
+    /// PKCE required of every client, confidential ones too (RFC 9700 §2.1.1); public clients
+    /// always need it.
+    pub require_pkce: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
@@ -44,6 +47,7 @@ pub struct ServerChanges {
     pub refresh_reuse_grace: Option<Option<i64>>,
     pub refresh_requires_offline_access: Option<bool>,
     pub signing_alg: Option<String>,
+    pub require_pkce: Option<bool>,
 }
 
 impl ServerChanges {
@@ -65,6 +69,7 @@ impl ServerChanges {
             &self.refresh_requires_offline_access,
         );
         set(&mut server.signing_alg, &self.signing_alg);
+        set(&mut server.require_pkce, &self.require_pkce);
     }
 }
 
@@ -85,7 +90,7 @@ pub fn is_valid_server_id(id: &str) -> bool {
 }
 
 const COLUMNS: &str = "id, name, audience, access_token_ttl, id_token_ttl, refresh_token_ttl, \
-    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, created_at, updated_at, version";
+    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, require_pkce, created_at, updated_at, version";
 
 impl Store {
     /// The `default` server always exists; replicas racing here insert it once.
@@ -172,8 +177,8 @@ impl Store {
                 "UPDATE authorization_servers SET name = $1, audience = $2, \
                  access_token_ttl = $3, id_token_ttl = $4, refresh_token_ttl = $5, \
                  refresh_idle_ttl = $6, refresh_reuse_grace = $7, \
-                 refresh_requires_offline_access = $8, signing_alg = $12, updated_at = $9, \
-                 version = version + 1 WHERE id = $10 AND version = $11",
+                 refresh_requires_offline_access = $8, signing_alg = $12, require_pkce = $13, \
+                 updated_at = $9, version = version + 1 WHERE id = $10 AND version = $11",
             )
             .bind(&updated.name)
             .bind(&updated.audience)
@@ -187,6 +192,7 @@ impl Store {
             .bind(id)
             .bind(current.version)
             .bind(&updated.signing_alg)
+            .bind(updated.require_pkce)
             .execute(pool)
             .await?
             .rows_affected());

@@ -24,7 +24,58 @@ on_both_databases!(
     key_generation_and_rotation_are_audited,
     cli_changes_are_audited_and_the_audit_command_filters,
     old_events_are_deleted_in_batches,
+    failed_sign_ins_store_a_hash_of_the_typed_username,
 );
+
+/// The first 16 hex digits of the SHA-256 of `s`, computed here independently of the server.
+fn sha256_16(s: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(s.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A password typed into the username field must not land in the audit log: a failed (or
+/// rate-limited) sign-in stores `username_sha256`, a hash of the name as typed (trimmed,
+/// lower-cased), on the login form and the password grant alike. A successful sign-in names
+/// the real username.
+async fn failed_sign_ins_store_a_hash_of_the_typed_username(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let server = &rp.server;
+    let pasted = "Correct-Horse-Battery-9";
+    let page = rp.go("response_type=code&scope=openid&state=st").await;
+    let (url, _, body) = page.page();
+    let (_, status, _) = rp
+        .agent
+        .submit(
+            &url,
+            &body,
+            &[("username", pasted), ("password", pasted)],
+            &server.base,
+        )
+        .await
+        .page();
+    assert_eq!(status, 401);
+    let app = password_client(server).await;
+    let r = password_grant(server, &app, &format!(" {pasted} "), pasted).await;
+    assert_eq!(r.status(), 400);
+    let all = events(server).await;
+    for event in &all {
+        let row = format!("{event:?}");
+        assert!(
+            !row.to_lowercase().contains(&pasted.to_lowercase()),
+            "{row}"
+        );
+    }
+    let failed = of_kind(&all, "sign_in_failed");
+    assert_eq!(failed.len(), 2, "{all:#?}");
+    for event in failed {
+        let detail = detail(event);
+        assert_eq!(detail["username_sha256"], sha256_16(&pasted.to_lowercase()));
+        assert!(detail.get("username").is_none(), "{detail}");
+    }
+}
 
 /// Every value of a one-column query, as text (tests read tables the store has no query for).
 pub async fn all_rows(server: &TestServer, sql: &str) -> Vec<String> {
@@ -204,7 +255,7 @@ async fn a_whole_flow_is_audited_without_any_secret(backend: Backend) {
     assert!(via.contains(&"login".into()) && via.contains(&"password_grant".into()));
     let failed = of_kind(&all, "sign_in_failed");
     assert_eq!(failed.len(), 1);
-    assert_eq!(detail(failed[0])["username"], USER);
+    assert_eq!(detail(failed[0])["username_sha256"], sha256_16(USER));
     assert_eq!(failed[0].actor.as_deref(), Some("ip:127.0.0.1"));
     let issued = of_kind(&all, "token_issued");
     let mut grants: Vec<String> = issued

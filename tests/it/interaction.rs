@@ -504,7 +504,55 @@ async fn interactions_expire_and_stay_with_their_server(backend: Backend) {
     assert!(response.text().await.unwrap().contains("expired"));
 }
 
+/// OIDC Core §3.1.2.1: with an `id_token_hint`, the End-User signed in must be the one the
+/// hint names; if another user signs in, the client gets login_required, never a code for
+/// someone else.
+async fn signing_in_as_another_user_than_the_id_token_hint_is_login_required(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    rp.server.create_user("bob", "pw-bob-123").await;
+    let tokens = rp.code_flow("").await;
+    let hint = tokens["id_token"].as_str().unwrap().to_string();
+    // Another browser, nobody signed in: the login page, where bob signs in.
+    let agent = crate::common::UserAgent::new();
+    let landing = agent
+        .navigate(
+            &rp.authorize_url(&format!(
+                "response_type=code&scope=openid&state=h1&id_token_hint={hint}"
+            )),
+            &rp.server.base,
+        )
+        .await;
+    let url = agent
+        .sign_in(landing, "bob", "pw-bob-123", &rp.server.base)
+        .await
+        .client_url();
+    assert!(url.as_str().starts_with(REDIRECT), "{url}");
+    assert_eq!(query_param(&url, "code"), None, "{url}");
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("login_required"),
+        "{url}"
+    );
+    assert_eq!(query_param(&url, "state").as_deref(), Some("h1"));
+    // Control: the user the hint names signs in and gets a code.
+    let agent = crate::common::UserAgent::new();
+    let landing = agent
+        .navigate(
+            &rp.authorize_url(&format!(
+                "response_type=code&scope=openid&state=h2&id_token_hint={hint}"
+            )),
+            &rp.server.base,
+        )
+        .await;
+    let url = agent
+        .sign_in(landing, USER, PASSWORD, &rp.server.base)
+        .await
+        .client_url();
+    assert!(query_param(&url, "code").is_some(), "{url}");
+}
+
 on_both_databases!(
+    signing_in_as_another_user_than_the_id_token_hint_is_login_required,
     interactions_expire_and_stay_with_their_server,
     logout_variants,
     native_app_loopback_redirect_may_use_any_port,

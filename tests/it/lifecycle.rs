@@ -599,6 +599,8 @@ on_both_databases!(
     password_grant_issues_tokens_with_an_id_token,
     password_grant_failures_are_all_invalid_grant,
     repeated_failures_lock_the_account_until_unlocked,
+    a_burst_of_guesses_gets_at_most_max_failed_attempts,
+    unknown_and_known_usernames_cost_the_same_write,
     refresh_rotates_and_detects_reuse,
     a_retry_within_the_grace_period_gets_the_same_successor,
     refresh_may_narrow_but_not_widen_scope,
@@ -609,3 +611,79 @@ on_both_databases!(
     a_refresh_token_of_a_withdrawn_grant_is_refused,
     concurrent_refreshes_of_one_token,
 );
+
+/// The lockout holds under concurrency: each guess reserves an attempt (an atomic increment)
+/// before its password is hashed, so a burst of simultaneous guesses gets at most
+/// `login.max_failed_attempts` password checks, not as many as arrive before the first failure
+/// is written.
+async fn a_burst_of_guesses_gets_at_most_max_failed_attempts(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.login.max_failed_attempts = 3;
+        // A password check that takes a little while: the burst overlaps it.
+        c.passwords.argon2_iterations = 20;
+    })
+    .await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let burst = (0..24)
+        .map(|_| password_grant(&server, &app, "ada", "wrong", "openid"))
+        .collect();
+    for response in join_all(burst).await {
+        assert_oauth_error(response, 400, "invalid_grant").await;
+    }
+    server.state.audit.flush().await;
+    let reasons = crate::audit::all_rows(
+        &server,
+        "SELECT detail FROM audit_events WHERE kind = 'sign_in_failed'",
+    )
+    .await;
+    assert_eq!(reasons.len(), 24);
+    let checked = reasons
+        .iter()
+        .filter(|d| d.contains("unknown_user_or_wrong_password"))
+        .count();
+    assert!(checked <= 3, "{checked} guesses were checked: {reasons:?}");
+    assert!(checked >= 1, "{reasons:?}");
+    // Locked: the right password fails too.
+    assert_oauth_error(
+        password_grant(&server, &app, "ada", PASSWORD, "openid").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+/// A failed sign-in costs one committed write whether or not the username exists (on
+/// PostgreSQL a commit is the slow part): a wrong password counts toward the user's lockout,
+/// an unknown username writes a row of the same cost, so timing does not tell them apart.
+async fn unknown_and_known_usernames_cost_the_same_write(backend: Backend) {
+    use crate::common::snapshot::Snapshot;
+    let server = TestServer::start_with(backend, |c| c.rate_limits.enabled = false).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let changed_rows = |before: &Snapshot, after: &Snapshot| -> usize {
+        before
+            .changed_tables(after)
+            .iter()
+            .filter(|t| t.as_str() != "audit_events")
+            .map(|t| {
+                let (b, a) = (&before.0[t], &after.0[t]);
+                b.iter()
+                    .filter(|r| !a.contains(r))
+                    .count()
+                    .max(a.iter().filter(|r| !b.contains(r)).count())
+            })
+            .sum()
+    };
+    for username in ["ada", "nobody", "ada", "nobody-else"] {
+        let before = Snapshot::take(&server).await;
+        assert_oauth_error(
+            password_grant(&server, &app, username, "wrong", "openid").await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+        let after = Snapshot::take(&server).await;
+        assert_eq!(changed_rows(&before, &after), 1, "{username}");
+    }
+}

@@ -13,6 +13,8 @@ on_both_databases!(
     a_chunked_oversized_body_is_413,
     a_long_request_target_is_414,
     oversized_headers_are_431,
+    oversized_authorization_parameters_are_refused_and_store_nothing,
+    pending_sign_ins_are_limited_per_ip,
 );
 
 const POST_ENDPOINTS: &[&str] = &[
@@ -160,4 +162,139 @@ async fn oversized_headers_are_431(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+/// An /authorize request without a session stores its parameters for the sign-in: each is
+/// capped, so an anonymous request cannot park 60 KB in the database. An oversized `state` is
+/// refused on an error page (it cannot be echoed to the client); others, once the redirect URI
+/// is known, go back to the client as `invalid_request` (RFC 6749 §4.1.2.1). Nothing stored.
+async fn oversized_authorization_parameters_are_refused_and_store_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let redirect = "http://127.0.0.1:9/cb";
+    let (client, _) = server.web_client(redirect, true, false).await;
+    let count = || async {
+        crate::audit::all_rows(&server, "SELECT CAST(COUNT(*) AS TEXT) FROM interactions").await
+    };
+    let before = count().await;
+    let base = [
+        ("client_id", client.id.as_str()),
+        ("redirect_uri", redirect),
+        ("response_type", "code"),
+        ("scope", "openid"),
+    ];
+    let huge = "s".repeat(60 * 1024);
+    let mut form = base.to_vec();
+    form.push(("state", &huge));
+    let response = server
+        .http
+        .post(server.url("/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.text().await.unwrap().contains("invalid_request"));
+    let long = "n".repeat(2049);
+    for name in [
+        "nonce",
+        "login_hint",
+        "acr_values",
+        "ui_locales",
+        "id_token_hint",
+        "max_age",
+    ] {
+        let mut form = base.to_vec();
+        form.push(("state", "st"));
+        form.push((name, &long));
+        let response = server
+            .http
+            .post(server.url("/authorize"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "{name}");
+        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(
+            location.as_str().starts_with(redirect),
+            "{name}: {location}"
+        );
+        let pairs: std::collections::HashMap<_, _> = location.query_pairs().collect();
+        assert_eq!(
+            pairs.get("error").map(|e| e.as_ref()),
+            Some("invalid_request"),
+            "{name}"
+        );
+        assert_eq!(pairs.get("state").map(|e| e.as_ref()), Some("st"), "{name}");
+    }
+    // Within the caps, the request starts a sign-in, as before.
+    let mut form = base.to_vec();
+    let fine = "s".repeat(2048);
+    form.push(("state", &fine));
+    let response = server
+        .http
+        .post(server.url("/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/login?"));
+    let after = count().await;
+    assert_eq!(
+        after[0].parse::<u64>().unwrap(),
+        before[0].parse::<u64>().unwrap() + 1,
+        "only the request within the caps stored an interaction"
+    );
+}
+
+/// Each /authorize request without a session stores a pending sign-in: one address may start
+/// `rate_limits.interactions_per_ip` per window (counted in the database, so across replicas);
+/// past it the client gets `temporarily_unavailable` (RFC 6749 §4.1.2.1) and nothing is stored.
+async fn pending_sign_ins_are_limited_per_ip(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.rate_limits.interactions_per_ip = 2;
+        c.rate_limits.window = portcullis::config::Seconds(60);
+    })
+    .await;
+    let now = server.clock_now();
+    server.clock.set(now - now % 60 + 60);
+    let redirect = "http://127.0.0.1:9/cb";
+    let (client, _) = server.web_client(redirect, true, false).await;
+    let url = server.url(&format!(
+        "/authorize?client_id={}&redirect_uri={redirect}&response_type=code&scope=openid&state=p",
+        client.id
+    ));
+    let count = || async {
+        crate::audit::all_rows(&server, "SELECT CAST(COUNT(*) AS TEXT) FROM interactions").await[0]
+            .clone()
+    };
+    for _ in 0..2 {
+        let response = server.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+        assert!(response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/login?"));
+    }
+    assert_eq!(count().await, "2");
+    let response = server.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(redirect), "{location}");
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().collect();
+    assert_eq!(pairs["error"], "temporarily_unavailable");
+    assert_eq!(pairs["state"], "p");
+    assert_eq!(count().await, "2", "nothing stored past the limit");
+    // The next window.
+    server.clock.advance(60);
+    let response = server.http.get(&url).send().await.unwrap();
+    assert!(response.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/login?"));
 }

@@ -149,9 +149,10 @@ proptest! {
     }
 
     /// The client's side of RFC 6749 §2.3.1 (form-urlencode id and secret, then Basic) parses
-    /// back to exactly what was sent, whatever the characters.
+    /// back to exactly what was sent, whatever the characters (a client_id's printable: a
+    /// control character in one is invalid_client).
     #[test]
-    fn basic_credentials_round_trip(id in ".{1,30}", secret in ".{1,30}") {
+    fn basic_credentials_round_trip(id in "[^\\p{Cc}]{1,30}", secret in ".{1,30}") {
         let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let value = format!("Basic {}", STANDARD.encode(format!("{}:{}", encode(&id), encode(&secret))));
         let mut headers = HeaderMap::new();
@@ -163,6 +164,22 @@ proptest! {
             }
             other => prop_assert!(false, "{:?}", other),
         }
+    }
+
+    /// A client_id holding a control character (NUL above all) names no client.
+    #[test]
+    fn a_basic_client_id_with_a_control_character_is_invalid_client(
+        before in "[a-z]{0,8}",
+        control in "\\p{Cc}",
+        after in "[a-z]{0,8}",
+    ) {
+        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let id = format!("{before}{control}{after}");
+        let value = format!("Basic {}", STANDARD.encode(format!("{}:secret", encode(&id))));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        let error = PresentedCredentials::from_request(&headers, &FormParams::default()).unwrap_err();
+        prop_assert_eq!(error.code.as_str(), "invalid_client");
     }
 
     /// RFC 6750 §2.1: a bearer header is the token after `Bearer ` or invalid_token.

@@ -26,6 +26,9 @@ on_both_databases!(
     replicas_share_the_sign_in_limits,
     buckets_do_not_name_users_or_addresses,
     disabled_limits_do_not_refuse,
+    ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4,
+    only_failed_sign_ins_count_toward_the_per_ip_and_per_username_limits,
+    all_sign_in_attempts_per_ip_have_their_own_ceiling,
 );
 
 fn with_limits(per_ip: u64, per_username: u64, per_client: u64) -> impl FnOnce(&mut Config) {
@@ -309,7 +312,9 @@ async fn buckets_do_not_name_users_or_addresses(backend: Backend) {
     let r = password_grant(&server.base, &server.http, &app, "ada.lovelace", "x").await;
     assert_oauth_error(r, 400, "invalid_grant").await;
     let buckets = crate::audit::all_rows(&server, "SELECT bucket FROM rate_limits").await;
-    assert_eq!(buckets.len(), 2, "{buckets:?}");
+    // All attempts and failures from the address, failures for the username, and the write
+    // an unknown username costs (as a known one costs its attempt).
+    assert_eq!(buckets.len(), 4, "{buckets:?}");
     for bucket in buckets {
         assert!(
             !bucket.contains("ada") && !bucket.contains("127.0.0.1"),
@@ -335,4 +340,111 @@ async fn disabled_limits_do_not_refuse(backend: Backend) {
         let r = password_grant(&server.base, &server.http, &app, "ada", "x").await;
         assert_eq!(r.status(), 400);
     }
+}
+
+/// A password grant from `client` as seen through a trusted proxy (the test's own address).
+async fn password_grant_from(
+    server: &TestServer,
+    app: &(String, String),
+    client: &str,
+    username: &str,
+) -> reqwest::Response {
+    server
+        .http
+        .post(server.url("/token"))
+        .basic_auth(&app.0, Some(&app.1))
+        .header("x-forwarded-for", client)
+        .form(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .expect("token request")
+}
+
+/// One IPv6 subscriber gets a /64 (RFC 6177, RFC 7421): counting per address would give it
+/// 2^64 buckets. Addresses of one /64 share a bucket; an IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`, RFC 4291 §2.5.5.2) counts as its IPv4 address.
+async fn ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        with_limits(2, 100, 0)(c);
+        c.http.trusted_proxies = portcullis::config::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+    })
+    .await;
+    align(&server);
+    let app = password_client(&server).await;
+    for (client, user) in [("2001:db8:1:2::1", "u1"), ("2001:db8:1:2:ffff::9", "u2")] {
+        let r = password_grant_from(&server, &app, client, user).await;
+        assert_oauth_error(r, 400, "invalid_grant").await;
+    }
+    let r = password_grant_from(&server, &app, "2001:db8:1:2:abcd::3", "u3").await;
+    assert_limited_token_response(r).await;
+    // The next /64 is another subscriber.
+    let r = password_grant_from(&server, &app, "2001:db8:1:3::1", "u4").await;
+    assert_oauth_error(r, 400, "invalid_grant").await;
+    // IPv4 and its mapped form are one client.
+    let r = password_grant_from(&server, &app, "192.0.2.7", "u5").await;
+    assert_oauth_error(r, 400, "invalid_grant").await;
+    let r = password_grant_from(&server, &app, "::ffff:192.0.2.7", "u6").await;
+    assert_oauth_error(r, 400, "invalid_grant").await;
+    let r = password_grant_from(&server, &app, "192.0.2.7", "u7").await;
+    assert_limited_token_response(r).await;
+    // Another IPv4 address is not affected.
+    let r = password_grant_from(&server, &app, "192.0.2.8", "u8").await;
+    assert_oauth_error(r, 400, "invalid_grant").await;
+}
+
+/// An office behind one NAT address signs in all at once at 9 a.m.: successful password checks
+/// do not count toward `sign_in_per_ip` nor `sign_in_per_username`, failed ones do.
+async fn only_failed_sign_ins_count_toward_the_per_ip_and_per_username_limits(backend: Backend) {
+    let server = TestServer::start_with(backend, with_limits(2, 2, 0)).await;
+    align(&server);
+    server.create_user("ada", PASSWORD).await;
+    let app = password_client(&server).await;
+    for _ in 0..5 {
+        let r = password_grant(&server.base, &server.http, &app, "ada", PASSWORD).await;
+        assert_eq!(r.status(), 200);
+    }
+    // The login form: a successful sign-in does not count either.
+    let (client, _) = server
+        .web_client("http://127.0.0.1:9/cb", true, false)
+        .await;
+    for _ in 0..3 {
+        let (agent, url, page) = login_page(&server, &client.id).await;
+        let response = submit_login(&agent, &url, &page, "ada", PASSWORD).await;
+        assert_eq!(response.status(), 303, "signed in");
+    }
+    // Failures count: two, then the limit.
+    for username in ["u1", "u2"] {
+        let r = password_grant(&server.base, &server.http, &app, username, "x").await;
+        assert_oauth_error(r, 400, "invalid_grant").await;
+    }
+    let r = password_grant(&server.base, &server.http, &app, "ada", PASSWORD).await;
+    assert_limited_token_response(r).await;
+}
+
+/// `sign_in_attempts_per_ip` counts every password check from an address, right or wrong: the
+/// ceiling on what one address may cost, well above the failures it may make.
+async fn all_sign_in_attempts_per_ip_have_their_own_ceiling(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        with_limits(100, 100, 0)(c);
+        c.rate_limits.sign_in_attempts_per_ip = 3;
+    })
+    .await;
+    align(&server);
+    server.create_user("ada", PASSWORD).await;
+    let app = password_client(&server).await;
+    for _ in 0..2 {
+        let r = password_grant(&server.base, &server.http, &app, "ada", PASSWORD).await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = password_grant(&server.base, &server.http, &app, "bob", "x").await;
+    assert_oauth_error(r, 400, "invalid_grant").await;
+    let r = password_grant(&server.base, &server.http, &app, "ada", PASSWORD).await;
+    assert_limited_token_response(r).await;
+    server.clock.advance(60);
+    let r = password_grant(&server.base, &server.http, &app, "ada", PASSWORD).await;
+    assert_eq!(r.status(), 200);
 }

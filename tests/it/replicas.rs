@@ -45,6 +45,8 @@ const SETTINGS: &[(&str, &str)] = &[
     // sign-in limits exist to stop, so a load test raises them.
     ("PORTCULLIS_RATE_LIMITS_SIGN_IN_PER_IP", "1000000"),
     ("PORTCULLIS_RATE_LIMITS_SIGN_IN_PER_USERNAME", "1000000"),
+    ("PORTCULLIS_RATE_LIMITS_SIGN_IN_ATTEMPTS_PER_IP", "1000000"),
+    ("PORTCULLIS_RATE_LIMITS_INTERACTIONS_PER_IP", "1000000"),
     // tower_http's request lines (debug) show which replica served which request.
     ("PORTCULLIS_LOG_LEVEL", "info,tower_http=debug"),
 ];

@@ -336,8 +336,69 @@ async fn hostile_input_to_every_endpoint_is_a_client_error(backend: Backend) {
     before.assert_unchanged(&Snapshot::take(&rp.server).await, "hostile input");
 }
 
+/// A control character (NUL above all, which PostgreSQL cannot even compare) in a Basic
+/// client_id names no client (401 invalid_client, RFC 6749 §5.2), and in a server path no
+/// server (404): refused where they are parsed, on both databases alike.
+async fn control_characters_in_identifiers_are_refused_where_they_are_parsed(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    let before = Snapshot::take(&rp.server).await;
+    let form = [("grant_type", "client_credentials")];
+    for raw in [
+        "a\u{0}b:secret",
+        "a%00b:secret",
+        "%00:secret",
+        "a%0Ab:secret",
+    ] {
+        let response = rp
+            .server
+            .http
+            .post(rp.server.url("/token"))
+            .header(AUTHORIZATION, format!("Basic {}", base64_of(raw)))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{raw:?}");
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "{raw:?}"
+        );
+        let error: serde_json::Value = response.json().await.expect("a JSON error");
+        assert_eq!(error["error"], "invalid_client", "{raw:?}");
+    }
+    for path in [
+        "/oauth2/%00/token",
+        "/oauth2/a%00b/.well-known/openid-configuration",
+        "/oauth2/%00/keys",
+        "/oauth2/%0A/authorize?client_id=x",
+    ] {
+        let response = rp
+            .server
+            .http
+            .post(rp.server.url(path))
+            .basic_auth(&rp.client_id, Some(&rp.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let get = rp
+            .server
+            .http
+            .get(rp.server.url(path))
+            .send()
+            .await
+            .unwrap();
+        for status in [response.status(), get.status()] {
+            assert!(status == 404 || status == 405, "{path}: {status}");
+        }
+        assert_eq!(get.status(), 404, "GET {path}");
+    }
+    before.assert_unchanged(&Snapshot::take(&rp.server).await, "control characters");
+}
+
 on_both_databases!(
     arbitrary_token_requests_get_rfc_errors,
     arbitrary_authorization_requests_get_pages_or_redirects,
-    hostile_input_to_every_endpoint_is_a_client_error
+    hostile_input_to_every_endpoint_is_a_client_error,
+    control_characters_in_identifiers_are_refused_where_they_are_parsed
 );

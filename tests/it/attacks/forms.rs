@@ -229,7 +229,66 @@ async fn planted_session_cookies_never_become_the_victims_session(backend: Backe
     }
 }
 
+/// RP-Initiated Logout §2: an `id_token_hint` whose `sub` is not the signed-in user proves
+/// nothing about this browser's session: the user is asked, and a third-party page holding
+/// its own ID token cannot sign the victim out (no session ended, no cookie cleared).
+async fn logout_with_another_users_id_token_hint_asks_the_user(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    rp.server.create_user("mallory", "pw-mallory-1").await;
+    // Mallory's own ID token, from her own browser.
+    let mallory = crate::common::UserAgent::new();
+    let landing = mallory
+        .navigate(
+            &rp.authorize_url("response_type=code&scope=openid&state=m"),
+            &rp.server.base,
+        )
+        .await;
+    let url = mallory
+        .sign_in(landing, "mallory", "pw-mallory-1", &rp.server.base)
+        .await
+        .client_url();
+    let tokens = rp.exchange(&query_param(&url, "code").unwrap()).await;
+    let hint = tokens["id_token"].as_str().unwrap().to_string();
+    // The victim is signed in; a page sends their browser to /logout with Mallory's hint.
+    rp.code_flow("").await;
+    let before = Snapshot::take(&rp.server).await;
+    let bye = format!("{}/logged-out", crate::common::rp::REDIRECT);
+    let response = rp
+        .agent
+        .http
+        .get(rp.server.url("/logout"))
+        .query(&[
+            ("id_token_hint", hint.as_str()),
+            ("post_logout_redirect_uri", bye.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let clears_session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with("portcullis_session="));
+    assert!(!clears_session, "the session cookie is left alone");
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("name=\"confirm\""),
+        "the confirmation page: {body}"
+    );
+    before.assert_unchanged(&Snapshot::take(&rp.server).await, "foreign id_token_hint");
+    let url = rp
+        .authorize("response_type=code&scope=openid&prompt=none")
+        .await;
+    assert!(
+        query_param(&url, "code").is_some(),
+        "still signed in: {url}"
+    );
+}
+
 on_both_databases!(
+    logout_with_another_users_id_token_hint_asks_the_user,
     consent_form_requires_its_csrf_token,
     login_csrf_token_is_bound_to_its_interaction,
     logout_confirmation_requires_its_csrf_token,

@@ -89,6 +89,8 @@ impl TestServer {
         // limit tests set their own limits.
         config.rate_limits.sign_in_per_ip = 10_000;
         config.rate_limits.sign_in_per_username = 10_000;
+        config.rate_limits.sign_in_attempts_per_ip = 10_000;
+        config.rate_limits.interactions_per_ip = 10_000;
         tweak(&mut config);
         config.validate().expect("test configuration is valid");
 

@@ -335,4 +335,61 @@ on_both_databases!(
     claims_round_trip_through_the_cli,
     client_update_keeps_the_registration_rules,
     client_ids_starting_with_a_dash_are_not_flags,
+    a_server_may_require_pkce_of_confidential_clients,
 );
+
+/// RFC 9700 §2.1.1: `server update --require-pkce true` makes PKCE (S256) required of
+/// confidential clients too: an authorization request without a code_challenge gets
+/// invalid_request at the client, with one the flow works; `false` lifts it.
+async fn a_server_may_require_pkce_of_confidential_clients(backend: Backend) {
+    use crate::common::agent::query_param;
+    let rp = crate::common::rp::Rp::start(backend, true).await;
+    assert_eq!(
+        ok(&rp.server, "server show --id default")["require_pkce"],
+        false
+    );
+    let code = rp
+        .authorize("response_type=code&scope=openid&state=a")
+        .await;
+    assert!(query_param(&code, "code").is_some(), "{code}");
+    let updated = ok(&rp.server, "server update --id default --require-pkce true");
+    assert_eq!(updated["require_pkce"], true);
+    let refused = rp
+        .authorize("response_type=code&scope=openid&state=b")
+        .await;
+    assert_eq!(
+        query_param(&refused, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert_eq!(query_param(&refused, "code"), None);
+    let verifier = "v".repeat(43);
+    let challenge = portcullis::protocol::pkce::s256(&verifier);
+    let url = rp
+        .authorize(&format!(
+            "response_type=code&scope=openid&state=c&code_challenge={challenge}&code_challenge_method=S256"
+        ))
+        .await;
+    let code = query_param(&url, "code").expect("a code with PKCE");
+    let response = rp
+        .server
+        .post_form(
+            "/token",
+            Some(rp.credentials()),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", verifier.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    ok(
+        &rp.server,
+        "server update --id default --require-pkce false",
+    );
+    let code = rp
+        .authorize("response_type=code&scope=openid&state=d")
+        .await;
+    assert!(query_param(&code, "code").is_some(), "{code}");
+}
