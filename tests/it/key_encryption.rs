@@ -7,7 +7,7 @@ use portcullis::keys::{Signer, SigningAlg};
 use portcullis::serve::ServeError;
 use portcullis::store::Rewrapped;
 
-use crate::common::{Backend, TestDatabase, TestServer};
+use crate::common::{Backend, OutputWithin, TestDatabase, TestServer};
 use crate::jwt::{fetch_jwks, kid_of, verify};
 use crate::on_both_databases;
 
@@ -157,8 +157,7 @@ fn the_binary_refuses_production_without_a_kek() {
         .env_remove("PORTCULLIS_CONFIG")
         .env_remove("PORTCULLIS_KEYS_KEK")
         .env_remove("PORTCULLIS_KEYS_KEK_FILE")
-        .output()
-        .expect("run portcullis");
+        .bounded_output();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("requires a key-encryption key"), "{stderr}");
@@ -185,8 +184,7 @@ async fn rewrap_then_start_with_the_new_kek(backend: Backend) {
         .env("PORTCULLIS_DATABASE_URL", &server.db.url)
         .env("PORTCULLIS_KEYS_KEK", &old_kek)
         .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .expect("run portcullis");
+        .bounded_output();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
