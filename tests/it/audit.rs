@@ -2,8 +2,7 @@
 //! HTTP or the CLI; no row ever holds a password, a client secret, a token or a code; and
 //! `portcullis audit` filters and orders what it prints.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
@@ -12,7 +11,7 @@ use serde_json::Value;
 
 use crate::common::agent::{fragment_param, query_param};
 use crate::common::rp::{Rp, PASSWORD, REDIRECT, USER};
-use crate::common::{Backend, TestDatabase, TestServer};
+use crate::common::{Backend, OutputWithin, TestDatabase, TestServer};
 use crate::on_both_databases;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -416,24 +415,14 @@ async fn key_generation_and_rotation_are_audited(backend: Backend) {
 
 /// Run the binary on `db`, with `stdin` if given.
 fn portcullis(db: &TestDatabase, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(BIN)
+    let output = Command::new(BIN)
         .args(args)
         .env("PORTCULLIS_DATABASE_URL", &db.url)
         .env("PORTCULLIS_PASSWORDS_ARGON2_MEMORY_KIB", "64")
         .env("PORTCULLIS_PASSWORDS_ARGON2_ITERATIONS", "1")
         .env("PORTCULLIS_LOG_LEVEL", "warn")
         .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn portcullis");
-    let mut pipe = child.stdin.take().expect("stdin");
-    if let Some(input) = stdin {
-        let _ = pipe.write_all(input.as_bytes());
-    }
-    drop(pipe);
-    let output = child.wait_with_output().expect("run portcullis");
+        .bounded_output_with_stdin(stdin.unwrap_or_default().as_bytes());
     assert!(
         output.status.success(),
         "portcullis {args:?}: {}",
@@ -448,8 +437,7 @@ fn refused(db: &TestDatabase, args: &[&str]) -> String {
         .args(args)
         .env("PORTCULLIS_DATABASE_URL", &db.url)
         .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .expect("run portcullis");
+        .bounded_output();
     assert!(!output.status.success(), "portcullis {args:?} succeeded");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -1,44 +1,24 @@
 //! The `portcullis` binary, as an operator uses it: serve, create a client, get a token,
 //! verify it with the JWKS; add a server; rotate keys; configuration errors.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Backend, TestDatabase};
+use crate::common::replicas::serve_on_free_port;
+use crate::common::{http, Backend, OutputWithin, TestDatabase};
 use crate::jwt::{fetch_jwks, kid_of, verify};
 use crate::on_both_databases;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
-
-struct Running {
-    child: std::process::Child,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn portcullis(env: &[(String, String)], args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run portcullis")
+        .bounded_output()
 }
 
 fn json_of(output: &std::process::Output) -> Value {
@@ -50,44 +30,24 @@ fn json_of(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server did not become ready");
-}
-
 async fn the_readme_walkthrough_works_with_the_binary(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let env = vec![
-        ("PORTCULLIS_DATABASE_URL".to_string(), db.url.clone()),
-        ("PORTCULLIS_LISTEN".to_string(), format!("127.0.0.1:{port}")),
-        (
-            "PORTCULLIS_METRICS_LISTEN".to_string(),
-            "127.0.0.1:0".to_string(),
-        ),
-        ("PORTCULLIS_ISSUER".to_string(), base.clone()),
-        ("PORTCULLIS_KEYS_CACHE_TTL".to_string(), "1s".to_string()),
-        ("PORTCULLIS_LOG_LEVEL".to_string(), "warn".to_string()),
-    ];
-    let child = Command::new(BIN)
-        .arg("serve")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn serve");
-    let _running = Running { child };
-    let http = reqwest::Client::new();
-    wait_ready(&http, &base).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_for = |port: u16| {
+        vec![
+            ("PORTCULLIS_DATABASE_URL".to_string(), db.url.clone()),
+            (
+                "PORTCULLIS_ISSUER".to_string(),
+                format!("http://127.0.0.1:{port}"),
+            ),
+            ("PORTCULLIS_KEYS_CACHE_TTL".to_string(), "1s".to_string()),
+        ]
+    };
+    // Its log is shown if the test fails.
+    let mut serve = serve_on_free_port(env_for, dir.path().join("serve.log"), false).await;
+    let base = format!("http://{}", serve.addr());
+    let env = serve.env().to_vec();
+    let http = http();
 
     let created = json_of(&portcullis(
         &env,
@@ -174,14 +134,11 @@ async fn the_readme_walkthrough_works_with_the_binary(backend: Backend) {
     verify(new_token, &jwks, &base, "api://default").expect("the new token verifies");
 
     // SIGTERM: a graceful shutdown, exit status 0.
-    let mut running = _running;
-    // SAFETY: plain kill(2) on the child we spawned.
-    let sent = unsafe { libc::kill(running.child.id() as i32, libc::SIGTERM) };
-    assert_eq!(sent, 0);
-    let status = running.child.wait().expect("wait for serve");
+    let status = serve.terminate().await;
     assert!(
         status.success(),
-        "serve exits cleanly on SIGTERM: {status:?}"
+        "serve exits cleanly on SIGTERM: {status:?}\n{}",
+        serve.log_text()
     );
 
     let deleted = json_of(&portcullis(&env, &["client", "delete", id]));

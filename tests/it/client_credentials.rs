@@ -5,7 +5,9 @@ use oauth2::basic::BasicClient;
 use oauth2::{AuthType, ClientId, ClientSecret, Scope, TokenResponse, TokenUrl};
 use portcullis::manage::clients::{rotate_client_secret, ClientRequest};
 use portcullis::protocol::{ClientAuthMethod, GrantType};
+use portcullis::security::hash_secret;
 
+use crate::common::snapshot::Snapshot;
 use crate::common::{Backend, TestServer};
 use crate::jwt::{fetch_jwks, typ_of, verify};
 use crate::on_both_databases;
@@ -123,18 +125,59 @@ async fn token_responses_are_not_cached(backend: Backend) {
     assert_eq!(response.headers()["pragma"], "no-cache");
 }
 
-/// Secrets are stored only as hashes.
+/// A client's secret is stored only as its SHA-256 hash: no row of any table holds it, on
+/// either database, and neither do SQLite's files.
 async fn client_secret_is_not_stored_in_clear(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (_, secret) = server.service_client("default", &["a"]).await;
-    let db = std::fs::read(server.db.url.trim_start_matches("sqlite://")).ok();
-    if let Some(bytes) = db {
-        let needle = secret.expose().as_bytes();
+    let (client, secret) = server.service_client("default", &["a"]).await;
+    let secret = secret.expose();
+    // Every row of every table, rendered by the database (blobs as hex), on either backend.
+    let snapshot = Snapshot::take(&server).await;
+    let rows: Vec<String> = snapshot
+        .0
+        .values()
+        .flatten()
+        .map(|r| r.to_lowercase())
+        .collect();
+    // The check sees the client's row, and in it the SHA-256 of the secret ...
+    assert!(
+        rows.iter().any(|r| r.contains(&client.id.to_lowercase())),
+        "the client's row is not in the snapshot"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains(&hex(&hash_secret(secret)))),
+        "the secret's hash is not stored"
+    );
+    // ... but nowhere the secret, as text or as the hex of its bytes.
+    for needle in [secret.to_lowercase(), hex(secret.as_bytes())] {
         assert!(
-            !bytes.windows(needle.len()).any(|w| w == needle),
-            "secret found in the database file"
+            !rows.iter().any(|r| r.contains(&needle)),
+            "a row holds the client secret"
         );
     }
+    // Nor do SQLite's files: the database and its write-ahead log, where new rows sit until a
+    // checkpoint.
+    if backend == Backend::Sqlite {
+        let path = server.db.url.trim_start_matches("sqlite://").to_string();
+        let mut bytes = std::fs::read(&path).expect("the SQLite file");
+        bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+        assert!(
+            contains(&bytes, client.id.as_bytes()),
+            "the client is in neither {path} nor its -wal"
+        );
+        assert!(
+            !contains(&bytes, secret.as_bytes()),
+            "{path} or its -wal holds the secret"
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// Rotating a secret: the new one works at once and the old one is refused with the same 401

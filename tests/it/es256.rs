@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::code_flow::{oidc_client, REDIRECT};
 use crate::common::agent::query_param;
-use crate::common::{Backend, TestServer, UserAgent};
+use crate::common::{Backend, OutputWithin, TestServer, UserAgent};
 use crate::jwt::{fetch_jwks, kid_of};
 use crate::on_both_databases;
 
@@ -214,8 +214,7 @@ async fn switching_the_algorithm_keeps_old_tokens_verifiable(backend: Backend) {
         ])
         .env("PORTCULLIS_DATABASE_URL", &server.db.url)
         .env_remove("PORTCULLIS_CONFIG")
-        .output()
-        .expect("run portcullis");
+        .bounded_output();
     assert!(
         output.status.success(),
         "{}",
@@ -274,8 +273,7 @@ async fn server_create_takes_a_signing_alg(backend: Backend) {
             .args(args)
             .env("PORTCULLIS_DATABASE_URL", &server.db.url)
             .env_remove("PORTCULLIS_CONFIG")
-            .output()
-            .expect("run portcullis")
+            .bounded_output()
     };
     let output = run(&["server", "create", "--id", "ec", "--signing-alg", "ES256"]);
     assert!(

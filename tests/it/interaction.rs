@@ -42,7 +42,7 @@ async fn login_form_without_a_valid_csrf_token_is_refused(backend: Backend) {
         );
     }
     // Another browser (no browser cookie) with the right fields: refused too.
-    let stranger = reqwest::Client::new();
+    let stranger = crate::common::http();
     let mut form: Vec<(String, String)> = fields.clone();
     form.push(("username".into(), USER.into()));
     form.push(("password".into(), PASSWORD.into()));

@@ -17,7 +17,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::common::agent::{attribute, hidden_inputs, html_unescape, query_param};
-use crate::common::replicas::{cli_status, free_port, Access, Deployment, Replica};
+use crate::common::replicas::{cli_status, serve_on_free_port, Access, Deployment};
 use crate::jwt::{kid_of, verify};
 
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
@@ -110,7 +110,7 @@ async fn token_request(
     form: &[(&str, &str)],
     what: &str,
 ) -> Result<Value, String> {
-    let response = reqwest::Client::new()
+    let response = crate::common::http()
         .post(format!("{base}/token"))
         .basic_auth(&client.id, Some(&client.secret))
         .form(form)
@@ -135,7 +135,7 @@ fn field(body: &Value, name: &str) -> Result<String, String> {
 /// One complete flow as a browser and a web app do it: sign in through the login form, the
 /// code with PKCE, its redemption, a refresh, `/userinfo`. Any non-success is an error.
 async fn flow(base: &str, client: &Client) -> Result<Issued, String> {
-    let browser = reqwest::Client::builder()
+    let browser = crate::common::http_client()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -212,7 +212,7 @@ async fn flow(base: &str, client: &Client) -> Result<Issued, String> {
     )
     .await?;
     let access_token = field(&refreshed, "access_token")?;
-    let response = reqwest::Client::new()
+    let response = crate::common::http()
         .get(format!("{base}/userinfo"))
         .bearer_auth(&access_token)
         .send()
@@ -252,7 +252,7 @@ struct RelyingParty {
 impl RelyingParty {
     fn new(issuer: &str, client_id: &str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: crate::common::http(),
             issuer: issuer.into(),
             client_id: client_id.into(),
             cache: tokio::sync::Mutex::new(None),
@@ -542,10 +542,8 @@ async fn three_replicas_behind_nginx_survive_a_restart_and_a_key_rotation() {
         "a stopped replica fails its health check"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    deployment.replicas[victim].start();
-    deployment.replicas[victim]
-        .wait_ready(&deployment.http)
-        .await;
+    let http = deployment.http.clone();
+    deployment.replicas[victim].restart(&http).await;
     let restarted = deployment.nginx.access_log().len();
 
     // (b) ... and a signing key is rotated; the load runs until tokens signed by the new key
@@ -629,23 +627,21 @@ async fn three_replicas_behind_nginx_survive_a_restart_and_a_key_rotation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_answers_connections_already_taken_and_refuses_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
     let db = dir.path().join("portcullis.db");
-    let env: Vec<(String, String)> = vec![
-        ("PORTCULLIS_LOG_FORMAT".into(), "json".into()),
-        (
-            "PORTCULLIS_DATABASE_URL".into(),
-            format!("sqlite://{}", db.display()),
-        ),
-        (
-            "PORTCULLIS_ISSUER".into(),
-            format!("http://127.0.0.1:{port}"),
-        ),
-    ];
-    let mut replica = Replica::new(port, dir.path().join("serve.log"), &env);
-    replica.as_image_user = false;
-    replica.start();
-    replica.wait_ready(&reqwest::Client::new()).await;
+    let env_for = |port: u16| -> Vec<(String, String)> {
+        vec![
+            ("PORTCULLIS_LOG_FORMAT".into(), "json".into()),
+            (
+                "PORTCULLIS_DATABASE_URL".into(),
+                format!("sqlite://{}", db.display()),
+            ),
+            (
+                "PORTCULLIS_ISSUER".into(),
+                format!("http://127.0.0.1:{port}"),
+            ),
+        ]
+    };
+    let mut replica = serve_on_free_port(env_for, dir.path().join("serve.log"), false).await;
 
     let mut early = tokio::net::TcpStream::connect(replica.addr())
         .await
@@ -675,7 +671,9 @@ async fn sigterm_answers_connections_already_taken_and_refuses_new_ones() {
         .await
         .expect("send the request");
     let mut answer = Vec::new();
-    let _ = early.read_to_end(&mut answer).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), early.read_to_end(&mut answer))
+        .await
+        .expect("the answer within 30 s");
     let answer = String::from_utf8_lossy(&answer);
     assert!(
         answer.starts_with("HTTP/1.1 200"),

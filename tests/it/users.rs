@@ -2,8 +2,7 @@
 //! password on standard input. What the CLI cannot show (the stored hash, whether a password
 //! verifies, revoked grants) is checked in-process through the store and the hasher.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use portcullis::config::PasswordConfig;
 use portcullis::passwords::PasswordHasher;
@@ -12,7 +11,7 @@ use portcullis::store::{Store, User};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use crate::common::{Backend, TestDatabase};
+use crate::common::{Backend, OutputWithin, TestDatabase};
 use crate::on_both_databases;
 
 const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -38,26 +37,15 @@ impl Operator {
 
     /// Run `portcullis ARGS`, writing `stdin` (if any) to its standard input.
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env_remove("PORTCULLIS_CONFIG")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn portcullis");
-        if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            // A command refused as a usage error exits without reading: a broken pipe here is
-            // for the exit status to report, not a test failure.
-            let _ = pipe.write_all(input.as_bytes());
+            .env_remove("PORTCULLIS_CONFIG");
+        match stdin {
+            Some(input) => command.bounded_output_with_stdin(input.as_bytes()),
+            None => command.bounded_output(),
         }
-        child.wait_with_output().expect("run portcullis")
     }
 
     /// Run a command that must succeed; its JSON output.

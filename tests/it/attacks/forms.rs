@@ -71,7 +71,7 @@ async fn consent_form_requires_its_csrf_token(backend: Backend) {
         assert!(response.headers().get("location").is_none());
     }
     // Another browser with every field of the page.
-    let stranger = reqwest::Client::builder()
+    let stranger = crate::common::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -178,7 +178,7 @@ async fn planted_session_cookies_never_become_the_victims_session(backend: Backe
         let jar = Arc::new(Jar::default());
         let base = Url::parse(&rp.server.base).unwrap();
         jar.add_cookie_str(&format!("portcullis_session={planted}; Path=/"), &base);
-        let victim = reqwest::Client::builder()
+        let victim = crate::common::http_client()
             .cookie_provider(jar)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -202,7 +202,7 @@ async fn planted_session_cookies_never_become_the_victims_session(backend: Backe
         // The planted value alone, in a fresh browser: at most the attacker's own session.
         let jar = Arc::new(Jar::default());
         jar.add_cookie_str(&format!("portcullis_session={planted}; Path=/"), &base);
-        let replay = reqwest::Client::builder()
+        let replay = crate::common::http_client()
             .cookie_provider(jar)
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -47,7 +47,7 @@ impl Default for UserAgent {
 
 impl UserAgent {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
+        let http = super::http_client()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -1,16 +1,16 @@
 //! Headless Chromium driven over WebDriver (chromedriver + fantoccini), for tests that go
 //! through the real HTML pages as a person would.
 //!
-//! `Browser::start()` spawns `chromedriver` on a free loopback port and opens a session on a
-//! new, empty Chromium profile with the flags this machine needs (no sandbox as root, no GPU,
-//! and none of Chromium's own background networking: the machine has no network beyond the
-//! package registries, and those connections would be refused or stall start-up).
+//! `Browser::start()` spawns `chromedriver` on a loopback port of its own choosing and opens a
+//! session on a new, empty Chromium profile with the flags this machine needs (no sandbox as
+//! root, no GPU, and none of Chromium's own background networking: the machine has no network
+//! beyond the package registries, and those connections would be refused or stall start-up).
+//! Every WebDriver command is bounded.
 //!
 //! Without chromedriver on `PATH` (or in `$CHROMEDRIVER`) `start` returns `None`; use
 //! [`Browser::start_or_skip`], which skips the test with a message locally and fails it when
 //! `CI` is set, so CI cannot go green without running the browser tests.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,6 +23,8 @@ use tempfile::TempDir;
 /// How long chromedriver gets to answer `/status`, and a page to reach an expected URL.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const NAVIGATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one WebDriver command (opening the session included) may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A chromedriver process and one WebDriver session in headless Chromium.
 ///
@@ -49,17 +51,19 @@ impl Browser {
             .tempdir()
             .expect("temporary Chromium profile directory");
         let log = profile.path().with_extension("chromedriver.log");
-        let port = free_port();
-        let child = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
+        // Port 0: chromedriver binds a port the kernel chooses and names it on stdout, so no
+        // other process can take it between choosing and binding.
+        let mut child = Command::new(&chromedriver)
+            .arg("--port=0")
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Its own process group, so Drop can end chromedriver and Chromium together.
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", chromedriver.display()));
+        let port = reported_port(child.stdout.take().expect("stdout is piped"));
         // From here on, Drop cleans up whatever happens.
         let mut browser = Browser {
             client: None,
@@ -67,6 +71,7 @@ impl Browser {
             profile,
             log,
         };
+        let port = browser.wait_for_port(port).await;
         let webdriver = format!("http://127.0.0.1:{port}");
         browser.wait_until_ready(&webdriver).await;
 
@@ -93,10 +98,13 @@ impl Browser {
         capabilities.insert("browserName".into(), "chrome".into());
         capabilities.insert("goog:chromeOptions".into(), chrome_options);
 
-        let client = ClientBuilder::new(HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&webdriver)
-            .await;
+        let client = within(
+            "open a session",
+            ClientBuilder::new(HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&webdriver),
+        )
+        .await;
         match client {
             Ok(client) => browser.client = Some(client),
             Err(e) => panic!(
@@ -134,8 +142,7 @@ impl Browser {
 
     /// Navigate to `url` and wait for the page to load.
     pub async fn goto(&self, url: &str) {
-        self.client()
-            .goto(url)
+        within(&format!("goto {url}"), self.client().goto(url))
             .await
             .unwrap_or_else(|e| panic!("goto {url}: {e}"));
     }
@@ -144,28 +151,27 @@ impl Browser {
     pub async fn fill(&self, name: &str, value: &str) {
         let selector = format!("[name=\"{name}\"]");
         let field = self.find(&selector).await;
-        field
-            .clear()
+        within(&format!("clear {selector}"), field.clear())
             .await
             .unwrap_or_else(|e| panic!("clear {selector}: {e}"));
-        field
-            .send_keys(value)
+        within(&format!("type into {selector}"), field.send_keys(value))
             .await
             .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
     }
 
     /// Click the element matching the CSS selector `css`.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
+        let element = self.find(css).await;
+        within(&format!("click {css}"), element.click())
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// The URL the browser is on now.
     pub async fn current_url(&self) -> url::Url {
-        self.client().current_url().await.expect("current URL")
+        within("current URL", self.client().current_url())
+            .await
+            .expect("current URL")
     }
 
     /// Wait until the browser's URL starts with `prefix` (a form submission navigates
@@ -187,8 +193,8 @@ impl Browser {
 
     /// The visible text of the page (for failure messages).
     pub async fn page_text(&self) -> String {
-        match self.client().find(Locator::Css("body")).await {
-            Ok(body) => body.text().await.unwrap_or_default(),
+        match within("find body", self.client().find(Locator::Css("body"))).await {
+            Ok(body) => within("body text", body.text()).await.unwrap_or_default(),
             Err(e) => format!("(no body: {e})"),
         }
     }
@@ -196,7 +202,7 @@ impl Browser {
     /// End the WebDriver session (Chromium exits), then stop chromedriver.
     pub async fn close(mut self) {
         if let Some(client) = self.client.take() {
-            if let Err(e) = client.close().await {
+            if let Err(e) = within("close the session", client.close()).await {
                 eprintln!("browser: closing the session: {e}");
             }
         }
@@ -204,7 +210,12 @@ impl Browser {
     }
 
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        match self.client().find(Locator::Css(css)).await {
+        match within(
+            &format!("find {css}"),
+            self.client().find(Locator::Css(css)),
+        )
+        .await
+        {
             Ok(element) => element,
             Err(e) => {
                 let url = self.current_url().await;
@@ -214,9 +225,29 @@ impl Browser {
         }
     }
 
+    /// The port chromedriver reports on stdout once it listens.
+    async fn wait_for_port(&mut self, reported: std::sync::mpsc::Receiver<u16>) -> u16 {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(port) = reported.try_recv() {
+                return port;
+            }
+            if let Ok(Some(exit)) = self.chromedriver.try_wait() {
+                panic!("chromedriver exited at start ({exit})\n{}", self.log_tail());
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "chromedriver did not report its port within {STARTUP_TIMEOUT:?}\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn wait_until_ready(&mut self, webdriver: &str) {
         let status = format!("{webdriver}/status");
-        let http = reqwest::Client::new();
+        let http = super::http();
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             if let Ok(response) = http.get(&status).send().await {
@@ -254,7 +285,7 @@ impl Drop for Browser {
         unsafe {
             libc::kill(-pgid, libc::SIGKILL);
         }
-        let _ = self.chromedriver.wait();
+        let _ = super::process::wait_within(&mut self.chromedriver, Duration::from_secs(10));
         let _ = std::fs::remove_file(&self.log);
         // `profile` (a TempDir) is removed when the fields drop, after this.
     }
@@ -292,10 +323,29 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// A loopback port that is free now (chromedriver binds it a moment later).
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+/// Read chromedriver's stdout on a thread of its own: the port from its line "ChromeDriver
+/// was started successfully on port N.", then the rest, so the pipe never fills.
+fn reported_port(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<u16> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                if let Ok(port) = rest.trim_end_matches('.').trim().parse::<u16>() {
+                    let _ = tx.send(port);
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// A WebDriver command, bounded: a Chromium that stops answering fails the test.
+async fn within<T>(what: &str, command: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(COMMAND_TIMEOUT, command)
+        .await
+        .unwrap_or_else(|_| panic!("WebDriver: {what} did not finish within {COMMAND_TIMEOUT:?}"))
 }
 
 /// A stand-in for a client application: answers `GET /cb` with 200 and a plain page, so a

@@ -9,6 +9,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// How long creating or dropping a PostgreSQL test database may take.
+const DATABASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub struct TestDatabase {
     pub url: String,
     pub backend: Backend,
@@ -45,14 +48,19 @@ impl TestDatabase {
                         .to_lowercase()
                         .replace(['-', '_'], "x")
                 );
-                let mut conn = sqlx::PgConnection::connect(&admin)
+                let create = async {
+                    let mut conn = sqlx::PgConnection::connect(&admin)
+                        .await
+                        .expect("connect to PostgreSQL admin database");
+                    sqlx::query(&format!("CREATE DATABASE {name}"))
+                        .execute(&mut conn)
+                        .await
+                        .expect("create test database");
+                    let _ = conn.close().await;
+                };
+                tokio::time::timeout(DATABASE_LIMIT, create)
                     .await
-                    .expect("connect to PostgreSQL admin database");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let _ = conn.close().await;
+                    .expect("PostgreSQL creates the test database within 30 s");
                 let mut url = url::Url::parse(&admin).expect("admin URL");
                 url.set_path(&format!("/{name}"));
                 Self {
@@ -88,7 +96,7 @@ impl Drop for TestDatabase {
                     .enable_all()
                     .build()
                     .expect("runtime");
-                runtime.block_on(async move {
+                let drop = async move {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
                         let _ =
                             sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -96,7 +104,10 @@ impl Drop for TestDatabase {
                                 .await;
                         let _ = conn.close().await;
                     }
-                });
+                };
+                // Bounded like every wait of the tests; a database left behind is harmless.
+                let _ =
+                    runtime.block_on(async { tokio::time::timeout(DATABASE_LIMIT, drop).await });
             })
             .join();
         }

@@ -18,11 +18,13 @@ use tokio::net::TcpListener;
 pub mod agent;
 pub mod browser;
 pub mod db;
+pub mod process;
 pub mod replicas;
 pub mod rp;
 pub mod snapshot;
 pub use agent::{Landing, UserAgent};
 pub use db::{Backend, TestDatabase};
+pub use process::{http, http_client, OutputWithin};
 
 pub struct TestServer {
     pub base: String,
@@ -126,7 +128,7 @@ impl TestServer {
             .await
             .expect("serve");
         });
-        let http = reqwest::Client::builder()
+        let http = http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Backend, TestDatabase};
+use super::{Backend, OutputWithin, TestDatabase};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 const NGINX_TEMPLATE: &str = concat!(
@@ -31,22 +31,11 @@ pub fn free_port() -> u16 {
 
 /// Run the CLI with `env` (and nothing else from our environment), `stdin` as its input.
 pub fn cli(env: &[(String, String)], args: &[&str], stdin: &str) -> Result<Value, String> {
-    use std::io::Write;
-    let mut child = std::process::Command::new(BIN)
+    let output = std::process::Command::new(BIN)
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn portcullis: {e}"))?;
-    if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin.as_bytes())
-            .map_err(|e| e.to_string())?;
-    }
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+        .bounded_output_with_stdin(stdin.as_bytes());
     if !output.status.success() {
         return Err(format!(
             "portcullis {args:?}: {}: {}",
@@ -64,15 +53,44 @@ pub fn cli_status(env: &[(String, String)], args: &[&str]) -> bool {
         .args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .bounded_output()
+        .status
+        .success()
 }
 
-/// One `portcullis serve` process; its stderr (JSON logs) is appended to `log`.
+/// The port a server was told to listen on was taken by another process between choosing it
+/// and binding it: start again on another port.
+#[derive(Debug)]
+pub struct PortTaken;
+
+/// Start `portcullis serve` on a free loopback port with the environment `env_for(port)`
+/// gives (plus `PORTCULLIS_LISTEN`), logging to `log`, and wait until it is ready. A free
+/// port can be taken before the server binds it: then it starts again on another one.
+pub async fn serve_on_free_port(
+    env_for: impl Fn(u16) -> Vec<(String, String)>,
+    log: PathBuf,
+    as_image_user: bool,
+) -> Replica {
+    for _ in 0..PORT_ATTEMPTS {
+        let port = free_port();
+        let mut replica = Replica::new(port, log.clone(), &env_for(port));
+        replica.as_image_user = as_image_user;
+        replica.start();
+        if replica.ready(&super::http()).await.is_ok() {
+            return replica;
+        }
+        eprintln!("port {port} was taken before portcullis serve bound it; trying another");
+    }
+    panic!("portcullis serve found no free port in {PORT_ATTEMPTS} attempts");
+}
+
+/// How many ports to try before giving up.
+const PORT_ATTEMPTS: usize = 5;
+/// How long a server or nginx gets to start.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// One `portcullis serve` process; its stderr (JSON logs) is appended to `log`, which is
+/// printed if the test fails while the replica exists.
 pub struct Replica {
     pub port: u16,
     pub log: PathBuf,
@@ -81,6 +99,8 @@ pub struct Replica {
     pub as_image_user: bool,
     env: Vec<(String, String)>,
     child: Option<tokio::process::Child>,
+    /// Where this run's lines start in `log` (a restart appends to it).
+    log_start: usize,
 }
 
 impl Replica {
@@ -96,6 +116,7 @@ impl Replica {
             as_image_user: true,
             env,
             child: None,
+            log_start: 0,
         }
     }
 
@@ -110,6 +131,7 @@ impl Replica {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "replica {} already runs", self.port);
+        self.log_start = self.log_text().len();
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -131,13 +153,31 @@ impl Replica {
         self.child = Some(command.spawn().expect("spawn portcullis serve"));
     }
 
-    /// Poll `/readyz` until it answers 200; fail with the log if the process exits instead.
+    /// Wait until this run has logged that it listens (after binding its port, so the port is
+    /// its own and not another process's) and answers `/readyz`; panics with the log if it
+    /// exits or is not ready within `START_LIMIT`.
     pub async fn wait_ready(&mut self, http: &reqwest::Client) {
+        if self.ready(http).await.is_err() {
+            panic!(
+                "replica {}: its port is taken by another process:\n{}",
+                self.port,
+                self.log_text()
+            );
+        }
+    }
+
+    /// [`Replica::wait_ready`], but `Err(PortTaken)` when the process exited because its port
+    /// was taken.
+    pub async fn ready(&mut self, http: &reqwest::Client) -> Result<(), PortTaken> {
         let url = format!("http://{}/readyz", self.addr());
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + START_LIMIT;
         while Instant::now() < deadline {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    if self.this_run().contains("Address already in use") {
+                        return Err(PortTaken);
+                    }
                     panic!(
                         "replica {} exited with {status} before ready:\n{}",
                         self.port,
@@ -145,18 +185,39 @@ impl Replica {
                     );
                 }
             }
-            if let Ok(response) = http.get(&url).send().await {
-                if response.status() == 200 {
-                    return;
+            if self.this_run().contains(READY_LOG) {
+                if let Ok(response) = http.get(&url).send().await {
+                    if response.status() == 200 {
+                        return Ok(());
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!(
-            "replica {} not ready in 30s:\n{}",
+            "replica {} not ready in {START_LIMIT:?}:\n{}",
             self.port,
             self.log_text()
         );
+    }
+
+    /// Start again on the same port (nginx knows it by its port) once it is free: another
+    /// process may hold it for a moment.
+    pub async fn restart(&mut self, http: &reqwest::Client) {
+        for _ in 0..20 {
+            self.start();
+            if self.ready(http).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("replica {}: its port stays taken", self.port);
+    }
+
+    /// The log lines of the current (or last) run.
+    fn this_run(&self) -> String {
+        let text = self.log_text();
+        text.get(self.log_start..).unwrap_or_default().to_string()
     }
 
     /// SIGTERM, as an orchestrator stops a container, and wait for the exit.
@@ -190,6 +251,26 @@ impl Replica {
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
+    }
+}
+
+/// What `portcullis serve` logs once it listens (src/serve.rs).
+const READY_LOG: &str = "portcullis is ready";
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        // A failing test shows what the server said (the last lines; the file is removed
+        // with the test's directory).
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!(
+                "--- portcullis serve on port {} ({}), last lines of its log:\n{}",
+                self.port,
+                self.log.display(),
+                lines[lines.len().saturating_sub(100)..].join("\n")
+            );
+        }
     }
 }
 
@@ -245,7 +326,9 @@ fn find_nginx() -> Option<PathBuf> {
 }
 
 impl Nginx {
-    pub async fn start(dir: &Path, replicas: &[String]) -> Self {
+    /// nginx on a free port in front of `replicas`; `Err(PortTaken)` if another process took
+    /// the port before nginx could bind it.
+    pub async fn start(dir: &Path, replicas: &[String]) -> Result<Self, PortTaken> {
         let binary = find_nginx().unwrap_or_else(|| {
             panic!(
                 "nginx is required by the multi-replica test: install Debian's package \
@@ -282,25 +365,46 @@ impl Nginx {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
         let mut nginx = Self { port, dir, child };
-        nginx.wait_listening().await;
-        nginx
+        nginx.wait_listening().await?;
+        Ok(nginx)
     }
 
-    async fn wait_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    /// Wait until nginx itself answers on its port: a connection alone could be another
+    /// process's that took the port first.
+    async fn wait_listening(&mut self) -> Result<(), PortTaken> {
+        let deadline = Instant::now() + START_LIMIT;
         while Instant::now() < deadline {
+            // nginx keeps retrying a taken port for a few seconds before it exits.
+            if self.error_log().contains("Address already in use") {
+                return Err(PortTaken);
+            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("nginx exited with {status}:\n{}", self.error_log());
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
+            if self.answers().await {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("nginx is not listening:\n{}", self.error_log());
+    }
+
+    /// Does nginx answer on the port? A request without `Host` is refused by nginx itself
+    /// (400, `Server: nginx`), without waking an upstream (whose failures nginx would count).
+    async fn answers(&self) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let probe = async {
+            let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+            stream.write_all(b"GET / HTTP/1.1\r\n\r\n").await?;
+            let mut answer = vec![0; 1024];
+            let read = stream.read(&mut answer).await?;
+            answer.truncate(read);
+            std::io::Result::Ok(String::from_utf8_lossy(&answer).to_lowercase())
+        };
+        match tokio::time::timeout(Duration::from_secs(2), probe).await {
+            Ok(Ok(answer)) => answer.contains("\r\nserver: nginx"),
+            _ => false,
+        }
     }
 
     pub fn base(&self) -> String {
@@ -327,6 +431,13 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- nginx on port {}, its error log:\n{}",
+                self.port,
+                self.error_log()
+            );
+        }
         // SIGTERM: the master stops its workers and exits; SIGKILL only if it does not.
         let pid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) on the child we spawned and have not reaped.
@@ -358,8 +469,20 @@ pub struct Deployment {
 
 impl Deployment {
     /// Start nginx and `replicas` × `portcullis serve` with `settings` added to the image's
-    /// environment; wait until every replica is ready.
+    /// environment; wait until every replica is ready. The ports are free when chosen, but
+    /// another process can take one before it is bound: then everything starts again on new
+    /// ports and a new database.
     pub async fn start(settings: &[(&str, &str)]) -> Self {
+        for _ in 0..PORT_ATTEMPTS {
+            if let Ok(deployment) = Self::try_start(settings).await {
+                return deployment;
+            }
+            eprintln!("a port of the deployment was taken before it was bound; starting again");
+        }
+        panic!("no free ports for the deployment in {PORT_ATTEMPTS} attempts");
+    }
+
+    async fn try_start(settings: &[(&str, &str)]) -> Result<Self, PortTaken> {
         let db = TestDatabase::create(Backend::Postgres).await;
         let dir = tempfile::tempdir().expect("tempdir");
         // nginx workers run unprivileged and use temp/ for large bodies.
@@ -368,7 +491,7 @@ impl Deployment {
             .expect("chmod");
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let nginx = Nginx::start(dir.path(), &addrs).await;
+        let nginx = Nginx::start(dir.path(), &addrs).await?;
         // What the Dockerfile sets, then what an operator adds: the shared database and the
         // balancer's address as the issuer.
         let mut env: Vec<(String, String)> = vec![
@@ -382,7 +505,7 @@ impl Deployment {
             .enumerate()
             .map(|(i, port)| Replica::new(*port, dir.path().join(format!("replica-{i}.log")), &env))
             .collect();
-        let http = reqwest::Client::builder()
+        let http = super::http_client()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
@@ -392,16 +515,16 @@ impl Deployment {
             replica.start();
         }
         for replica in &mut replicas {
-            replica.wait_ready(&http).await;
+            replica.ready(&http).await?;
         }
-        Self {
+        Ok(Self {
             nginx,
             replicas,
             env,
             http,
             dir,
             db,
-        }
+        })
     }
 
     pub fn base(&self) -> String {

@@ -5,13 +5,13 @@
 
 mod cli;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
 use crate::common::agent::{fragment_param, query_param};
 use crate::common::rp::{Rp, PASSWORD, REDIRECT, USER};
-use crate::common::{assert_oauth_error, Backend, TestServer, UserAgent};
+use crate::common::{assert_oauth_error, Backend, OutputWithin, TestServer, UserAgent};
 use crate::jwt::{fetch_jwks, kid_of, verify};
 use crate::on_both_databases;
 
@@ -45,9 +45,7 @@ pub fn portcullis(server: &TestServer, line: &str) -> Output {
         .env("PORTCULLIS_ISSUER", &server.base)
         .env("PORTCULLIS_LOG_LEVEL", "warn")
         .env_remove("PORTCULLIS_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run portcullis")
+        .bounded_output()
 }
 
 /// A command that must succeed: its JSON.
