@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::accounts::UserTurns;
 use crate::audit::AuditLog;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub pages: Arc<Pages>,
     /// One per process, so `passwords.max_concurrent` bounds every login path together.
     pub passwords: Arc<PasswordHasher>,
+    /// Password checks of one user take turns on this replica (`accounts`).
+    pub login_turns: UserTurns,
     /// The in-memory (per-replica) rate limits; the shared ones live in the store.
     pub rate_limits: Arc<RateLimiter>,
     /// Buffered audit events (needs a tokio runtime: the writer is spawned here).
@@ -56,6 +59,7 @@ impl AppState {
             clock,
             pages: Arc::new(Pages::new()),
             passwords,
+            login_turns: UserTurns::default(),
             rate_limits: Arc::new(RateLimiter::default()),
             audit,
             metrics,
