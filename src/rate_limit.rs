@@ -53,16 +53,25 @@ impl Limited {
 /// The per-replica counters of the in-memory limit.
 #[derive(Default)]
 pub struct RateLimiter {
-    // client id → (window start, hits). Old windows are swept when a new window begins.
+    // bucket → (window start, hits). Old windows are swept when a new window begins, and a
+    // window holds at most `MAX_TOKEN_BUCKETS` buckets: memory stays bounded whatever arrives.
     token: Mutex<(UnixTime, HashMap<String, u64>)>,
 }
 
+/// Buckets of the `/token` limit in one window (a few MiB at most). Past it, a public client's
+/// new addresses share the client's own bucket, as every request did before buckets per address.
+const MAX_TOKEN_BUCKETS: usize = 100_000;
+
 impl RateLimiter {
-    /// Count a `/token` request of `client_id`.
+    /// Count a `/token` request of `client_id`. A confidential client authenticated, so its
+    /// budget is its own. A public client is named by its `client_id` alone, which anyone can
+    /// send (RFC 6749 §2.1): its budget is kept per client and address (`public_from`), so
+    /// nobody can spend another user's.
     pub fn check_token(
         &self,
         config: &RateLimitConfig,
         client_id: &str,
+        public_from: Option<IpAddr>,
         now: UnixTime,
     ) -> Result<(), Limited> {
         if !config.enabled || config.token_per_client == 0 {
@@ -76,7 +85,16 @@ impl RateLimiter {
                 *window_start = start;
                 counts.clear();
             }
-            let hits = counts.entry(client_id.to_string()).or_insert(0);
+            let key = match public_from {
+                Some(ip) => format!("{client_id} {}", ip_key(ip)),
+                None => client_id.to_string(),
+            };
+            let key = if counts.len() < MAX_TOKEN_BUCKETS || counts.contains_key(&key) {
+                key
+            } else {
+                client_id.to_string()
+            };
+            let hits = counts.entry(key).or_insert(0);
             *hits += 1;
             *hits
         };
@@ -254,11 +272,36 @@ mod tests {
         };
         let limiter = RateLimiter::default();
         let now = 6000;
-        assert!(limiter.check_token(&config, "a", now).is_ok());
-        assert!(limiter.check_token(&config, "a", now + 1).is_ok());
-        let refused = limiter.check_token(&config, "a", now + 10).unwrap_err();
+        assert!(limiter.check_token(&config, "a", None, now).is_ok());
+        assert!(limiter.check_token(&config, "a", None, now + 1).is_ok());
+        let refused = limiter.check_token(&config, "a", None, now + 10).unwrap_err();
         assert_eq!(refused.retry_after, 50);
-        assert!(limiter.check_token(&config, "b", now + 10).is_ok());
-        assert!(limiter.check_token(&config, "a", now + 60).is_ok());
+        assert!(limiter.check_token(&config, "b", None, now + 10).is_ok());
+        assert!(limiter.check_token(&config, "a", None, now + 60).is_ok());
+    }
+
+    #[test]
+    fn a_public_clients_budget_is_per_address_and_the_buckets_are_bounded() {
+        let config = RateLimitConfig {
+            token_per_client: 1,
+            window: Seconds(60),
+            ..RateLimitConfig::default()
+        };
+        let limiter = RateLimiter::default();
+        let (one, two) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert!(limiter.check_token(&config, "spa", Some(one), 0).is_ok());
+        assert!(limiter.check_token(&config, "spa", Some(one), 1).is_err());
+        assert!(limiter.check_token(&config, "spa", Some(two), 1).is_ok());
+        // Full: a new address shares the client's own bucket instead of adding one.
+        let limiter = RateLimiter::default();
+        for n in 0..MAX_TOKEN_BUCKETS as u32 {
+            let ip = std::net::Ipv4Addr::from(n).into();
+            assert!(limiter.check_token(&config, "spa", Some(ip), 0).is_ok());
+        }
+        let newcomer = "203.0.113.9".parse().unwrap();
+        assert!(limiter.check_token(&config, "spa", Some(newcomer), 0).is_ok());
+        assert!(limiter.check_token(&config, "spa", Some(two), 0).is_err());
+        let buckets = limiter.token.lock().unwrap().1.len();
+        assert_eq!(buckets, MAX_TOKEN_BUCKETS + 1, "the client's own bucket, once");
     }
 }

@@ -42,7 +42,12 @@ pub async fn token(
     // After authentication, so nobody can spend another client's budget.
     state
         .rate_limits
-        .check_token(&state.config.rate_limits, &client.id, now)
+        .check_token(
+            &state.config.rate_limits,
+            &client.id,
+            client.is_public().then_some(ip),
+            now,
+        )
         .map_err(|limited| limited.into_error())?;
     if grant == TokenGrant::Password {
         // Before the password is hashed: a flood of guesses buys no argon2 time.

@@ -29,6 +29,7 @@ on_both_databases!(
     ipv6_clients_are_limited_per_64_and_mapped_ipv4_as_ipv4,
     only_failed_sign_ins_count_toward_the_per_ip_and_per_username_limits,
     all_sign_in_attempts_per_ip_have_their_own_ceiling,
+    a_public_clients_token_budget_is_kept_per_address,
 );
 
 fn with_limits(per_ip: u64, per_username: u64, per_client: u64) -> impl FnOnce(&mut Config) {
@@ -447,4 +448,69 @@ async fn all_sign_in_attempts_per_ip_have_their_own_ceiling(backend: Backend) {
     server.clock.advance(60);
     let r = password_grant(&server.base, &server.http, &app, "ada", PASSWORD).await;
     assert_eq!(r.status(), 200);
+}
+
+/// A public client is named by a `client_id` anyone can send: its `/token` budget is kept per
+/// address, so one sender cannot spend it for every user of the app. A confidential client's
+/// budget stays its own wherever it calls from.
+async fn a_public_clients_token_budget_is_kept_per_address(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        with_limits(100, 100, 2)(c);
+        c.http.trusted_proxies = portcullis::config::TrustedProxies::parse(&["127.0.0.1"]).unwrap();
+    })
+    .await;
+    align(&server);
+    let (spa, _) = server
+        .register(ClientRequest {
+            server_id: "default".into(),
+            name: "spa".into(),
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            redirect_uris: vec!["http://127.0.0.1:9/cb".into()],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: true,
+            first_party: false,
+            auth_method: None,
+        })
+        .await;
+    let refresh_from = |from: &'static str| {
+        let (http, url, id) = (server.http.clone(), server.url("/token"), spa.id.clone());
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", from)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", "not-a-token"),
+                    ("client_id", id.as_str()),
+                ])
+                .send()
+                .await
+                .expect("token request")
+        }
+    };
+    for _ in 0..2 {
+        assert_oauth_error(refresh_from("198.51.100.1").await, 400, "invalid_grant").await;
+    }
+    assert_limited_token_response(refresh_from("198.51.100.1").await).await;
+    // Another address still has its budget.
+    assert_oauth_error(refresh_from("198.51.100.2").await, 400, "invalid_grant").await;
+    // A confidential client's budget is the client's, from any address.
+    let (service, secret) = server.service_client("default", &[]).await;
+    for from in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let response = server
+            .http
+            .post(server.url("/token"))
+            .basic_auth(&service.id, Some(secret.expose()))
+            .header("x-forwarded-for", from)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request");
+        if from == "198.51.100.3" {
+            assert_limited_token_response(response).await;
+        } else {
+            assert_eq!(response.status(), 200);
+        }
+    }
 }
