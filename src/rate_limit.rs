@@ -274,7 +274,9 @@ mod tests {
         let now = 6000;
         assert!(limiter.check_token(&config, "a", None, now).is_ok());
         assert!(limiter.check_token(&config, "a", None, now + 1).is_ok());
-        let refused = limiter.check_token(&config, "a", None, now + 10).unwrap_err();
+        let refused = limiter
+            .check_token(&config, "a", None, now + 10)
+            .unwrap_err();
         assert_eq!(refused.retry_after, 50);
         assert!(limiter.check_token(&config, "b", None, now + 10).is_ok());
         assert!(limiter.check_token(&config, "a", None, now + 60).is_ok());
@@ -299,9 +301,15 @@ mod tests {
             assert!(limiter.check_token(&config, "spa", Some(ip), 0).is_ok());
         }
         let newcomer = "203.0.113.9".parse().unwrap();
-        assert!(limiter.check_token(&config, "spa", Some(newcomer), 0).is_ok());
+        assert!(limiter
+            .check_token(&config, "spa", Some(newcomer), 0)
+            .is_ok());
         assert!(limiter.check_token(&config, "spa", Some(two), 0).is_err());
         let buckets = limiter.token.lock().unwrap().1.len();
-        assert_eq!(buckets, MAX_TOKEN_BUCKETS + 1, "the client's own bucket, once");
+        assert_eq!(
+            buckets,
+            MAX_TOKEN_BUCKETS + 1,
+            "the client's own bucket, once"
+        );
     }
 }
