@@ -145,6 +145,22 @@ impl Error {
         }
     }
 
+    /// The database cannot be reached (down, refusing connections, the pool exhausted): a
+    /// `503 temporarily_unavailable` (RFC 6749 §4.1.2.1, §5.2 by analogy) with `Retry-After`, so
+    /// clients and load balancers retry instead of treating it as a bug; the cause is logged.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Self {
+            code: ErrorCode::TemporarilyUnavailable,
+            description: Some(Cow::Borrowed(
+                "the service is temporarily unavailable; retry shortly",
+            )),
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            challenge: Challenge::None,
+            headers: vec![(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+            source: Some(anyhow_lite::Cause(cause.to_string())),
+        }
+    }
+
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
@@ -186,7 +202,7 @@ impl std::error::Error for Error {}
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Self::internal(format_args!("database: {e}"))
+        crate::store::StoreError::Database(e).into()
     }
 }
 

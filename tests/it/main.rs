@@ -13,6 +13,7 @@ mod conformance;
 mod cookies;
 mod discovery;
 mod es256;
+mod faults;
 mod headers;
 mod housekeeping;
 mod interaction;
