@@ -27,6 +27,10 @@ pub enum ServerCommand {
         /// The JWS algorithm of its tokens: RS256 (RSA) or ES256 (ECDSA P-256).
         #[arg(long, value_name = "ALG", default_value = "RS256")]
         signing_alg: SigningAlg,
+        /// Require PKCE (S256) of confidential clients too (RFC 9700 §2.1.1): on for a new
+        /// server; `false` for web apps that send no code_challenge yet.
+        #[arg(long, value_name = "true|false", value_parser = parse_bool, default_value = "true", action = clap::ArgAction::Set)]
+        require_pkce: bool,
     },
     /// List authorization servers.
     List,
@@ -110,6 +114,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             name,
             audience,
             signing_alg,
+            require_pkce,
         } => {
             if !is_valid_server_id(&id) {
                 return Err(CliError(
@@ -118,20 +123,20 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             }
             let name = name.unwrap_or_else(|| id.clone());
             let audience = audience.unwrap_or_else(|| format!("api://{id}"));
-            let mut server = store
+            store
                 .create_server(&id, &name, &audience, now)
                 .await
                 .map_err(CliError::from)?;
-            if signing_alg != SigningAlg::Rs256 {
-                let changes = ServerChanges {
-                    signing_alg: Some(signing_alg.as_str().into()),
-                    ..ServerChanges::default()
-                };
-                server = store
-                    .update_server(&id, &changes, now)
-                    .await
-                    .map_err(CliError::from)?;
-            }
+            let changes = ServerChanges {
+                signing_alg: (signing_alg != SigningAlg::Rs256)
+                    .then(|| signing_alg.as_str().into()),
+                require_pkce: Some(require_pkce),
+                ..ServerChanges::default()
+            };
+            let server = store
+                .update_server(&id, &changes, now)
+                .await
+                .map_err(CliError::from)?;
             // Generate its first signing key now rather than on its first request.
             KeyRing::new(store.clone(), config)
                 .key_set(&server, now)

@@ -94,8 +94,22 @@ async fn the_readme_walkthrough_works_with_the_binary(backend: Backend) {
     // A second authorization server, with its own issuer.
     let server = json_of(&portcullis(&env, &["server", "create", "--id", "partners"]));
     assert_eq!(server["issuer"], format!("{base}/oauth2/partners"));
+    // RFC 9700 §2.1.1: a new server requires PKCE of every client unless told otherwise.
+    assert_eq!(server["require_pkce"], true);
+    let legacy = json_of(&portcullis(
+        &env,
+        &[
+            "server",
+            "create",
+            "--id",
+            "legacy",
+            "--require-pkce",
+            "false",
+        ],
+    ));
+    assert_eq!(legacy["require_pkce"], false);
     let listed = json_of(&portcullis(&env, &["server", "list"]));
-    assert_eq!(listed.as_array().map(Vec::len), Some(2));
+    assert_eq!(listed.as_array().map(Vec::len), Some(3));
 
     // Rotation from the CLI reaches the running server (its key cache lives 1s).
     let rotated = json_of(&portcullis(
