@@ -126,8 +126,10 @@ impl Default for RateLimitConfig {
             token_per_client: 12_000,
             sign_in_per_ip: 30,
             sign_in_per_username: 10,
-            sign_in_attempts_per_ip: 300,
-            interactions_per_ip: 300,
+            // An office of 500 behind one NAT address signing in within a minute or two at
+            // 9 a.m. stays under both.
+            sign_in_attempts_per_ip: 1000,
+            interactions_per_ip: 1000,
         }
     }
 }
