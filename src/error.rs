@@ -202,7 +202,33 @@ impl std::error::Error for Error {}
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        crate::store::StoreError::Database(e).into()
+        if database_unavailable(&e) {
+            Self::unavailable(format_args!("database: {e}"))
+        } else {
+            Self::internal(format_args!("database: {e}"))
+        }
+    }
+}
+
+/// The database could not be reached, as opposed to a query that failed: no connection
+/// (refused, reset, timed out waiting for one), or the server ending or refusing sessions
+/// (SQLSTATE classes 08, 53 and 57P, and 55000 "not currently accepting connections"). The
+/// request may well succeed a moment later, on this replica or another.
+pub fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "55000"
+        }),
+        _ => false,
     }
 }
 

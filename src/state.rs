@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::accounts::UserTurns;
+use crate::accounts::turns::UserTurns;
 use crate::audit::AuditLog;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;

@@ -104,24 +104,7 @@ impl StoreError {
     /// (SQLSTATE class 08, 53 and 57P, and 55000 "not currently accepting connections"). The
     /// request may well succeed a moment later, on this replica or another.
     pub fn is_unavailable(&self) -> bool {
-        let StoreError::Database(e) = self else {
-            return false;
-        };
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                code.starts_with("08")
-                    || code.starts_with("53")
-                    || code.starts_with("57P")
-                    || code == "55000"
-            }),
-            _ => false,
-        }
+        matches!(self, StoreError::Database(e) if crate::error::database_unavailable(e))
     }
 }
 
