@@ -254,7 +254,7 @@ impl Replica {
     }
 }
 
-/// What `portcullis serve` logs once it listens (src/serve.rs).
+/// What `portcullis serve` logs once it listens (src/cli/serve.rs).
 const READY_LOG: &str = "portcullis is ready";
 
 impl Drop for Replica {
