@@ -451,6 +451,33 @@ async fn disabling_a_user_revokes_their_refresh_tokens(backend: Backend) {
     .await;
 }
 
+/// A refresh token stored before successor keys were kept has no successor to give again: its
+/// first use rotates it as before, a retry within the grace is refused (`invalid_grant`), and
+/// the family is not revoked for it: the successor keeps working.
+async fn a_retry_of_a_token_stored_without_a_successor_key_is_refused_without_revoking(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", PASSWORD).await;
+    let app = trusted_app(&server, ALL).await;
+    let first = json(password_grant(&server, &app, "ada", PASSWORD, "openid").await).await;
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    // As a row from before migration 0006 looks.
+    server
+        .execute_sql("UPDATE refresh_tokens SET successor_key = NULL")
+        .await;
+    let second = json(refresh(&server, &app, &rt1, None).await).await;
+    server.clock.advance(5);
+    assert_oauth_error(
+        refresh(&server, &app, &rt1, None).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let rt2 = second["refresh_token"].as_str().unwrap();
+    json(refresh(&server, &app, rt2, None).await).await;
+}
+
 /// Concurrent refreshes of one token: with no grace period exactly one succeeds (and the reuse
 /// revokes the family); with a grace period all succeed, and all get the one successor, on
 /// whichever replica they land.
@@ -603,6 +630,7 @@ on_both_databases!(
     unknown_and_known_usernames_cost_the_same_write,
     refresh_rotates_and_detects_reuse,
     a_retry_within_the_grace_period_gets_the_same_successor,
+    a_retry_of_a_token_stored_without_a_successor_key_is_refused_without_revoking,
     refresh_may_narrow_but_not_widen_scope,
     a_refresh_token_is_bound_to_its_client,
     refresh_tokens_expire_when_idle_and_absolutely,
