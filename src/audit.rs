@@ -3,13 +3,21 @@
 //!
 //! Never a secret: events carry ids (client id, user id, `jti`, grant id), usernames as typed,
 //! reasons and scopes, never a password, a client secret, a code or a token. Requests write
-//! through a bounded channel to one background writer that inserts in batches, so auditing adds
-//! no database round trip to the token endpoint; when the channel is full an event is dropped
-//! and counted rather than slowing tokens down. The writer waits up to `LINGER` for a batch to
-//! fill: one INSERT per few hundred tokens rather than one per handful (at 6,000 tokens/s the
-//! eager writer's small inserts took a quarter of the server's core). An event is therefore in
-//! the database within `LINGER`, and at once on `flush` (shutdown, tests). The CLI writes
-//! directly.
+//! through a bounded channel to one background writer that inserts in batches, in two ways:
+//!
+//! - [`AuditLog::commit`] (`token_issued`): the request waits until its event is in the database,
+//!   so a token a client received is always audited, even if the process is killed the next
+//!   instant. This is a group commit: while the writer inserts one batch, the events of every
+//!   other request queue up and go in the next single INSERT, so under load a commit costs a
+//!   share of one round trip, not a round trip each. A failed insert withholds the tokens
+//!   (`503 temporarily_unavailable`).
+//! - [`AuditLog::record`] (everything else): queued without waiting; when the channel is full
+//!   the event is dropped and counted rather than slowing requests down. With no commit waiting,
+//!   the writer lingers up to `LINGER` for a batch to fill (one INSERT per few hundred events
+//!   rather than one per handful), so such an event is in the database within `LINGER`, at once
+//!   when a commit or `flush` (shutdown, tests) comes along.
+//!
+//! The CLI writes directly.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +26,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::UnixTime;
+use crate::error::Error;
 use crate::store::{NewAuditEvent, Store, StoreError};
 
 /// The kinds of audit event, as stored in `audit_events.kind`.
@@ -191,7 +200,28 @@ impl Event {
 
 enum Message {
     Event(NewAuditEvent),
+    /// An event whose request waits for the answer: written, or why not.
+    Commit(NewAuditEvent, oneshot::Sender<Result<(), Failed>>),
     Flush(oneshot::Sender<()>),
+}
+
+/// Why a batch was not written, for every request waiting on it (`StoreError` is not `Clone`).
+#[derive(Debug, Clone)]
+struct Failed {
+    /// The database could not be reached (retry shortly) rather than refused the insert.
+    unavailable: bool,
+    message: String,
+}
+
+impl From<Failed> for Error {
+    fn from(failed: Failed) -> Self {
+        let cause = format_args!("audit log: {}", failed.message);
+        if failed.unavailable {
+            Error::unavailable(cause)
+        } else {
+            Error::internal(cause)
+        }
+    }
 }
 
 /// Events written at most this many per INSERT.
@@ -229,6 +259,23 @@ impl AuditLog {
         }
     }
 
+    /// Queue an event and wait until it is in the database. Waits for room when the queue is
+    /// full (never drops); an error when the batch could not be written. The event is written
+    /// even if the caller stops waiting.
+    pub async fn commit(&self, event: Event) -> Result<(), Error> {
+        let (done, written) = oneshot::channel();
+        let stopped = || Error::internal("audit writer stopped");
+        self.sender
+            .send(Message::Commit(event.0, done))
+            .await
+            .map_err(|_| stopped())?;
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(failed)) => Err(failed.into()),
+            Err(_) => Err(stopped()),
+        }
+    }
+
     /// Events dropped because the queue was full, since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -245,30 +292,50 @@ impl AuditLog {
 
 async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Message>) {
     let mut batch = Vec::with_capacity(BATCH);
-    let mut waiting = Vec::new();
+    let mut committing = Vec::new();
+    let mut flushing = Vec::new();
     while let Some(first) = receiver.recv().await {
         let deadline = tokio::time::Instant::now() + LINGER;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(e) => batch.push(e),
-                Message::Flush(done) => waiting.push(done),
+                Message::Commit(e, done) => {
+                    batch.push(e);
+                    committing.push(done);
+                }
+                Message::Flush(done) => flushing.push(done),
             }
-            // A flush or a full batch is written now; otherwise wait for more until the deadline.
-            if batch.len() < BATCH && waiting.is_empty() {
-                next = tokio::time::timeout_at(deadline, receiver.recv())
+            if batch.len() >= BATCH {
+                break;
+            }
+            next = if committing.is_empty() && flushing.is_empty() {
+                // Nobody waits: linger for a fuller batch.
+                tokio::time::timeout_at(deadline, receiver.recv())
                     .await
                     .ok()
-                    .flatten();
-            }
+                    .flatten()
+            } else {
+                // Someone waits: write now, with whatever else has already queued (the group).
+                receiver.try_recv().ok()
+            };
         }
-        if !batch.is_empty() {
-            if let Err(e) = insert(&store, &batch).await {
+        let written = if batch.is_empty() {
+            Ok(())
+        } else {
+            insert(&store, &batch).await.map_err(|e| {
                 tracing::error!(error = %e, events = batch.len(), "cannot write audit events");
-            }
-        }
+                Failed {
+                    unavailable: e.is_unavailable(),
+                    message: e.to_string(),
+                }
+            })
+        };
         batch.clear();
-        for done in waiting.drain(..) {
+        for done in committing.drain(..) {
+            let _ = done.send(written.clone());
+        }
+        for done in flushing.drain(..) {
             let _ = done.send(());
         }
     }

@@ -1,7 +1,7 @@
 //! The one place tokens are issued, for every grant of the token endpoint and for the implicit
 //! flow: a grant decides (whom for, which scope, under which grant) and hands the decision
 //! here; this mints the access token (RFC 9068) and the ID token (OIDC Core §2), stores a new
-//! refresh token, records the audit event and counts the metric. A new grant adds a decision,
+//! refresh token, commits the audit event and counts the metric. A new grant adds a decision,
 //! never another way to mint.
 
 use crate::audit::Event;
@@ -115,16 +115,20 @@ impl Issuer<'_> {
         let user_id = user_grant.map(|g| g.user.id.as_str());
         // One line per token at debug only: the audit log records every issuance (with its jti).
         tracing::debug!(client_id = %self.client.id, server = %self.server.id(), user = user_id, jti, grant = %grant_type, "tokens issued");
-        self.state.audit.record(Event::token_issued(
-            self.now,
-            self.server.id(),
-            &self.client.id,
-            grant_type.as_str(),
-            user_id,
-            jti,
-            &scope.to_string(),
-            refresh_token.is_some(),
-        ));
+        // Committed before the tokens leave: a token a client holds is always in the audit log.
+        self.state
+            .audit
+            .commit(Event::token_issued(
+                self.now,
+                self.server.id(),
+                &self.client.id,
+                grant_type.as_str(),
+                user_id,
+                jti,
+                &scope.to_string(),
+                refresh_token.is_some(),
+            ))
+            .await?;
         let metrics = &self.state.metrics;
         for (present, kind) in [
             (access_token.is_some(), TokenKind::Access),

@@ -139,8 +139,8 @@ impl Default for RateLimitConfig {
 pub struct AuditConfig {
     /// How long audit events are kept.
     pub retention: Seconds,
-    /// Events waiting to be written; when full, further events are dropped and counted, so
-    /// auditing never blocks the token endpoint.
+    /// Events waiting to be written. `token_issued` and `token_revoked` wait for room (and for
+    /// their commit); other events are dropped and counted when it is full.
     pub buffer: usize,
 }
 

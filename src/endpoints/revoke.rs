@@ -44,14 +44,17 @@ pub async fn revoke(
         Some(Presented::RefreshToken(t)) if t.client_id == client.id => {
             state.store.revoke_grant(&t.grant_id, now).await?;
             tracing::info!(client_id = %client.id, server = %server.id(), grant = %t.grant_id, "refresh token revoked with its grant");
-            state.audit.record(
-                Event::new(Kind::TokenRevoked, now)
-                    .server(server.id())
-                    .actor(format!("client:{}", client.id))
-                    .subject(t.user_id.as_str())
-                    .detail("token_type", "refresh_token")
-                    .detail("grant_id", t.grant_id.as_str()),
-            );
+            state
+                .audit
+                .commit(
+                    Event::new(Kind::TokenRevoked, now)
+                        .server(server.id())
+                        .actor(format!("client:{}", client.id))
+                        .subject(t.user_id.as_str())
+                        .detail("token_type", "refresh_token")
+                        .detail("grant_id", t.grant_id.as_str()),
+                )
+                .await?;
         }
         Some(Presented::AccessToken(claims)) if claims.client_id == client.id => {
             state
@@ -59,14 +62,17 @@ pub async fn revoke(
                 .revoke_jti(&claims.jti, server.id(), now, claims.exp)
                 .await?;
             tracing::info!(client_id = %client.id, server = %server.id(), jti = %claims.jti, "access token revoked");
-            state.audit.record(
-                Event::new(Kind::TokenRevoked, now)
-                    .server(server.id())
-                    .actor(format!("client:{}", client.id))
-                    .subject(claims.sub.as_str())
-                    .detail("token_type", "access_token")
-                    .detail("jti", claims.jti.as_str()),
-            );
+            state
+                .audit
+                .commit(
+                    Event::new(Kind::TokenRevoked, now)
+                        .server(server.id())
+                        .actor(format!("client:{}", client.id))
+                        .subject(claims.sub.as_str())
+                        .detail("token_type", "access_token")
+                        .detail("jti", claims.jti.as_str()),
+                )
+                .await?;
         }
         Some(_) => {
             tracing::warn!(client_id = %client.id, server = %server.id(), "another client's token presented for revocation; left alone");

@@ -11,6 +11,7 @@ mod client_credentials;
 mod code_flow;
 mod conformance;
 mod cookies;
+mod crash;
 mod discovery;
 mod es256;
 mod faults;

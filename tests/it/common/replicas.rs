@@ -233,6 +233,15 @@ impl Replica {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM");
     }
 
+    /// SIGKILL, as the kernel's OOM killer or a lost node ends a process: no shutdown at all.
+    pub async fn kill_9(&mut self) -> ExitStatus {
+        let child = self.child.as_ref().expect("replica runs");
+        let pid = child.id().expect("pid") as libc::pid_t;
+        // SAFETY: kill(2) on the child we spawned and have not reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0, "SIGKILL");
+        self.wait_exit().await
+    }
+
     pub async fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("replica runs");
         tokio::time::timeout(Duration::from_secs(30), child.wait())
