@@ -53,6 +53,8 @@ pub enum Kind {
     UserUnlocked,
     KeyGenerated,
     KeyRotated,
+    SessionsRevoked,
+    LogoutDeliveryFailed,
 }
 
 impl Kind {
@@ -78,6 +80,8 @@ impl Kind {
         Self::UserUnlocked,
         Self::KeyGenerated,
         Self::KeyRotated,
+        Self::SessionsRevoked,
+        Self::LogoutDeliveryFailed,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -107,6 +111,8 @@ impl Kind {
             Self::UserUnlocked => "user_unlocked",
             Self::KeyGenerated => "key_generated",
             Self::KeyRotated => "key_rotated",
+            Self::SessionsRevoked => "sessions_revoked",
+            Self::LogoutDeliveryFailed => "logout_delivery_failed",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod authorize;
 pub mod endpoints;
 pub mod grants;
 pub mod issuer;
+pub mod logout;
 
 // What a request works with.
 pub mod accounts;

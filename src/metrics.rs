@@ -171,6 +171,34 @@ pub struct Metrics {
     client_auth_failures: Counter,
     pool_connections: Family<StateLabels, Gauge>,
     housekeeping_deleted: Family<TableLabels, Counter>,
+    logout_deliveries: Family<OutcomeLabels, Counter>,
+    logout_outbox_depth: Gauge,
+}
+
+/// What became of one back-channel logout attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The client answered 2xx (or 400: it refused the token, and will refuse it again).
+    Sent,
+    /// A network error or another status: tried again later.
+    Retried,
+    /// Given up after `logout.retry_for`.
+    Failed,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Retried => "retried",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -227,6 +255,18 @@ impl Metrics {
             "Expired rows deleted by housekeeping, by table",
             housekeeping_deleted.clone(),
         );
+        let logout_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "portcullis_logout_deliveries",
+            "Back-channel logout attempts by outcome (sent, retried, failed)",
+            logout_deliveries.clone(),
+        );
+        let logout_outbox_depth = Gauge::default();
+        registry.register(
+            "portcullis_logout_outbox_depth",
+            "Back-channel logout deliveries waiting in the outbox, as this replica last counted",
+            logout_outbox_depth.clone(),
+        );
         registry.register(
             "portcullis_build",
             "The running version",
@@ -241,7 +281,21 @@ impl Metrics {
             client_auth_failures,
             pool_connections,
             housekeeping_deleted,
+            logout_deliveries,
+            logout_outbox_depth,
         }
+    }
+
+    pub fn logout_delivery(&self, outcome: DeliveryOutcome) {
+        self.logout_deliveries
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn set_logout_outbox_depth(&self, depth: i64) {
+        self.logout_outbox_depth.set(depth);
     }
 
     pub fn observe_request(

@@ -214,11 +214,12 @@ impl Flow<'_> {
             _ => {
                 self.state
                     .store
-                    .insert_grant(
+                    .insert_session_grant(
                         &grant_id,
                         self.server.id(),
                         &self.client.id,
                         Some(&user.id),
+                        Some(&session.sid),
                         &scope.to_string(),
                         self.now,
                         grant_expires_at,

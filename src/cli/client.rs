@@ -10,9 +10,10 @@ use crate::config::Config;
 use crate::manage::clients::{
     register_client, rotate_client_secret, update_client, ClientChanges, ClientRequest,
 };
+use crate::manage::logout::{check_logout_changes, update_client_logout, LogoutChanges};
 use crate::protocol::{ClientAuthMethod, GrantType};
 use crate::security::Secret;
-use crate::store::{Client, Store};
+use crate::store::{Client, ClientLogout, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -46,6 +47,8 @@ pub enum ClientCommand {
         /// client_secret_basic (default) or client_secret_post.
         #[arg(long, value_parser = parse_auth_method)]
         auth_method: Option<ClientAuthMethod>,
+        #[command(flatten)]
+        logout: LogoutArgs,
     },
     /// List clients, of one server or of all.
     List {
@@ -92,6 +95,8 @@ pub enum ClientCommand {
         /// Refresh token (and grant) lifetime.
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         refresh_token_ttl: Option<TtlOverride>,
+        #[command(flatten)]
+        logout: LogoutArgs,
     },
     /// Give a confidential client a new secret; prints the client as JSON with the new
     /// `client_secret` (shown only this once). The old secret stops working at once (other
@@ -106,6 +111,35 @@ pub enum ClientCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+}
+
+/// Single logout (README "Single logout"): where the client hears that a session ended.
+#[derive(Debug, clap::Args)]
+pub struct LogoutArgs {
+    /// Back-Channel Logout: the URI logout tokens are POSTed to (https, or http on loopback;
+    /// '' removes it).
+    #[arg(long, value_name = "URL")]
+    backchannel_logout_uri: Option<String>,
+    /// Whether the client needs `sid` in logout tokens (default true; Portcullis always sends it).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    backchannel_logout_session_required: Option<bool>,
+    /// Front-Channel Logout: the URI framed on the signed-out page ('' removes it).
+    #[arg(long, value_name = "URL")]
+    frontchannel_logout_uri: Option<String>,
+    /// Whether `iss` and `sid` are added to the front-channel URI (default true).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    frontchannel_logout_session_required: Option<bool>,
+}
+
+impl LogoutArgs {
+    fn changes(self) -> LogoutChanges {
+        LogoutChanges {
+            backchannel_logout_uri: self.backchannel_logout_uri,
+            backchannel_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri,
+            frontchannel_session_required: self.frontchannel_logout_session_required,
+        }
+    }
 }
 
 /// A list flag given only an empty value (`--scope ''`) means the empty list.
@@ -142,7 +176,10 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             public,
             first_party,
             auth_method,
+            logout,
         } => {
+            let logout = logout.changes();
+            check_logout_changes(&logout).map_err(CliError::from)?;
             let request = ClientRequest {
                 server_id: server,
                 name,
@@ -158,8 +195,11 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             let (client, secret) = register_client(store, request, SystemClock.now())
                 .await
                 .map_err(CliError::from)?;
+            let logout = update_client_logout(store, &client.id, logout)
+                .await
+                .map_err(CliError::from)?;
             audit_client(store, Kind::ClientCreated, &client.server_id, &client.id).await;
-            print_with_secret(&client, secret.as_ref());
+            print_with_secret(&client, &logout, secret.as_ref());
             Ok(())
         }
         ClientCommand::List { server } => {
@@ -175,7 +215,11 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
         }
         ClientCommand::Show { client_id } => match store.client(&client_id).await {
             Ok(Some(client)) => {
-                print_json(&client.to_json());
+                let logout = store
+                    .client_logout(&client.id)
+                    .await
+                    .map_err(CliError::from)?;
+                print_with_secret(&client, &logout, None);
                 Ok(())
             }
             Ok(None) => Err(CliError(format!("no client `{client_id}`"))),
@@ -193,7 +237,10 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             access_token_ttl,
             id_token_ttl,
             refresh_token_ttl,
+            logout,
         } => {
+            let logout = logout.changes();
+            check_logout_changes(&logout).map_err(CliError::from)?;
             let changes = ClientChanges {
                 name,
                 grant_types,
@@ -206,14 +253,15 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 id_token_ttl: id_token_ttl.map(|t| t.0),
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
             };
-            match update_client(store, &client_id, changes, SystemClock.now()).await {
-                Ok(client) => {
-                    audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
-                    print_json(&client.to_json());
-                    Ok(())
-                }
-                Err(e) => Err(CliError::from(e)),
-            }
+            let client = update_client(store, &client_id, changes, SystemClock.now())
+                .await
+                .map_err(CliError::from)?;
+            let logout = update_client_logout(store, &client.id, logout)
+                .await
+                .map_err(CliError::from)?;
+            audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
+            print_with_secret(&client, &logout, None);
+            Ok(())
         }
         ClientCommand::RotateSecret { client_id } => {
             let (client, secret) = rotate_client_secret(store, &client_id, SystemClock.now())
@@ -226,7 +274,11 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 &client.id,
             )
             .await;
-            print_with_secret(&client, Some(&secret));
+            let logout = store
+                .client_logout(&client.id)
+                .await
+                .map_err(CliError::from)?;
+            print_with_secret(&client, &logout, Some(&secret));
             Ok(())
         }
         ClientCommand::Delete { client_id } => match store.delete_client(&client_id).await {
@@ -244,11 +296,30 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
     }
 }
 
-/// The client as JSON, with its secret when it was just made: the only time it is shown.
-fn print_with_secret(client: &Client, secret: Option<&Secret>) {
+/// The client as JSON with its logout settings, and its secret when it was just made: the only
+/// time it is shown.
+fn print_with_secret(client: &Client, logout: &ClientLogout, secret: Option<&Secret>) {
     let mut out = client.to_json();
-    if let (Some(secret), Some(map)) = (secret, out.as_object_mut()) {
-        map.insert("client_secret".into(), json!(secret.expose()));
+    if let Some(map) = out.as_object_mut() {
+        map.insert(
+            "backchannel_logout_uri".into(),
+            json!(logout.backchannel_logout_uri),
+        );
+        map.insert(
+            "backchannel_logout_session_required".into(),
+            json!(logout.backchannel_session_required),
+        );
+        map.insert(
+            "frontchannel_logout_uri".into(),
+            json!(logout.frontchannel_logout_uri),
+        );
+        map.insert(
+            "frontchannel_logout_session_required".into(),
+            json!(logout.frontchannel_session_required),
+        );
+        if let Some(secret) = secret {
+            map.insert("client_secret".into(), json!(secret.expose()));
+        }
     }
     print_json(&out);
 }

@@ -130,6 +130,8 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         state.config.keys.cache_ttl.as_duration(),
     ));
     let housekeeping = crate::housekeeping::spawn(state.clone());
+    // Every replica polls the logout outbox; a lease gives each delivery one sender.
+    let logout_outbox = tokio::spawn(crate::logout::run(state.clone()));
     let checkpoints = state.store.spawn_wal_checkpoints();
     let audit = state.audit.clone();
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -164,6 +166,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         }
     }
     rotation.abort();
+    logout_outbox.abort();
     for task in [housekeeping, checkpoints, metrics].into_iter().flatten() {
         task.abort();
     }

@@ -1,4 +1,4 @@
-//! `portcullis user create|update|list|show|disable|enable|delete|set-password|unlock`
+//! `portcullis user create|update|list|show|disable|enable|delete|set-password|unlock|sessions`
 //!
 //! A password is only ever read from standard input (`--password-stdin`), never from an
 //! argument, where it would show in `ps` and in shell history.
@@ -16,7 +16,7 @@ use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
 use crate::passwords::PasswordHasher;
 use crate::security::Secret;
-use crate::store::{NewUser, Store, User, Username};
+use crate::store::{NewUser, Sessions, Store, User, Username};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -64,6 +64,26 @@ pub enum UserCommand {
     },
     /// Clear a lockout after failed logins.
     Unlock { user: String },
+    /// A user's browser sessions: list them, or sign the user out (single logout).
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// The user's live sessions, newest first.
+    List { user: String },
+    /// End the user's sessions (or one, with --session): every client that received tokens in
+    /// them is told by back-channel logout, and their refresh tokens without offline_access are
+    /// revoked.
+    Revoke {
+        user: String,
+        /// Only this session (its `sid`).
+        #[arg(long, value_name = "SID")]
+        session: Option<String>,
+    },
 }
 
 pub async fn run(config: &Config, command: UserCommand) -> Result<(), CliError> {
@@ -139,7 +159,11 @@ async fn execute(
         UserCommand::Enable { user } => set_disabled(store, &user, false, now).await?,
         UserCommand::Delete { user } => {
             let user = find_user(store, &user).await?;
-            if !store.delete_user(&user.id).await.map_err(CliError::from)? {
+            if !store
+                .delete_user(&user.id, now)
+                .await
+                .map_err(CliError::from)?
+            {
                 return Err(no_user(&user.username));
             }
             audit_user(store, Kind::UserDeleted, &user, now).await;
@@ -158,6 +182,7 @@ async fn execute(
             }
             print_json(&reload(store, &user, changed).await?.to_json());
         }
+        UserCommand::Sessions { command } => sessions(store, command, now).await?,
         UserCommand::Unlock { user } => {
             let user = find_user(store, &user).await?;
             let changed = store
@@ -193,6 +218,68 @@ async fn set_disabled(
         audit_user(store, kind, &user, now).await;
     }
     print_json(&reload(store, &user, changed).await?.to_json());
+    Ok(())
+}
+
+async fn sessions(store: &Store, command: SessionsCommand, now: UnixTime) -> Result<(), CliError> {
+    match command {
+        SessionsCommand::List { user } => {
+            let user = find_user(store, &user).await?;
+            let sessions = store
+                .live_sessions_of(&user.id, now)
+                .await
+                .map_err(CliError::from)?;
+            print_json(&json!(sessions
+                .iter()
+                .map(|s| json!({
+                    "sid": s.sid,
+                    "server_id": s.server_id,
+                    "auth_time": s.auth_time,
+                    "created_at": s.created_at,
+                    "last_seen_at": s.last_seen_at,
+                    "expires_at": s.expires_at,
+                }))
+                .collect::<Vec<_>>()));
+        }
+        SessionsCommand::Revoke { user, session } => {
+            let user = find_user(store, &user).await?;
+            let live = store
+                .live_sessions_of(&user.id, now)
+                .await
+                .map_err(CliError::from)?;
+            let which = match &session {
+                Some(sid) if !live.iter().any(|s| &s.sid == sid) => {
+                    return Err(CliError(format!(
+                        "user `{}` has no live session `{sid}`",
+                        user.username
+                    )))
+                }
+                Some(sid) => Sessions::One(sid),
+                None => Sessions::OfUser(&user.id),
+            };
+            let ended = if session.is_some() { 1 } else { live.len() };
+            // Queued in the outbox; a running replica delivers them within
+            // `logout.poll_interval`.
+            let queued = store
+                .end_sessions(which, now)
+                .await
+                .map_err(CliError::from)?;
+            let event = user_event(Kind::SessionsRevoked, &user, now)
+                .detail("sessions", ended)
+                .detail("backchannel_logouts", queued.len());
+            let event = match &session {
+                Some(sid) => event.detail("sid", sid.as_str()),
+                None => event,
+            };
+            audit::write(store, event).await;
+            print_json(&json!({
+                "user_id": user.id,
+                "username": user.username,
+                "sessions_ended": ended,
+                "backchannel_logouts_queued": queued.len(),
+            }));
+        }
+    }
     Ok(())
 }
 

@@ -51,6 +51,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub rate_limits: RateLimitConfig,
     pub audit: AuditConfig,
+    pub logout: LogoutConfig,
     pub housekeeping: HousekeepingConfig,
     pub metrics: MetricsConfig,
 }
@@ -149,6 +150,33 @@ impl Default for AuditConfig {
         Self {
             retention: Seconds(90 * 86400),
             buffer: 10_000,
+        }
+    }
+}
+
+/// Single logout: back-channel deliveries through the outbox (src/logout.rs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogoutConfig {
+    /// How long one back-channel POST to a client may take.
+    pub delivery_timeout: Seconds,
+    /// How long a delivery that fails (network error, 5xx) is retried, with backoff, before it
+    /// is given up and audited.
+    pub retry_for: Seconds,
+    /// How long a logout's response waits for its back-channel deliveries; those still running
+    /// go on in the background (and through the outbox if they fail).
+    pub page_wait: Seconds,
+    /// How often each replica looks for due deliveries in the outbox.
+    pub poll_interval: Seconds,
+}
+
+impl Default for LogoutConfig {
+    fn default() -> Self {
+        Self {
+            delivery_timeout: Seconds(5),
+            retry_for: Seconds(24 * 3600),
+            page_wait: Seconds(2),
+            poll_interval: Seconds(1),
         }
     }
 }
@@ -315,6 +343,7 @@ impl Default for Config {
             cache: CacheConfig::default(),
             rate_limits: RateLimitConfig::default(),
             audit: AuditConfig::default(),
+            logout: LogoutConfig::default(),
             housekeeping: HousekeepingConfig::default(),
             metrics: MetricsConfig::default(),
         }

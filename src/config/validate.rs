@@ -71,6 +71,8 @@ impl Config {
             ("sessions.ttl", self.sessions.ttl),
             ("rate_limits.window", self.rate_limits.window),
             ("audit.retention", self.audit.retention),
+            ("logout.delivery_timeout", self.logout.delivery_timeout),
+            ("logout.poll_interval", self.logout.poll_interval),
         ] {
             if value.0 == 0 {
                 return Err(ConfigError::new(key, "must be longer than 0s"));

@@ -76,6 +76,16 @@ fn openid_metadata(metadata: &mut Map<String, Value>, server: &AuthServer, algs:
         "end_session_endpoint".into(),
         json!(server.endpoint("/logout")),
     );
+    // Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3: logout tokens and frames
+    // always carry `sid` (and frames `iss`, when the client requires them).
+    for key in [
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "frontchannel_logout_supported",
+        "frontchannel_logout_session_supported",
+    ] {
+        metadata.insert(key.into(), json!(true));
+    }
     metadata.insert("subject_types_supported".into(), json!(["public"]));
     // What this server signs with: its current key's algorithm first, and during a change of
     // algorithm the other one whose tokens are still valid.

@@ -15,9 +15,11 @@ use crate::auth_server::AuthServer;
 use crate::authorize::interaction::{check_csrf, csrf_token};
 use crate::authorize::Browser;
 use crate::error::Error;
+use crate::logout;
 use crate::protocol::FormParams;
 use crate::sessions;
 use crate::state::AppState;
+use crate::store::Sessions;
 use crate::tokens::verify::{verify, Expected};
 
 pub async fn logout(
@@ -136,28 +138,68 @@ async fn end_session(
             browser.set_cookie_headers(state.config.secure_cookies()),
         ));
     }
+    let mut frames = Vec::new();
     if let Some(session) = session {
-        state.store.end_session(&session.sid, now).await?;
-        tracing::info!(server = %server.id(), sid = %session.sid, "signed out");
+        // Back-Channel Logout §2.7: every client that received tokens in the session hears of
+        // it (the page waits at most `logout.page_wait`); Front-Channel Logout §2: their
+        // front-channel URIs are framed on the page below.
+        frames = frontchannel_frames(state, server, &session.sid).await?;
+        let notified = logout::end_sessions(state, Sessions::One(&session.sid), now).await?;
+        tracing::info!(server = %server.id(), sid = %session.sid, backchannel = notified, frontchannel = frames.len(), "signed out");
     }
     let clear = sessions::clear_cookie(state, server.id());
-    let mut response = match redirect {
+    let continue_to = match redirect {
         Some(uri) => {
             let mut url = url::Url::parse(&uri)
                 .map_err(|_| Error::invalid_request("bad post_logout_redirect_uri"))?;
             if let Some(s) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", s);
             }
-            Redirect::to(url.as_str()).into_response()
+            Some(url.to_string())
         }
-        None => state.pages.render(
-            StatusCode::OK,
-            "signed_out.html",
-            json!({}),
-            &[],
-            HeaderMap::new(),
-        ),
+        None => None,
+    };
+    let mut response = match continue_to {
+        // Nothing to frame: straight back to the client.
+        Some(url) if frames.is_empty() => Redirect::to(&url).into_response(),
+        continue_to => {
+            let origins: Vec<String> = frames
+                .iter()
+                .filter_map(|f| crate::http::pages::form_target(f))
+                .collect();
+            let mut page = state.pages.render(
+                StatusCode::OK,
+                "signed_out.html",
+                json!({ "continue_to": continue_to, "frontchannel": frames }),
+                &[],
+                HeaderMap::new(),
+            );
+            crate::http::pages::allow_frames(&mut page, &origins);
+            page
+        }
     };
     response.headers_mut().append(header::SET_COOKIE, clear);
     Ok(response)
+}
+
+/// Front-Channel Logout 1.0 §2: the front-channel URI of each client that received tokens in
+/// session `sid`, with `iss` and `sid` when the client requires them.
+async fn frontchannel_frames(
+    state: &AppState,
+    server: &AuthServer,
+    sid: &str,
+) -> Result<Vec<String>, Error> {
+    let clients = state.store.frontchannel_logouts(sid).await?;
+    Ok(clients
+        .into_iter()
+        .filter_map(|c| {
+            let mut url = url::Url::parse(&c.uri).ok()?;
+            if c.session_required {
+                url.query_pairs_mut()
+                    .append_pair("iss", &server.issuer)
+                    .append_pair("sid", sid);
+            }
+            Some(url.to_string())
+        })
+        .collect())
 }

@@ -99,6 +99,23 @@ impl Pages {
     }
 }
 
+/// Let `response`'s page embed frames from `origins` (front-channel logout): a `frame-src`
+/// added to its CSP, which otherwise allows none (`default-src 'none'`).
+pub fn allow_frames(response: &mut Response, origins: &[String]) {
+    if origins.is_empty() {
+        return;
+    }
+    let headers = response.headers_mut();
+    let csp = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("default-src 'none'")
+        .to_string();
+    if let Ok(v) = HeaderValue::from_str(&format!("{csp}; frame-src {}", origins.join(" "))) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+}
+
 /// The CSP source a form may post to, for a redirect URI: its origin, or its scheme for
 /// private-use schemes of native apps.
 pub fn form_target(uri: &str) -> Option<String> {

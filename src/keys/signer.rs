@@ -62,6 +62,8 @@ pub enum JwtType {
     AccessToken,
     /// OIDC ID tokens and other plain JWTs.
     Jwt,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.4: `logout+jwt`.
+    LogoutToken,
 }
 
 enum Pair {
@@ -79,6 +81,7 @@ pub struct Signer {
     rng: SystemRandom,
     access_token_header: String,
     jwt_header: String,
+    logout_token_header: String,
 }
 
 impl std::fmt::Debug for Signer {
@@ -110,6 +113,7 @@ impl Signer {
             alg,
             access_token_header: header("at+jwt"),
             jwt_header: header("JWT"),
+            logout_token_header: header("logout+jwt"),
             pair,
             rng: SystemRandom::new(),
         })
@@ -124,6 +128,7 @@ impl Signer {
             rng: SystemRandom::new(),
             access_token_header: String::new(),
             jwt_header: String::new(),
+            logout_token_header: String::new(),
         }
     }
 
@@ -148,6 +153,7 @@ impl Signer {
         let header = match typ {
             JwtType::AccessToken => &self.access_token_header,
             JwtType::Jwt => &self.jwt_header,
+            JwtType::LogoutToken => &self.logout_token_header,
         };
         let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
         let mut jwt = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);

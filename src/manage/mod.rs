@@ -2,3 +2,4 @@
 //! management API will call), so one set of rules holds whichever way a change arrives.
 
 pub mod clients;
+pub mod logout;

@@ -45,6 +45,7 @@ const CODE_COLUMNS: &str = "grant_id, server_id, client_id, user_id, session_sid
     scope, nonce, code_challenge, code_challenge_method, auth_time, claims_request, created_at, expires_at";
 
 impl Store {
+    /// A grant made outside a browser session (the password grant).
     #[allow(clippy::too_many_arguments)]
     pub async fn insert_grant(
         &self,
@@ -56,14 +57,35 @@ impl Store {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> Result<(), StoreError> {
+        self.insert_session_grant(
+            id, server_id, client_id, user_id, None, scope, now, expires_at,
+        )
+        .await
+    }
+
+    /// A grant, made in browser session `session_sid` when there is one: a logout of that
+    /// session tells the grant's client (`store::logout`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_session_grant(
+        &self,
+        id: &str,
+        server_id: &str,
+        client_id: &str,
+        user_id: Option<&str>,
+        session_sid: Option<&str>,
+        scope: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query(
-            "INSERT INTO grants (id, server_id, client_id, user_id, scope, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO grants (id, server_id, client_id, user_id, session_sid, scope, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id)
         .bind(server_id)
         .bind(client_id)
         .bind(user_id)
+        .bind(session_sid)
         .bind(scope)
         .bind(now)
         .bind(expires_at)
@@ -139,8 +161,9 @@ impl Store {
             Db::Postgres(lanes) => {
                 static SQL: LazyLock<String> = LazyLock::new(|| {
                     format!(
-                        "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, scope, \
-                         created_at, expires_at) VALUES ($2, $3, $4, $5, $17, $14, $16) RETURNING id) \
+                        "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, session_sid, \
+                         scope, created_at, expires_at) VALUES ($2, $3, $4, $5, $6, $17, $14, $16) \
+                         RETURNING id) \
                          {INSERT_CODE} \
                          SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g"
                     )
@@ -153,11 +176,12 @@ impl Store {
                 Ok(())
             }
             Db::Sqlite(_) => {
-                self.insert_grant(
+                self.insert_session_grant(
                     &c.grant_id,
                     &c.server_id,
                     &c.client_id,
                     Some(&c.user_id),
+                    c.session_sid.as_deref(),
                     grant_scope,
                     c.created_at,
                     grant_expires_at,

@@ -105,6 +105,23 @@ impl Store {
         Ok(())
     }
 
+    /// A user's live sessions, newest first (`portcullis user sessions list`).
+    pub async fn live_sessions_of(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL \
+             AND expires_at > $2 ORDER BY created_at DESC, sid"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Session>(&sql)
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(pool)
+            .await?))
+    }
+
     /// Housekeeping: sessions past their expiry (ended ones go when they would have expired).
     pub async fn delete_expired_sessions(
         &self,

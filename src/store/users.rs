@@ -8,6 +8,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::logout::{end_sessions_in, Sessions};
 use super::{on_pool, or_already_exists, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::security::random_id;
@@ -333,6 +334,7 @@ impl Store {
             .await?
             .rows_affected();
             if changed == 1 && disabled {
+                end_sessions_in!(tx, Sessions::OfUser(id), now);
                 for sql in REVOKE_USER_GRANTS {
                     sqlx::query(sql).bind(now).bind(id).execute(&mut *tx).await?;
                 }
@@ -345,13 +347,22 @@ impl Store {
     }
 
     /// Delete a user; their grants (with codes and refresh tokens), sessions and consents go
-    /// with them (ON DELETE CASCADE).
-    pub async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await?
-            .rows_affected());
+    /// with them (ON DELETE CASCADE), after their sessions' back-channel logouts are queued, in
+    /// the same transaction.
+    pub async fn delete_user(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let done = on_pool!(self, pool => {
+            let mut lane = pool.acquire().await?;
+            let mut tx = lane.begin().await?;
+            end_sessions_in!(tx, Sessions::OfUser(id), now);
+            let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            lane.release();
+            done
+        });
         Ok(done == 1)
     }
 
@@ -378,6 +389,7 @@ impl Store {
             .await?
             .rows_affected();
             if changed == 1 {
+                end_sessions_in!(tx, Sessions::OfUser(id), now);
                 for sql in REVOKE_USER_GRANTS {
                     sqlx::query(sql).bind(now).bind(id).execute(&mut *tx).await?;
                 }
@@ -430,6 +442,7 @@ impl Store {
         on_pool!(self, pool => {
             let mut lane = pool.acquire().await?;
             let mut tx = lane.begin().await?;
+            end_sessions_in!(tx, Sessions::OfUser(user_id), now);
             for sql in REVOKE_USER_GRANTS {
                 sqlx::query(sql).bind(now).bind(user_id).execute(&mut *tx).await?;
             }

@@ -3,6 +3,7 @@
 pub mod access_token;
 pub mod claims;
 pub mod id_token;
+pub mod logout_token;
 pub mod presented;
 pub mod verify;
 

@@ -32,6 +32,7 @@ mod replicas;
 mod request_id;
 mod revocation;
 mod servers;
+mod single_logout;
 mod token_errors;
 mod users;
 mod wal;

@@ -19,6 +19,7 @@ pub mod agent;
 pub mod browser;
 pub mod db;
 pub mod process;
+pub mod receiver;
 pub mod replicas;
 pub mod rp;
 pub mod snapshot;

@@ -13,6 +13,9 @@ pub const HTTP_LIMIT: Duration = Duration::from_secs(30);
 
 /// A reqwest client builder with the tests' request timeout; every client starts here.
 pub fn http_client() -> reqwest::ClientBuilder {
+    // reqwest's rustls (the server's back-channel logout client, src/logout.rs) takes the
+    // process's TLS provider, as the server installs it; the tests' clients share that build.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(HTTP_LIMIT)
         .connect_timeout(Duration::from_secs(5))
