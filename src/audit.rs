@@ -44,6 +44,11 @@ pub enum Kind {
     UserUnlocked,
     KeyGenerated,
     KeyRotated,
+    DeviceAuthorizationStarted,
+    DeviceApproved,
+    DeviceDenied,
+    DeviceUserCodeFailed,
+    TokenExchanged,
 }
 
 impl Kind {
@@ -69,6 +74,11 @@ impl Kind {
         Self::UserUnlocked,
         Self::KeyGenerated,
         Self::KeyRotated,
+        Self::DeviceAuthorizationStarted,
+        Self::DeviceApproved,
+        Self::DeviceDenied,
+        Self::DeviceUserCodeFailed,
+        Self::TokenExchanged,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -98,6 +108,11 @@ impl Kind {
             Self::UserUnlocked => "user_unlocked",
             Self::KeyGenerated => "key_generated",
             Self::KeyRotated => "key_rotated",
+            Self::DeviceAuthorizationStarted => "device_authorization_started",
+            Self::DeviceApproved => "device_approved",
+            Self::DeviceDenied => "device_denied",
+            Self::DeviceUserCodeFailed => "device_user_code_failed",
+            Self::TokenExchanged => "token_exchanged",
         }
     }
 }

@@ -171,6 +171,12 @@ pub struct Metrics {
     client_auth_failures: Counter,
     pool_connections: Family<StateLabels, Gauge>,
     housekeeping_deleted: Family<TableLabels, Counter>,
+    device_polls: Family<OutcomeLabels, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
 }
 
 impl Metrics {
@@ -227,6 +233,13 @@ impl Metrics {
             "Expired rows deleted by housekeeping, by table",
             housekeeping_deleted.clone(),
         );
+        let device_polls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "portcullis_device_polls",
+            "Device code polls of the token endpoint (RFC 8628), by outcome (issued, \
+             authorization_pending, slow_down, access_denied, expired_token, invalid_grant)",
+            device_polls.clone(),
+        );
         registry.register(
             "portcullis_build",
             "The running version",
@@ -241,7 +254,15 @@ impl Metrics {
             client_auth_failures,
             pool_connections,
             housekeeping_deleted,
+            device_polls,
         }
+    }
+
+    /// One poll of the token endpoint with a device code, by its outcome.
+    pub fn device_poll(&self, outcome: &'static str) {
+        self.device_polls
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn observe_request(
