@@ -185,10 +185,6 @@ impl Issuer<'_> {
         let user = user_grant.map(|g| &g.user);
         let custom = |target| policy::release(&defined, user, scope, target);
         let access_token = if wanted.access_token {
-            let mut extra_claims = custom(ClaimTarget::AccessToken);
-            if let Some(act) = exchanged.and_then(|x| x.act.clone()) {
-                extra_claims.insert("act".into(), act);
-            }
             let issued = access_token::mint(
                 key,
                 AccessTokenRequest {
@@ -201,7 +197,8 @@ impl Issuer<'_> {
                     ttl: lifetimes.access_token,
                     auth_time: user_grant.map(|g| g.auth_time),
                     grant_id: user_grant.map(|g| g.grant_id.as_str()),
-                    extra_claims,
+                    extra_claims: custom(ClaimTarget::AccessToken),
+                    act: exchanged.and_then(|x| x.act.clone()),
                 },
                 self.now,
             )

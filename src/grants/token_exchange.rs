@@ -214,7 +214,7 @@ fn narrow(
 /// inside it, most recent outermost.
 fn delegation(actor: &AccessTokenClaims, subject: &AccessTokenClaims) -> Value {
     let mut act = json!({ "sub": actor.sub, "client_id": actor.client_id });
-    if let (Some(prior), Some(map)) = (subject.extra.get("act"), act.as_object_mut()) {
+    if let (Some(prior), Some(map)) = (&subject.act, act.as_object_mut()) {
         map.insert("act".into(), prior.clone());
     }
     act
