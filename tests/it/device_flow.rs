@@ -693,6 +693,30 @@ async fn device_metrics_count_polls_by_outcome(backend: Backend) {
     assert!(text.contains(&format!("grant_type=\"{DEVICE_GRANT}\"")), "{text}");
 }
 
+
+/// `client create|update --grant-type device_code` (the URN's short name) on the command line.
+async fn the_cli_registers_device_clients_by_the_short_name(backend: Backend) {
+    use crate::common::replicas::cli;
+    let server = TestServer::start(backend).await;
+    let env = vec![("PORTCULLIS_DATABASE_URL".to_string(), server.db.url.clone())];
+    let created = cli(
+        &env,
+        &["client", "create", "--name", "TV", "--public", "--grant-type", "device_code", "--grant-type", "refresh_token", "--scope", "videos.watch"],
+        "",
+    )
+    .expect("client create");
+    let grants = created["grant_types"].to_string();
+    assert!(grants.contains(DEVICE_GRANT), "{grants}");
+    let id = field(&created, "client_id");
+    let started = start(&server, "", &id, "videos.watch").await;
+    assert!(started["user_code"].is_string());
+    // The URN itself is accepted too; a made-up name is refused, with a message on stderr.
+    let updated = cli(&env, &["client", "update", &id, "--grant-type", DEVICE_GRANT], "").expect("update");
+    assert_eq!(updated["grant_types"], serde_json::json!([DEVICE_GRANT]));
+    let refused = cli(&env, &["client", "update", &id, "--grant-type", "device"], "").unwrap_err();
+    assert!(refused.contains("unknown grant type"), "{refused}");
+}
+
 on_both_databases!(
     device_flow_with_the_oauth2_crate,
     device_flow_on_a_named_server_issues_an_id_token_with_openid,
@@ -714,4 +738,5 @@ on_both_databases!(
     device_token_request_errors,
     device_and_user_codes_are_stored_hashed,
     device_metrics_count_polls_by_outcome,
+    the_cli_registers_device_clients_by_the_short_name,
 );

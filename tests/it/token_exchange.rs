@@ -341,10 +341,69 @@ async fn a_public_client_cannot_be_given_token_exchange(backend: Backend) {
     assert!(result.is_err());
 }
 
+
+/// `client update ID --token-exchange-audience AUD …`: stored per client, replaced as a whole,
+/// emptied with `''`; never for a public client; audited.
+async fn the_cli_sets_the_audiences_a_client_may_exchange_for(backend: Backend) {
+    use crate::common::replicas::cli;
+    let s = setup(backend).await;
+    let env = vec![("PORTCULLIS_DATABASE_URL".to_string(), s.server.db.url.clone())];
+    let created = cli(&env, &["client", "create", "--name", "Reports", "--grant-type", "token-exchange", "--scope", "orders.read"], "")
+        .expect("client create");
+    let id = created["client_id"].as_str().unwrap().to_string();
+    assert_eq!(created["token_exchange_audiences"], serde_json::json!([]));
+    let updated = cli(
+        &env,
+        &["client", "update", &id, "--token-exchange-audience", "api://orders", "--token-exchange-audience", "https://billing.example/"],
+        "",
+    )
+    .expect("client update");
+    assert_eq!(
+        updated["token_exchange_audiences"],
+        serde_json::json!(["api://orders", "https://billing.example/"])
+    );
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let reports = (id.clone(), secret);
+    let response = exchange(
+        &s.server,
+        &reports,
+        &[("subject_token", &s.user_token), ("subject_token_type", ACCESS_TOKEN), ("audience", "api://orders")],
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let emptied = cli(&env, &["client", "update", &id, "--token-exchange-audience", ""], "").expect("emptied");
+    assert_eq!(emptied["token_exchange_audiences"], serde_json::json!([]));
+    let response = exchange(
+        &s.server,
+        &reports,
+        &[("subject_token", &s.user_token), ("subject_token_type", ACCESS_TOKEN), ("audience", "api://orders")],
+    )
+    .await;
+    assert_oauth_error(response, 400, "unauthorized_client").await;
+    let refused = cli(&env, &["client", "update", &id, "--token-exchange-audience", "two words"], "").unwrap_err();
+    assert!(refused.contains("without spaces"), "{refused}");
+    let public = cli(&env, &["client", "create", "--name", "SPA", "--public", "--grant-type", "device_code"], "").unwrap();
+    let public_id = public["client_id"].as_str().unwrap();
+    let refused = cli(&env, &["client", "update", public_id, "--token-exchange-audience", "api://orders"], "").unwrap_err();
+    assert!(refused.contains("public client"), "{refused}");
+    let updates = s
+        .server
+        .store()
+        .audit_events(&portcullis::store::AuditFilter {
+            kind: Some("client_updated".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(updates.len(), 2, "the two accepted updates");
+}
+
 on_both_databases!(
     a_user_token_is_exchanged_for_another_audience_narrowed,
     delegation_nests_the_actors_in_act,
     revoking_the_subjects_grant_withdraws_exchanged_tokens,
     token_exchange_errors,
     a_public_client_cannot_be_given_token_exchange,
+    the_cli_sets_the_audiences_a_client_may_exchange_for,
 );
