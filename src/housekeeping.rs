@@ -41,7 +41,6 @@ impl Report {
     pub fn tables(&self) -> [(&'static str, u64); 9] {
         [
             ("authorization_codes", self.authorization_codes),
-            ("device_codes", self.device_codes),
             ("refresh_tokens", self.refresh_tokens),
             ("grants", self.grants),
             ("sessions", self.sessions),
@@ -49,6 +48,7 @@ impl Report {
             ("revoked_tokens", self.revoked_tokens),
             ("rate_limits", self.rate_limits),
             ("audit_events", self.audit_events),
+            ("device_codes", self.device_codes),
         ]
     }
 }

@@ -29,7 +29,8 @@ use crate::sessions;
 use crate::state::AppState;
 use crate::store::{DeviceCode, DeviceDecision, User};
 
-const WRONG_CODE: &str = "That code is not valid, or it has expired or been used. Check the code on your device.";
+const WRONG_CODE: &str =
+    "That code is not valid, or it has expired or been used. Check the code on your device.";
 const SLOW_DOWN: &str = "Too many attempts. Please wait a minute and try again.";
 const FAILED_SIGN_IN: &str = "Incorrect username or password.";
 
@@ -124,7 +125,8 @@ async fn enter_code(
         };
     let with_cookie = |mut page: Response| {
         if let Some(cookie) = &new_cookie {
-            page.headers_mut().append(header::SET_COOKIE, cookie.clone());
+            page.headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
         }
         page
     };
@@ -191,8 +193,7 @@ async fn sign_in(
     headers: &HeaderMap,
     form: &FormParams,
     now: i64,
-) -> Result<Result<(crate::store::Session, User, HeaderValue), (StatusCode, &'static str)>, Error>
-{
+) -> Result<Result<(crate::store::Session, User, HeaderValue), (StatusCode, &'static str)>, Error> {
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or(""));
     let limits = &state.config.rate_limits;

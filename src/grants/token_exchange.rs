@@ -62,7 +62,11 @@ pub async fn decide(cx: &GrantContext<'_>, request: Exchange) -> Result<Decision
     };
     let user = match cx.state.store.user(&subject.sub).await? {
         Some(u) if !u.disabled => u,
-        _ => return Err(Error::invalid_request("the subject_token's user is no longer active")),
+        _ => {
+            return Err(Error::invalid_request(
+                "the subject_token's user is no longer active",
+            ))
+        }
     };
     let scope = narrow(cx, &subject, request.scope.as_deref())?;
     let act = actor.map(|a| delegation(&a, &subject));

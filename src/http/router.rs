@@ -16,8 +16,8 @@ use super::request_id::{self, RequestId};
 use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
 use crate::endpoints::{
-    authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login, logout, metrics, revoke, token,
-    userinfo,
+    authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
+    logout, metrics, revoke, token, userinfo,
 };
 use crate::state::AppState;
 

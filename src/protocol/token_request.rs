@@ -227,7 +227,11 @@ mod tests {
                 "subject_token_type=x",
                 "subject_token",
             ),
-            (TokenGrant::TokenExchange, "subject_token=x", "subject_token_type"),
+            (
+                TokenGrant::TokenExchange,
+                "subject_token=x",
+                "subject_token_type",
+            ),
         ] {
             let err = grant.parse_request(&form(body)).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidRequest);

@@ -80,7 +80,14 @@ mod tests {
         for typed in ["bcdfghjk", "bcdf-ghjk", " BCDF GHJK ", "Bcdf-Ghjk"] {
             assert_eq!(UserCode::parse(typed), Some(code.clone()), "{typed}");
         }
-        for bad in ["", "BCDF-GHJ", "BCDF-GHJKL", "ABCD-EFGH", "BCDF-GHJ1", "BCDFÉGHJ"] {
+        for bad in [
+            "",
+            "BCDF-GHJ",
+            "BCDF-GHJKL",
+            "ABCD-EFGH",
+            "BCDF-GHJ1",
+            "BCDFÉGHJ",
+        ] {
             assert!(UserCode::parse(bad).is_none(), "{bad}");
         }
         assert!(!format!("{code:?}").contains("BCDF"));

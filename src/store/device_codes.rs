@@ -91,9 +91,7 @@ impl Store {
         .map(|r| r.rows_affected()));
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                Err(StoreError::AlreadyExists("user code".into()))
-            }
+            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists("user code".into())),
             Err(e) => Err(e.into()),
         }
     }

@@ -56,7 +56,12 @@ async fn start(server: &TestServer, prefix: &str, client_id: &str, scope: &str) 
     response.json().await.expect("device authorization JSON")
 }
 
-async fn poll(server: &TestServer, prefix: &str, client_id: &str, device_code: &str) -> reqwest::Response {
+async fn poll(
+    server: &TestServer,
+    prefix: &str,
+    client_id: &str,
+    device_code: &str,
+) -> reqwest::Response {
     server
         .post_form(
             &format!("{prefix}/token"),
@@ -79,7 +84,12 @@ fn field(v: &Value, name: &str) -> String {
 
 /// Open `url` (a verification URI), sign in with the entry form if asked, entering `typed` as
 /// the user code: the page that follows (the decision page for a good code).
-async fn enter_code(agent: &UserAgent, server: &TestServer, url: &str, typed: &str) -> (reqwest::Url, reqwest::StatusCode, String) {
+async fn enter_code(
+    agent: &UserAgent,
+    server: &TestServer,
+    url: &str,
+    typed: &str,
+) -> (reqwest::Url, reqwest::StatusCode, String) {
     let (page_url, status, body) = agent.navigate(url, &server.base).await.page();
     assert_eq!(status, 200, "entry page: {body}");
     assert!(body.contains("name=\"user_code\""), "{body}");
@@ -95,7 +105,12 @@ async fn enter_code(agent: &UserAgent, server: &TestServer, url: &str, typed: &s
 }
 
 /// From the decision page: allow or deny; the final page.
-async fn decide(agent: &UserAgent, server: &TestServer, page: (reqwest::Url, reqwest::StatusCode, String), decision: &str) -> (reqwest::StatusCode, String) {
+async fn decide(
+    agent: &UserAgent,
+    server: &TestServer,
+    page: (reqwest::Url, reqwest::StatusCode, String),
+    decision: &str,
+) -> (reqwest::StatusCode, String) {
     let (url, status, body) = page;
     assert_eq!(status, 200, "decision page: {body}");
     assert!(body.contains("Living-room TV"), "names the client: {body}");
@@ -110,7 +125,13 @@ async fn decide(agent: &UserAgent, server: &TestServer, page: (reqwest::Url, req
 /// The user approves the request `started` on `/device`, typing the code as shown.
 async fn approve(server: &TestServer, started: &Value) {
     let agent = UserAgent::new();
-    let page = enter_code(&agent, server, &field(started, "verification_uri"), &field(started, "user_code")).await;
+    let page = enter_code(
+        &agent,
+        server,
+        &field(started, "verification_uri"),
+        &field(started, "user_code"),
+    )
+    .await;
     let (status, body) = decide(&agent, server, page, "allow").await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Device connected"), "{body}");
@@ -154,23 +175,22 @@ async fn device_flow_with_the_oauth2_crate(backend: Backend) {
     let polls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let clock = server.clock.clone();
     let counted = polls.clone();
-    let device = client
-        .exchange_device_access_token(&details)
-        .request_async(
-            &server.http,
-            move |interval| {
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                clock.advance(interval.as_secs() as i64);
-                tokio::time::sleep(Duration::from_millis(20))
-            },
-            None,
-        );
+    let device = client.exchange_device_access_token(&details).request_async(
+        &server.http,
+        move |interval| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            clock.advance(interval.as_secs() as i64);
+            tokio::time::sleep(Duration::from_millis(20))
+        },
+        None,
+    );
     let user = async {
         let agent = UserAgent::new();
         let (url, status, body) = agent.navigate(&complete, &server.base).await.page();
         assert_eq!(status, 200);
         // Pre-filled from verification_uri_complete.
-        let prefilled = attribute(&body, "name=\"user_code\" value=\"", "\"").expect("user_code input");
+        let prefilled =
+            attribute(&body, "name=\"user_code\" value=\"", "\"").expect("user_code input");
         assert_eq!(prefilled.replace('-', ""), user_code.replace('-', ""));
         let page = agent
             .submit(
@@ -194,12 +214,28 @@ async fn device_flow_with_the_oauth2_crate(backend: Backend) {
     .expect("the flow finishes");
     assert_eq!(status, 200);
     let token = token.expect("tokens for the device");
-    assert!(polls.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the device was told to wait at least once");
-    assert!(token.refresh_token().is_some(), "a refresh token, as for the code flow");
+    assert!(
+        polls.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the device was told to wait at least once"
+    );
+    assert!(
+        token.refresh_token().is_some(),
+        "a refresh token, as for the code flow"
+    );
     let jwks = fetch_jwks(&server.http, &server.url("/keys")).await;
-    let claims = verify(token.access_token().secret(), &jwks, &server.base, "api://default")
-        .expect("access token verifies");
-    let ada = server.store().user_by_username("ada").await.unwrap().unwrap();
+    let claims = verify(
+        token.access_token().secret(),
+        &jwks,
+        &server.base,
+        "api://default",
+    )
+    .expect("access token verifies");
+    let ada = server
+        .store()
+        .user_by_username("ada")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claims["sub"], ada.id.as_str());
     assert_eq!(claims["client_id"], client_id.as_str());
     assert_eq!(claims["scope"], "openid videos.watch");
@@ -235,8 +271,14 @@ async fn device_flow_on_a_named_server_issues_an_id_token_with_openid(backend: B
     let tokens: Value = response.json().await.unwrap();
     let jwks = fetch_jwks(&server.http, &server.url(&format!("{prefix}/keys"))).await;
     let issuer = server.issuer("tv");
-    let id_token = verify(&field(&tokens, "id_token"), &jwks, &issuer, &client_id).expect("ID token");
-    let ada = server.store().user_by_username("ada").await.unwrap().unwrap();
+    let id_token =
+        verify(&field(&tokens, "id_token"), &jwks, &issuer, &client_id).expect("ID token");
+    let ada = server
+        .store()
+        .user_by_username("ada")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(id_token["sub"], ada.id.as_str());
     assert!(id_token["auth_time"].as_i64().is_some());
     assert!(tokens["refresh_token"].as_str().is_some());
@@ -257,8 +299,19 @@ async fn device_flow_on_a_named_server_issues_an_id_token_with_openid(backend: B
 
 async fn discovery_lists_both_new_grant_types(backend: Backend) {
     let server = TestServer::start(backend).await;
-    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
-        let doc: Value = server.http.get(server.url(path)).send().await.unwrap().json().await.unwrap();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let doc: Value = server
+            .http
+            .get(server.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let grants: Vec<&str> = doc["grant_types_supported"]
             .as_array()
             .unwrap()
@@ -270,7 +323,11 @@ async fn discovery_lists_both_new_grant_types(backend: Backend) {
             grants.contains(&"urn:ietf:params:oauth:grant-type:token-exchange"),
             "{path}: {grants:?}"
         );
-        assert_eq!(doc["device_authorization_endpoint"], server.url("/device/authorize"), "{path}");
+        assert_eq!(
+            doc["device_authorization_endpoint"],
+            server.url("/device/authorize"),
+            "{path}"
+        );
     }
 }
 
@@ -294,22 +351,57 @@ async fn polling_faster_than_the_interval_gets_slow_down_and_five_more_seconds(b
     let device_code = field(&started, "device_code");
     let at = |server: &TestServer| server.clock_now();
     let t0 = at(&server);
-    assert_oauth_error(poll(&server, "", &client_id, &device_code).await, 400, "authorization_pending").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &device_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
     server.clock.set(t0 + 1);
-    assert_oauth_error(poll(&server, "", &client_id, &device_code).await, 400, "slow_down").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &device_code).await,
+        400,
+        "slow_down",
+    )
+    .await;
     // The interval is now 10 s: 6 s after the last poll is still too soon, and adds 5 s more.
     server.clock.set(t0 + 7);
-    assert_oauth_error(poll(&server, "", &client_id, &device_code).await, 400, "slow_down").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &device_code).await,
+        400,
+        "slow_down",
+    )
+    .await;
     // 15 s now.
     server.clock.set(t0 + 7 + 14);
-    assert_oauth_error(poll(&server, "", &client_id, &device_code).await, 400, "slow_down").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &device_code).await,
+        400,
+        "slow_down",
+    )
+    .await;
     server.clock.set(t0 + 7 + 14 + 20);
-    assert_oauth_error(poll(&server, "", &client_id, &device_code).await, 400, "authorization_pending").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &device_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
     // Per device code: another device of the same client polls at its own 5 s.
     let other_code = field(&other, "device_code");
-    assert_oauth_error(poll(&server, "", &client_id, &other_code).await, 400, "authorization_pending").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &other_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
     server.clock.advance(5);
-    assert_oauth_error(poll(&server, "", &client_id, &other_code).await, 400, "authorization_pending").await;
+    assert_oauth_error(
+        poll(&server, "", &client_id, &other_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
 }
 
 async fn a_denied_request_gets_access_denied(backend: Backend) {
@@ -318,7 +410,13 @@ async fn a_denied_request_gets_access_denied(backend: Backend) {
     let client_id = device_client(&server, "default").await;
     let started = start(&server, "", &client_id, "videos.watch").await;
     let agent = UserAgent::new();
-    let page = enter_code(&agent, &server, &field(&started, "verification_uri"), &field(&started, "user_code")).await;
+    let page = enter_code(
+        &agent,
+        &server,
+        &field(&started, "verification_uri"),
+        &field(&started, "user_code"),
+    )
+    .await;
     let (status, body) = decide(&agent, &server, page, "deny").await;
     assert_eq!(status, 200);
     assert!(body.contains("Request denied"), "{body}");
@@ -350,7 +448,13 @@ async fn an_expired_device_code_gets_expired_token_and_its_user_code_is_refused(
     let response = poll(&server, "", &client_id, &field(&started, "device_code")).await;
     assert_oauth_error(response, 400, "expired_token").await;
     let agent = UserAgent::new();
-    let (_, status, body) = enter_code(&agent, &server, &server.url("/device"), &field(&started, "user_code")).await;
+    let (_, status, body) = enter_code(
+        &agent,
+        &server,
+        &server.url("/device"),
+        &field(&started, "user_code"),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("not valid"), "{body}");
 }
@@ -382,7 +486,13 @@ async fn a_user_code_is_single_use(backend: Backend) {
     let started = start(&server, "", &client_id, "videos.watch").await;
     approve(&server, &started).await;
     let agent = UserAgent::new();
-    let (_, status, body) = enter_code(&agent, &server, &server.url("/device"), &field(&started, "user_code")).await;
+    let (_, status, body) = enter_code(
+        &agent,
+        &server,
+        &server.url("/device"),
+        &field(&started, "user_code"),
+    )
+    .await;
     assert_eq!(status, 400, "a used code is refused: {body}");
     assert!(!body.contains("id=\"allow\""));
 }
@@ -450,11 +560,23 @@ async fn wrong_user_codes_are_limited_per_session(backend: Backend) {
     }
     // Another browser (another session) is not limited by this one's mistakes.
     let other = UserAgent::new();
-    let page = enter_code(&other, &server, &server.url("/device"), &field(&started, "user_code")).await;
+    let page = enter_code(
+        &other,
+        &server,
+        &server.url("/device"),
+        &field(&started, "user_code"),
+    )
+    .await;
     assert_eq!(page.1, 200, "{}", page.2);
     // A new window, a new budget.
     server.clock.advance(60);
-    let (_, status, _) = enter_code(&agent, &server, &server.url("/device"), &field(&started, "user_code")).await;
+    let (_, status, _) = enter_code(
+        &agent,
+        &server,
+        &server.url("/device"),
+        &field(&started, "user_code"),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -491,7 +613,10 @@ async fn the_verification_forms_need_their_csrf_tokens(backend: Backend) {
     let client_id = device_client(&server, "default").await;
     let started = start(&server, "", &client_id, "videos.watch").await;
     let agent = UserAgent::new();
-    let (url, _, body) = agent.navigate(&server.url("/device"), &server.base).await.page();
+    let (url, _, body) = agent
+        .navigate(&server.url("/device"), &server.base)
+        .await
+        .page();
     let user_code = field(&started, "user_code");
     for csrf in ["", "forged"] {
         let response = agent
@@ -511,14 +636,28 @@ async fn the_verification_forms_need_their_csrf_tokens(backend: Backend) {
     }
     // The decision form's token is bound to the code: one for another code does not do.
     let page = agent
-        .submit(&url, &body, &[("user_code", user_code.as_str()), ("username", "ada"), ("password", "correct horse")], &server.base)
+        .submit(
+            &url,
+            &body,
+            &[
+                ("user_code", user_code.as_str()),
+                ("username", "ada"),
+                ("password", "correct horse"),
+            ],
+            &server.base,
+        )
         .await
         .page();
     let csrf = attribute(&page.2, "name=\"csrf_token\" value=\"", "\"").unwrap();
     let response = agent
         .http
         .post(url.clone())
-        .form(&[("step", "decide"), ("csrf_token", csrf.as_str()), ("user_code", "BCDF-GHJK"), ("decision", "allow")])
+        .form(&[
+            ("step", "decide"),
+            ("csrf_token", csrf.as_str()),
+            ("user_code", "BCDF-GHJK"),
+            ("decision", "allow"),
+        ])
         .send()
         .await
         .unwrap();
@@ -528,7 +667,12 @@ async fn the_verification_forms_need_their_csrf_tokens(backend: Backend) {
     let response = stranger
         .http
         .post(url)
-        .form(&[("step", "decide"), ("csrf_token", csrf.as_str()), ("user_code", user_code.as_str()), ("decision", "allow")])
+        .form(&[
+            ("step", "decide"),
+            ("csrf_token", csrf.as_str()),
+            ("user_code", user_code.as_str()),
+            ("decision", "allow"),
+        ])
         .send()
         .await
         .unwrap();
@@ -544,16 +688,30 @@ async fn a_signed_in_user_only_enters_the_code(backend: Backend) {
     let client_id = device_client(&server, "default").await;
     let agent = UserAgent::new();
     let first = start(&server, "", &client_id, "videos.watch").await;
-    let page = enter_code(&agent, &server, &server.url("/device"), &field(&first, "user_code")).await;
+    let page = enter_code(
+        &agent,
+        &server,
+        &server.url("/device"),
+        &field(&first, "user_code"),
+    )
+    .await;
     decide(&agent, &server, page, "allow").await;
     // Same browser, a second device: the SSO session, no password asked.
     let second = start(&server, "", &client_id, "videos.watch").await;
-    let (url, status, body) = agent.navigate(&server.url("/device"), &server.base).await.page();
+    let (url, status, body) = agent
+        .navigate(&server.url("/device"), &server.base)
+        .await
+        .page();
     assert_eq!(status, 200);
     assert!(!body.contains("name=\"password\""), "{body}");
     assert!(body.contains("ada"), "{body}");
     let page = agent
-        .submit(&url, &body, &[("user_code", &field(&second, "user_code"))], &server.base)
+        .submit(
+            &url,
+            &body,
+            &[("user_code", &field(&second, "user_code"))],
+            &server.base,
+        )
         .await
         .page();
     let (status, _) = decide(&agent, &server, page, "allow").await;
@@ -568,16 +726,25 @@ async fn a_wrong_password_on_the_device_page_signs_nobody_in(backend: Backend) {
     let client_id = device_client(&server, "default").await;
     let started = start(&server, "", &client_id, "videos.watch").await;
     let agent = UserAgent::new();
-    let (url, _, body) = agent.navigate(&server.url("/device"), &server.base).await.page();
+    let (url, _, body) = agent
+        .navigate(&server.url("/device"), &server.base)
+        .await
+        .page();
     let landing = agent
         .submit(
             &url,
             &body,
-            &[("user_code", &field(&started, "user_code")), ("username", "ada"), ("password", "wrong")],
+            &[
+                ("user_code", &field(&started, "user_code")),
+                ("username", "ada"),
+                ("password", "wrong"),
+            ],
             &server.base,
         )
         .await;
-    let Landing::Page { status, body, .. } = landing else { panic!("a page") };
+    let Landing::Page { status, body, .. } = landing else {
+        panic!("a page")
+    };
     assert_eq!(status, 401);
     assert!(body.contains("Incorrect username or password"), "{body}");
     assert!(body.contains("name=\"password\""), "still asks: {body}");
@@ -590,12 +757,42 @@ async fn device_authorization_errors(backend: Backend) {
     let secret = secret.expose().to_string();
     let (service_id, device) = (service.id.as_str(), device.as_str());
     let cases: Vec<(&str, Option<(&str, &str)>, Vec<(&str, &str)>, u16, &str)> = vec![
-        ("a client without the grant", Some((service_id, secret.as_str())), vec![], 400, "unauthorized_client"),
-        ("an unknown client", None, vec![("client_id", "nobody")], 401, "invalid_client"),
+        (
+            "a client without the grant",
+            Some((service_id, secret.as_str())),
+            vec![],
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "an unknown client",
+            None,
+            vec![("client_id", "nobody")],
+            401,
+            "invalid_client",
+        ),
         ("no client at all", None, vec![], 401, "invalid_client"),
-        ("a wrong secret", Some((service_id, "wrong")), vec![], 401, "invalid_client"),
-        ("a scope it may not have", None, vec![("client_id", device), ("scope", "admin")], 400, "invalid_scope"),
-        ("a malformed scope", None, vec![("client_id", device), ("scope", "a\"b")], 400, "invalid_scope"),
+        (
+            "a wrong secret",
+            Some((service_id, "wrong")),
+            vec![],
+            401,
+            "invalid_client",
+        ),
+        (
+            "a scope it may not have",
+            None,
+            vec![("client_id", device), ("scope", "admin")],
+            400,
+            "invalid_scope",
+        ),
+        (
+            "a malformed scope",
+            None,
+            vec![("client_id", device), ("scope", "a\"b")],
+            400,
+            "invalid_scope",
+        ),
     ];
     for (case, basic, form, status, code) in cases {
         let response = server.post_form("/device/authorize", basic, &form).await;
@@ -603,7 +800,12 @@ async fn device_authorization_errors(backend: Backend) {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], code, "{case}: {body}");
     }
-    let response = server.http.get(server.url("/device/authorize")).send().await.unwrap();
+    let response = server
+        .http
+        .get(server.url("/device/authorize"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     // Nothing was stored by any of them.
     let other = start(&server, "", device, "videos.watch").await;
@@ -618,18 +820,41 @@ async fn device_token_request_errors(backend: Backend) {
     let device_code = field(&started, "device_code");
     // No device_code.
     let response = server
-        .post_form("/token", None, &[("grant_type", DEVICE_GRANT), ("client_id", &device)])
+        .post_form(
+            "/token",
+            None,
+            &[("grant_type", DEVICE_GRANT), ("client_id", &device)],
+        )
         .await;
     assert_oauth_error(response, 400, "invalid_request").await;
     // An unknown device code.
-    assert_oauth_error(poll(&server, "", &device, "made-up").await, 400, "invalid_grant").await;
+    assert_oauth_error(
+        poll(&server, "", &device, "made-up").await,
+        400,
+        "invalid_grant",
+    )
+    .await;
     // Another client's device code: unknown to this one, and its state untouched.
-    assert_oauth_error(poll(&server, "", &other_device, &device_code).await, 400, "invalid_grant").await;
-    assert_oauth_error(poll(&server, "", &device, &device_code).await, 400, "authorization_pending").await;
+    assert_oauth_error(
+        poll(&server, "", &other_device, &device_code).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_oauth_error(
+        poll(&server, "", &device, &device_code).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
     // A client not registered for the grant.
     let (service, secret) = server.service_client("default", &["a"]).await;
     let response = server
-        .post_form("/token", Some((&service.id, secret.expose())), &[("grant_type", DEVICE_GRANT), ("device_code", &device_code)])
+        .post_form(
+            "/token",
+            Some((&service.id, secret.expose())),
+            &[("grant_type", DEVICE_GRANT), ("device_code", &device_code)],
+        )
         .await;
     assert_oauth_error(response, 400, "unauthorized_client").await;
     // On another server, the code does not exist.
@@ -647,10 +872,16 @@ async fn device_and_user_codes_are_stored_hashed(backend: Backend) {
     let user_code = field(&started, "user_code").replace('-', "");
     let hash = hash_secret(&device_code);
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    let user_hex: String = hash_secret(&user_code).iter().map(|b| format!("{b:02x}")).collect();
+    let user_hex: String = hash_secret(&user_code)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let (sql_hash, sql_user) = match backend {
         Backend::Sqlite => (format!("X'{hex}'"), format!("X'{user_hex}'")),
-        Backend::Postgres => (format!("'\\x{hex}'::bytea"), format!("'\\x{user_hex}'::bytea")),
+        Backend::Postgres => (
+            format!("'\\x{hex}'::bytea"),
+            format!("'\\x{user_hex}'::bytea"),
+        ),
     };
     // Marks the row found by both hashes, so a count of 1 means both matched.
     server
@@ -667,7 +898,13 @@ async fn device_and_user_codes_are_stored_hashed(backend: Backend) {
 async fn shows_the_row_found_by_both_hashes(server: &TestServer, started: &Value) {
     server.create_user("ada", "correct horse").await;
     let agent = UserAgent::new();
-    let (_, status, body) = enter_code(&agent, server, &field(started, "verification_uri"), &field(started, "user_code")).await;
+    let (_, status, body) = enter_code(
+        &agent,
+        server,
+        &field(started, "verification_uri"),
+        &field(started, "user_code"),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("found"), "{body}");
 }
@@ -682,7 +919,15 @@ async fn device_metrics_count_polls_by_outcome(backend: Backend) {
     poll(&server, "", &device, &device_code).await;
     approve(&server, &started).await;
     poll(&server, "", &device, &device_code).await;
-    let text = server.http.get(server.metrics_url()).send().await.unwrap().text().await.unwrap();
+    let text = server
+        .http
+        .get(server.metrics_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "portcullis_device_polls_total{outcome=\"authorization_pending\"} 1",
         "portcullis_device_polls_total{outcome=\"slow_down\"} 1",
@@ -690,9 +935,11 @@ async fn device_metrics_count_polls_by_outcome(backend: Backend) {
     ] {
         assert!(text.contains(line), "{line} in\n{text}");
     }
-    assert!(text.contains(&format!("grant_type=\"{DEVICE_GRANT}\"")), "{text}");
+    assert!(
+        text.contains(&format!("grant_type=\"{DEVICE_GRANT}\"")),
+        "{text}"
+    );
 }
-
 
 /// `client create|update --grant-type device_code` (the URN's short name) on the command line.
 async fn the_cli_registers_device_clients_by_the_short_name(backend: Backend) {
@@ -701,7 +948,19 @@ async fn the_cli_registers_device_clients_by_the_short_name(backend: Backend) {
     let env = vec![("PORTCULLIS_DATABASE_URL".to_string(), server.db.url.clone())];
     let created = cli(
         &env,
-        &["client", "create", "--name", "TV", "--public", "--grant-type", "device_code", "--grant-type", "refresh_token", "--scope", "videos.watch"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "TV",
+            "--public",
+            "--grant-type",
+            "device_code",
+            "--grant-type",
+            "refresh_token",
+            "--scope",
+            "videos.watch",
+        ],
         "",
     )
     .expect("client create");
@@ -711,10 +970,52 @@ async fn the_cli_registers_device_clients_by_the_short_name(backend: Backend) {
     let started = start(&server, "", &id, "videos.watch").await;
     assert!(started["user_code"].is_string());
     // The URN itself is accepted too; a made-up name is refused, with a message on stderr.
-    let updated = cli(&env, &["client", "update", &id, "--grant-type", DEVICE_GRANT], "").expect("update");
+    let updated = cli(
+        &env,
+        &["client", "update", &id, "--grant-type", DEVICE_GRANT],
+        "",
+    )
+    .expect("update");
     assert_eq!(updated["grant_types"], serde_json::json!([DEVICE_GRANT]));
-    let refused = cli(&env, &["client", "update", &id, "--grant-type", "device"], "").unwrap_err();
+    let refused = cli(
+        &env,
+        &["client", "update", &id, "--grant-type", "device"],
+        "",
+    )
+    .unwrap_err();
     assert!(refused.contains("unknown grant type"), "{refused}");
+}
+
+/// Housekeeping deletes device requests past their expiry, and only those.
+async fn expired_device_codes_are_deleted_by_housekeeping(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let device = device_client(&server, "default").await;
+    let old = start(&server, "", &device, "videos.watch").await;
+    server.clock.advance(300);
+    let young = start(&server, "", &device, "videos.watch").await;
+    server.clock.advance(300);
+    let config = server.state.config.clone();
+    let report = portcullis::housekeeping::run(
+        server.store(),
+        &config.housekeeping,
+        config.audit.retention,
+        server.clock_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.device_codes, 1, "{report:?}");
+    assert_oauth_error(
+        poll(&server, "", &device, &field(&old, "device_code")).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    assert_oauth_error(
+        poll(&server, "", &device, &field(&young, "device_code")).await,
+        400,
+        "authorization_pending",
+    )
+    .await;
 }
 
 on_both_databases!(
@@ -739,4 +1040,5 @@ on_both_databases!(
     device_and_user_codes_are_stored_hashed,
     device_metrics_count_polls_by_outcome,
     the_cli_registers_device_clients_by_the_short_name,
+    expired_device_codes_are_deleted_by_housekeeping,
 );

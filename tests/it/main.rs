@@ -32,7 +32,7 @@ mod replicas;
 mod request_id;
 mod revocation;
 mod servers;
-mod token_exchange;
 mod token_errors;
+mod token_exchange;
 mod users;
 mod wal;

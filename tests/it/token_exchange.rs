@@ -23,7 +23,12 @@ struct Setup {
     user_token: String,
 }
 
-async fn confidential(server: &TestServer, name: &str, grants: &[GrantType], scopes: &[&str]) -> (String, String) {
+async fn confidential(
+    server: &TestServer,
+    name: &str,
+    grants: &[GrantType],
+    scopes: &[&str],
+) -> (String, String) {
     let (client, secret) = server
         .register(ClientRequest {
             server_id: "default".into(),
@@ -90,7 +95,12 @@ async fn setup(backend: Backend) -> Setup {
         &["orders.read", "orders.write"],
     )
     .await;
-    allow_audiences(&server, &gateway.0, &["api://orders", "https://billing.example/"]).await;
+    allow_audiences(
+        &server,
+        &gateway.0,
+        &["api://orders", "https://billing.example/"],
+    )
+    .await;
     let user_token = user_token(&server, &app, "openid orders.read orders.write").await;
     Setup {
         server,
@@ -100,10 +110,16 @@ async fn setup(backend: Backend) -> Setup {
     }
 }
 
-async fn exchange(server: &TestServer, client: &(String, String), form: &[(&str, &str)]) -> reqwest::Response {
+async fn exchange(
+    server: &TestServer,
+    client: &(String, String),
+    form: &[(&str, &str)],
+) -> reqwest::Response {
     let mut all = vec![("grant_type", EXCHANGE)];
     all.extend_from_slice(form);
-    server.post_form("/token", Some((&client.0, &client.1)), &all).await
+    server
+        .post_form("/token", Some((&client.0, &client.1)), &all)
+        .await
 }
 
 async fn verified(server: &TestServer, token: &str, audience: &str) -> Value {
@@ -132,7 +148,12 @@ async fn a_user_token_is_exchanged_for_another_audience_narrowed(backend: Backen
     assert_eq!(body["scope"], "orders.read");
     assert!(body.get("refresh_token").is_none(), "{body}");
     assert!(body.get("id_token").is_none(), "{body}");
-    let claims = verified(&s.server, body["access_token"].as_str().unwrap(), "api://orders").await;
+    let claims = verified(
+        &s.server,
+        body["access_token"].as_str().unwrap(),
+        "api://orders",
+    )
+    .await;
     let subject = verified(&s.server, &s.user_token, "api://default").await;
     assert_eq!(claims["sub"], subject["sub"], "the same user");
     assert_eq!(claims["aud"], "api://orders");
@@ -158,7 +179,10 @@ async fn a_user_token_is_exchanged_for_another_audience_narrowed(backend: Backen
 
 async fn delegation_nests_the_actors_in_act(backend: Backend) {
     let s = setup(backend).await;
-    let gateway_token = s.server.client_credentials_token("", (&s.gateway.0, &s.gateway.1)).await;
+    let gateway_token = s
+        .server
+        .client_credentials_token("", (&s.gateway.0, &s.gateway.1))
+        .await;
     let response = exchange(
         &s.server,
         &s.gateway,
@@ -178,9 +202,18 @@ async fn delegation_nests_the_actors_in_act(backend: Backend) {
     assert_eq!(claims["act"]["sub"], s.gateway.0.as_str());
     assert!(claims["act"].get("act").is_none());
     // The orders API, itself a client, exchanges again to call billing: the gateway nests.
-    let orders = confidential(&s.server, "Orders API", &[GrantType::TokenExchange, GrantType::ClientCredentials], &["orders.read"]).await;
+    let orders = confidential(
+        &s.server,
+        "Orders API",
+        &[GrantType::TokenExchange, GrantType::ClientCredentials],
+        &["orders.read"],
+    )
+    .await;
     allow_audiences(&s.server, &orders.0, &["https://billing.example/"]).await;
-    let orders_token = s.server.client_credentials_token("", (&orders.0, &orders.1)).await;
+    let orders_token = s
+        .server
+        .client_credentials_token("", (&orders.0, &orders.1))
+        .await;
     let response = exchange(
         &s.server,
         &orders,
@@ -194,10 +227,26 @@ async fn delegation_nests_the_actors_in_act(backend: Backend) {
     .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    let second = verified(&s.server, body["access_token"].as_str().unwrap(), "https://billing.example/").await;
-    assert_eq!(second["act"]["sub"], orders.0.as_str(), "the current actor outermost");
-    assert_eq!(second["act"]["act"]["sub"], s.gateway.0.as_str(), "the earlier one inside");
-    assert_eq!(second["scope"], "openid orders.read", "only what the orders API may have");
+    let second = verified(
+        &s.server,
+        body["access_token"].as_str().unwrap(),
+        "https://billing.example/",
+    )
+    .await;
+    assert_eq!(
+        second["act"]["sub"],
+        orders.0.as_str(),
+        "the current actor outermost"
+    );
+    assert_eq!(
+        second["act"]["act"]["sub"],
+        s.gateway.0.as_str(),
+        "the earlier one inside"
+    );
+    assert_eq!(
+        second["scope"], "openid orders.read",
+        "only what the orders API may have"
+    );
 }
 
 async fn revoking_the_subjects_grant_withdraws_exchanged_tokens(backend: Backend) {
@@ -222,7 +271,10 @@ async fn revoking_the_subjects_grant_withdraws_exchanged_tokens(backend: Backend
         .revoke_grant(subject["gid"].as_str().unwrap(), s.server.clock_now())
         .await
         .unwrap();
-    assert!(!s.server.is_active(gateway, &exchanged).await, "withdrawn with the grant");
+    assert!(
+        !s.server.is_active(gateway, &exchanged).await,
+        "withdrawn with the grant"
+    );
     // And the revoked subject token cannot be exchanged any more.
     let response = exchange(
         &s.server,
@@ -252,10 +304,23 @@ async fn token_exchange_errors(backend: Backend) {
         .client_credentials_token("", (&no_user_client.id, no_user_secret.expose()))
         .await;
     // Clients: one without the grant, one with the grant but no audience.
-    let idle = confidential(server, "Idle", &[GrantType::TokenExchange], &["orders.read"]).await;
-    let base = [("subject_token", subject), ("subject_token_type", ACCESS_TOKEN), ("audience", "api://orders")];
+    let idle = confidential(
+        server,
+        "Idle",
+        &[GrantType::TokenExchange],
+        &["orders.read"],
+    )
+    .await;
+    let base = [
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TOKEN),
+        ("audience", "api://orders"),
+    ];
     let with = |changes: &[(&'static str, Option<&'static str>)]| -> Vec<(String, String)> {
-        let mut form: Vec<(String, String)> = base.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut form: Vec<(String, String)> = base
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         for (k, v) in changes {
             form.retain(|(name, _)| name != k);
             if let Some(v) = v {
@@ -267,24 +332,144 @@ async fn token_exchange_errors(backend: Backend) {
     let leaked: &'static str = Box::leak(foreign.into_boxed_str());
     let client_token: &'static str = Box::leak(client_token.into_boxed_str());
     let cases: Vec<(&str, &(String, String), Vec<(String, String)>, u16, &str)> = vec![
-        ("a client without the grant", &s.app, with(&[]), 400, "unauthorized_client"),
-        ("a client with no audience configured", &idle, with(&[]), 400, "unauthorized_client"),
-        ("an audience not allowed", &s.gateway, with(&[("audience", Some("api://payroll"))]), 400, "invalid_target"),
-        ("a resource not allowed", &s.gateway, with(&[("audience", None), ("resource", Some("https://payroll.example/"))]), 400, "invalid_target"),
-        ("audience and resource apart", &s.gateway, with(&[("resource", Some("https://billing.example/"))]), 400, "invalid_target"),
-        ("no target, several allowed", &s.gateway, with(&[("audience", None)]), 400, "invalid_request"),
-        ("no subject_token", &s.gateway, with(&[("subject_token", None)]), 400, "invalid_request"),
-        ("no subject_token_type", &s.gateway, with(&[("subject_token_type", None)]), 400, "invalid_request"),
-        ("a subject_token that is no JWT", &s.gateway, with(&[("subject_token", Some("garbage"))]), 400, "invalid_request"),
-        ("an ID token type", &s.gateway, with(&[("subject_token_type", Some("urn:ietf:params:oauth:token-type:id_token"))]), 400, "invalid_request"),
-        ("a refresh token requested", &s.gateway, with(&[("requested_token_type", Some("urn:ietf:params:oauth:token-type:refresh_token"))]), 400, "invalid_request"),
-        ("an actor_token without its type", &s.gateway, with(&[("actor_token", Some("x"))]), 400, "invalid_request"),
-        ("an actor_token_type without a token", &s.gateway, with(&[("actor_token_type", Some(ACCESS_TOKEN))]), 400, "invalid_request"),
-        ("an actor_token that is not ours", &s.gateway, with(&[("actor_token", Some(leaked)), ("actor_token_type", Some(ACCESS_TOKEN))]), 400, "invalid_request"),
-        ("a token of another server", &s.gateway, with(&[("subject_token", Some(leaked))]), 400, "invalid_request"),
-        ("a client's own token (no user)", &s.gateway, with(&[("subject_token", Some(client_token))]), 400, "invalid_request"),
-        ("a scope the subject lacks", &s.gateway, with(&[("scope", Some("orders.admin"))]), 400, "invalid_scope"),
-        ("a malformed scope", &s.gateway, with(&[("scope", Some("a\"b"))]), 400, "invalid_scope"),
+        (
+            "a client without the grant",
+            &s.app,
+            with(&[]),
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "a client with no audience configured",
+            &idle,
+            with(&[]),
+            400,
+            "unauthorized_client",
+        ),
+        (
+            "an audience not allowed",
+            &s.gateway,
+            with(&[("audience", Some("api://payroll"))]),
+            400,
+            "invalid_target",
+        ),
+        (
+            "a resource not allowed",
+            &s.gateway,
+            with(&[
+                ("audience", None),
+                ("resource", Some("https://payroll.example/")),
+            ]),
+            400,
+            "invalid_target",
+        ),
+        (
+            "audience and resource apart",
+            &s.gateway,
+            with(&[("resource", Some("https://billing.example/"))]),
+            400,
+            "invalid_target",
+        ),
+        (
+            "no target, several allowed",
+            &s.gateway,
+            with(&[("audience", None)]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "no subject_token",
+            &s.gateway,
+            with(&[("subject_token", None)]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "no subject_token_type",
+            &s.gateway,
+            with(&[("subject_token_type", None)]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a subject_token that is no JWT",
+            &s.gateway,
+            with(&[("subject_token", Some("garbage"))]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an ID token type",
+            &s.gateway,
+            with(&[(
+                "subject_token_type",
+                Some("urn:ietf:params:oauth:token-type:id_token"),
+            )]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a refresh token requested",
+            &s.gateway,
+            with(&[(
+                "requested_token_type",
+                Some("urn:ietf:params:oauth:token-type:refresh_token"),
+            )]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an actor_token without its type",
+            &s.gateway,
+            with(&[("actor_token", Some("x"))]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an actor_token_type without a token",
+            &s.gateway,
+            with(&[("actor_token_type", Some(ACCESS_TOKEN))]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an actor_token that is not ours",
+            &s.gateway,
+            with(&[
+                ("actor_token", Some(leaked)),
+                ("actor_token_type", Some(ACCESS_TOKEN)),
+            ]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a token of another server",
+            &s.gateway,
+            with(&[("subject_token", Some(leaked))]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a client's own token (no user)",
+            &s.gateway,
+            with(&[("subject_token", Some(client_token))]),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a scope the subject lacks",
+            &s.gateway,
+            with(&[("scope", Some("orders.admin"))]),
+            400,
+            "invalid_scope",
+        ),
+        (
+            "a malformed scope",
+            &s.gateway,
+            with(&[("scope", Some("a\"b"))]),
+            400,
+            "invalid_scope",
+        ),
     ];
     for (case, client, form, status, code) in cases {
         let mut all = vec![("grant_type".to_string(), EXCHANGE.to_string())];
@@ -341,20 +526,43 @@ async fn a_public_client_cannot_be_given_token_exchange(backend: Backend) {
     assert!(result.is_err());
 }
 
-
 /// `client update ID --token-exchange-audience AUD …`: stored per client, replaced as a whole,
 /// emptied with `''`; never for a public client; audited.
 async fn the_cli_sets_the_audiences_a_client_may_exchange_for(backend: Backend) {
     use crate::common::replicas::cli;
     let s = setup(backend).await;
-    let env = vec![("PORTCULLIS_DATABASE_URL".to_string(), s.server.db.url.clone())];
-    let created = cli(&env, &["client", "create", "--name", "Reports", "--grant-type", "token-exchange", "--scope", "orders.read"], "")
-        .expect("client create");
+    let env = vec![(
+        "PORTCULLIS_DATABASE_URL".to_string(),
+        s.server.db.url.clone(),
+    )];
+    let created = cli(
+        &env,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Reports",
+            "--grant-type",
+            "token-exchange",
+            "--scope",
+            "orders.read",
+        ],
+        "",
+    )
+    .expect("client create");
     let id = created["client_id"].as_str().unwrap().to_string();
     assert_eq!(created["token_exchange_audiences"], serde_json::json!([]));
     let updated = cli(
         &env,
-        &["client", "update", &id, "--token-exchange-audience", "api://orders", "--token-exchange-audience", "https://billing.example/"],
+        &[
+            "client",
+            "update",
+            &id,
+            "--token-exchange-audience",
+            "api://orders",
+            "--token-exchange-audience",
+            "https://billing.example/",
+        ],
         "",
     )
     .expect("client update");
@@ -367,24 +575,72 @@ async fn the_cli_sets_the_audiences_a_client_may_exchange_for(backend: Backend) 
     let response = exchange(
         &s.server,
         &reports,
-        &[("subject_token", &s.user_token), ("subject_token_type", ACCESS_TOKEN), ("audience", "api://orders")],
+        &[
+            ("subject_token", &s.user_token),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", "api://orders"),
+        ],
     )
     .await;
     assert_eq!(response.status(), 200);
-    let emptied = cli(&env, &["client", "update", &id, "--token-exchange-audience", ""], "").expect("emptied");
+    let emptied = cli(
+        &env,
+        &["client", "update", &id, "--token-exchange-audience", ""],
+        "",
+    )
+    .expect("emptied");
     assert_eq!(emptied["token_exchange_audiences"], serde_json::json!([]));
     let response = exchange(
         &s.server,
         &reports,
-        &[("subject_token", &s.user_token), ("subject_token_type", ACCESS_TOKEN), ("audience", "api://orders")],
+        &[
+            ("subject_token", &s.user_token),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", "api://orders"),
+        ],
     )
     .await;
     assert_oauth_error(response, 400, "unauthorized_client").await;
-    let refused = cli(&env, &["client", "update", &id, "--token-exchange-audience", "two words"], "").unwrap_err();
+    let refused = cli(
+        &env,
+        &[
+            "client",
+            "update",
+            &id,
+            "--token-exchange-audience",
+            "two words",
+        ],
+        "",
+    )
+    .unwrap_err();
     assert!(refused.contains("without spaces"), "{refused}");
-    let public = cli(&env, &["client", "create", "--name", "SPA", "--public", "--grant-type", "device_code"], "").unwrap();
+    let public = cli(
+        &env,
+        &[
+            "client",
+            "create",
+            "--name",
+            "SPA",
+            "--public",
+            "--grant-type",
+            "device_code",
+        ],
+        "",
+    )
+    .unwrap();
     let public_id = public["client_id"].as_str().unwrap();
-    let refused = cli(&env, &["client", "update", public_id, "--token-exchange-audience", "api://orders"], "").unwrap_err();
+    let refused = cli(
+        &env,
+        &[
+            "client",
+            "update",
+            public_id,
+            "--token-exchange-audience",
+            "api://orders",
+        ],
+        "",
+    )
+    .unwrap_err();
     assert!(refused.contains("public client"), "{refused}");
     let updates = s
         .server
