@@ -750,13 +750,22 @@ async fn a_wrong_password_on_the_device_page_signs_nobody_in(backend: Backend) {
     assert!(body.contains("name=\"password\""), "still asks: {body}");
 }
 
+/// A bad request: what it is, Basic credentials, the form, the status and error it gets.
+type Case<'a> = (
+    &'a str,
+    Option<(&'a str, &'a str)>,
+    Vec<(&'a str, &'a str)>,
+    u16,
+    &'a str,
+);
+
 async fn device_authorization_errors(backend: Backend) {
     let server = TestServer::start(backend).await;
     let device = device_client(&server, "default").await;
     let (service, secret) = server.service_client("default", &["a"]).await;
     let secret = secret.expose().to_string();
     let (service_id, device) = (service.id.as_str(), device.as_str());
-    let cases: Vec<(&str, Option<(&str, &str)>, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a client without the grant",
             Some((service_id, secret.as_str())),

@@ -289,6 +289,15 @@ async fn revoking_the_subjects_grant_withdraws_exchanged_tokens(backend: Backend
     assert_oauth_error(response, 400, "invalid_request").await;
 }
 
+/// A bad exchange: what it is, the client, the form, the status and error it gets.
+type Case<'a> = (
+    &'a str,
+    &'a (String, String),
+    Vec<(String, String)>,
+    u16,
+    &'a str,
+);
+
 async fn token_exchange_errors(backend: Backend) {
     let s = setup(backend).await;
     let server = &s.server;
@@ -331,7 +340,7 @@ async fn token_exchange_errors(backend: Backend) {
     };
     let leaked: &'static str = Box::leak(foreign.into_boxed_str());
     let client_token: &'static str = Box::leak(client_token.into_boxed_str());
-    let cases: Vec<(&str, &(String, String), Vec<(String, String)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "a client without the grant",
             &s.app,
