@@ -27,7 +27,7 @@ use crate::rate_limit;
 use crate::security::{hash_secret, random_token, Secret};
 use crate::sessions;
 use crate::state::AppState;
-use crate::store::{DeviceCode, DeviceDecision, User};
+use crate::store::{DeviceCode, DeviceDecision, Session, User};
 
 const WRONG_CODE: &str =
     "That code is not valid, or it has expired or been used. Check the code on your device.";
@@ -130,56 +130,11 @@ async fn enter_code(
         }
         page
     };
-    let limits = &state.config.rate_limits;
-    if let Err(limited) =
-        rate_limit::check_user_code(&state.store, limits, ip, &session.sid, now).await?
-    {
-        state.audit.record(
-            Event::new(Kind::RateLimited, now)
-                .server(server.id())
-                .actor(format!("ip:{ip}"))
-                .subject(user.id.as_str())
-                .detail("limit", limited.limit),
-        );
-        let mut page = entry_page(
-            state,
-            server,
-            &browser,
-            Some(&user),
-            typed,
-            Some(SLOW_DOWN),
-            StatusCode::TOO_MANY_REQUESTS,
-        );
-        page.headers_mut()
-            .insert(header::RETRY_AFTER, limited.retry_after_header());
-        return Ok(with_cookie(page));
-    }
-    let pending = match UserCode::parse(typed) {
-        Some(code) => state
-            .store
-            .pending_device_code(&hash_secret(code.normalized()), server.id(), now)
-            .await?
-            .map(|found| (code, found)),
-        None => None,
-    };
-    let Some((code, pending)) = pending else {
-        state.audit.record(
-            Event::new(Kind::DeviceUserCodeFailed, now)
-                .server(server.id())
-                .actor(format!("ip:{ip}"))
-                .subject(user.id.as_str()),
-        );
-        return Ok(with_cookie(entry_page(
-            state,
-            server,
-            &browser,
-            Some(&user),
-            typed,
-            Some(WRONG_CODE),
-            StatusCode::BAD_REQUEST,
-        )));
-    };
-    rate_limit::user_code_matched(&state.store, limits, ip, &session.sid, now).await?;
+    let (code, pending) =
+        match find_pending(state, server, ip, &browser, &session, &user, typed, now).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(with_cookie(page)),
+        };
     let page = decision_page(state, server, &browser, &user, &code, &pending).await?;
     Ok(with_cookie(page))
 }
@@ -270,6 +225,23 @@ async fn decide(
             StatusCode::UNAUTHORIZED,
         ));
     };
+    // Counted like the entry form: a CSRF token is no secret to its own browser, so this form
+    // must not be a way around the limits.
+    let (code, pending) = match find_pending(
+        state,
+        server,
+        ip,
+        &browser,
+        &session,
+        &user,
+        code.normalized(),
+        now,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(page) => return Ok(page),
+    };
     let code_hash = hash_secret(code.normalized());
     let wrong = || {
         entry_page(
@@ -281,13 +253,6 @@ async fn decide(
             Some(WRONG_CODE),
             StatusCode::BAD_REQUEST,
         )
-    };
-    let Some(pending) = state
-        .store
-        .pending_device_code(&code_hash, server.id(), now)
-        .await?
-    else {
-        return Ok(wrong());
     };
     let approved = match form.get("decision") {
         Some("allow") => true,
@@ -363,6 +328,73 @@ async fn decide(
         &[],
         HeaderMap::new(),
     ))
+}
+
+/// The pending request the code `typed` names, counted against the wrong-code limits per
+/// address and per session (RFC 8628 §5.1): only a right code gives its attempt back.
+/// `Err` is the page that answers instead (the form again, 400 or 429).
+#[allow(clippy::too_many_arguments)]
+async fn find_pending(
+    state: &AppState,
+    server: &AuthServer,
+    ip: std::net::IpAddr,
+    browser: &str,
+    session: &Session,
+    user: &User,
+    typed: &str,
+    now: i64,
+) -> Result<Result<(UserCode, DeviceCode), Response>, Error> {
+    let limits = &state.config.rate_limits;
+    if let Err(limited) =
+        rate_limit::check_user_code(&state.store, limits, ip, &session.sid, now).await?
+    {
+        state.audit.record(
+            Event::new(Kind::RateLimited, now)
+                .server(server.id())
+                .actor(format!("ip:{ip}"))
+                .subject(user.id.as_str())
+                .detail("limit", limited.limit),
+        );
+        let mut page = entry_page(
+            state,
+            server,
+            browser,
+            Some(user),
+            typed,
+            Some(SLOW_DOWN),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, limited.retry_after_header());
+        return Ok(Err(page));
+    }
+    let pending = match UserCode::parse(typed) {
+        Some(code) => state
+            .store
+            .pending_device_code(&hash_secret(code.normalized()), server.id(), now)
+            .await?
+            .map(|found| (code, found)),
+        None => None,
+    };
+    let Some(found) = pending else {
+        state.audit.record(
+            Event::new(Kind::DeviceUserCodeFailed, now)
+                .server(server.id())
+                .actor(format!("ip:{ip}"))
+                .subject(user.id.as_str()),
+        );
+        return Ok(Err(entry_page(
+            state,
+            server,
+            browser,
+            Some(user),
+            typed,
+            Some(WRONG_CODE),
+            StatusCode::BAD_REQUEST,
+        )));
+    };
+    rate_limit::user_code_matched(&state.store, limits, ip, &session.sid, now).await?;
+    Ok(Ok(found))
 }
 
 /// The user-code form; with the sign-in fields when `user` is `None`.

@@ -1027,6 +1027,72 @@ async fn expired_device_codes_are_deleted_by_housekeeping(backend: Backend) {
     .await;
 }
 
+/// The decision form counts codes like the entry form: its CSRF token is no secret to the
+/// browser it was made for (a hash of that browser's cookie and the code), so guessing through
+/// it must hit the same limit.
+async fn guessing_through_the_decision_form_is_limited_too(backend: Backend) {
+    use std::sync::Arc;
+    let server = TestServer::start_with(backend, |c| {
+        c.rate_limits.device_user_code_per_session = 2;
+        c.rate_limits.device_user_code_per_ip = 0;
+    })
+    .await;
+    server.create_user("ada", "correct horse").await;
+    let client_id = device_client(&server, "default").await;
+    let started = start(&server, "", &client_id, "videos.watch").await;
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let http = crate::common::http_client()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let agent = UserAgent { http };
+    // Signed in, with no code entered yet (an empty code is one wrong guess).
+    let (_, status, _) = enter_code(&agent, &server, &server.url("/device"), "").await;
+    assert_eq!(status, 400);
+    let base: reqwest::Url = server.base.parse().unwrap();
+    let cookies = reqwest::cookie::CookieStore::cookies(&*jar, &base).unwrap();
+    let browser = cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .find_map(|c| c.strip_prefix("portcullis_browser="))
+        .expect("the browser cookie")
+        .to_string();
+    let decide_with = |code: &str| {
+        let csrf =
+            portcullis::authorize::interaction::csrf_token("device-decision", code, &browser);
+        agent
+            .http
+            .post(server.url("/device"))
+            .form(&[
+                ("step", "decide"),
+                ("csrf_token", csrf.as_str()),
+                ("user_code", code),
+                ("decision", "allow"),
+            ])
+            .send()
+    };
+    let guess = decide_with("XXXXXXXX").await.unwrap();
+    assert_eq!(
+        guess.status(),
+        400,
+        "a wrong guess, the second of the window"
+    );
+    let guess = decide_with("XXXXXXXB").await.unwrap();
+    assert_eq!(guess.status(), 429, "the third: limited");
+    let right = field(&started, "user_code").replace('-', "");
+    let guess = decide_with(&right).await.unwrap();
+    assert_eq!(
+        guess.status(),
+        429,
+        "even the right code waits for the window"
+    );
+    server.clock.advance(5);
+    let response = poll(&server, "", &client_id, &field(&started, "device_code")).await;
+    assert_oauth_error(response, 400, "authorization_pending").await;
+}
+
 on_both_databases!(
     device_flow_with_the_oauth2_crate,
     device_flow_on_a_named_server_issues_an_id_token_with_openid,
@@ -1050,4 +1116,5 @@ on_both_databases!(
     device_metrics_count_polls_by_outcome,
     the_cli_registers_device_clients_by_the_short_name,
     expired_device_codes_are_deleted_by_housekeeping,
+    guessing_through_the_decision_form_is_limited_too,
 );
