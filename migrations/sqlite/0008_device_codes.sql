@@ -15,6 +15,8 @@ CREATE TABLE device_codes (
     last_polled_at      BIGINT,
     -- whether the last poll came sooner than the interval allowed (set and read by one UPDATE)
     polled_too_fast     BOOLEAN NOT NULL DEFAULT FALSE,
+    -- whether the last poll redeemed the approved code (set and read by the same UPDATE)
+    redeemed_by_poll    BOOLEAN NOT NULL DEFAULT FALSE,
     status              TEXT NOT NULL DEFAULT 'pending',   -- pending | approved | denied
     user_id             TEXT REFERENCES users(id) ON DELETE CASCADE,
     session_sid         TEXT,

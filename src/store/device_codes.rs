@@ -66,6 +66,11 @@ pub enum DeviceDecision<'a> {
     Deny,
 }
 
+/// An approved code not yet redeemed and not expired (`$2`: now).
+const REDEEMABLE: &str = "status = 'approved' AND redeemed_at IS NULL AND expires_at > $2";
+/// A poll sooner than the interval after the last one.
+const TOO_FAST: &str = "last_polled_at IS NOT NULL AND $2 - last_polled_at < poll_interval";
+
 const COLUMNS: &str = "server_id, client_id, scope, created_at, expires_at, poll_interval, \
     status, user_id, session_sid, auth_time, grant_id, redeemed_at";
 
@@ -169,37 +174,26 @@ impl Store {
         server_id: &str,
         now: UnixTime,
     ) -> Result<DevicePoll, StoreError> {
-        let redeem = format!(
-            "UPDATE device_codes SET redeemed_at = $2, last_polled_at = $2 \
-             WHERE device_code_hash = $1 AND client_id = $3 AND server_id = $4 \
-             AND status = 'approved' AND redeemed_at IS NULL AND expires_at > $2 \
-             RETURNING {COLUMNS}"
-        );
-        let redeemed = on_pool!(self, pool => sqlx::query_as::<_, DeviceCode>(&redeem)
-            .bind(device_code_hash)
-            .bind(now)
-            .bind(client_id)
-            .bind(server_id)
-            .fetch_optional(pool)
-            .await?);
-        if let Some(code) = redeemed {
-            return Ok(DevicePoll::Redeemed(Box::new(code)));
-        }
         #[derive(sqlx::FromRow)]
         struct Polled {
             #[sqlx(flatten)]
             code: DeviceCode,
             polled_too_fast: bool,
+            redeemed_by_poll: bool,
         }
-        // Every SET expression reads the row as it was before the statement, on both databases.
+        // One statement, one round trip per poll. Every SET expression reads the row as it was
+        // before the statement, on both databases, and a concurrent poll of the same row waits
+        // for this one and then reads what it wrote: exactly one poll redeems.
         let poll = format!(
             "UPDATE device_codes SET \
-             polled_too_fast = (last_polled_at IS NOT NULL AND $2 - last_polled_at < poll_interval), \
-             poll_interval = CASE WHEN last_polled_at IS NOT NULL AND $2 - last_polled_at < poll_interval \
+             redeemed_by_poll = ({REDEEMABLE}), \
+             redeemed_at = CASE WHEN {REDEEMABLE} THEN $2 ELSE redeemed_at END, \
+             polled_too_fast = ({TOO_FAST}), \
+             poll_interval = CASE WHEN {TOO_FAST} \
                  THEN poll_interval + {SLOW_DOWN_STEP} ELSE poll_interval END, \
              last_polled_at = $2 \
              WHERE device_code_hash = $1 AND client_id = $3 AND server_id = $4 \
-             RETURNING {COLUMNS}, polled_too_fast"
+             RETURNING {COLUMNS}, polled_too_fast, redeemed_by_poll"
         );
         let polled = on_pool!(self, pool => sqlx::query_as::<_, Polled>(&poll)
             .bind(device_code_hash)
@@ -209,6 +203,7 @@ impl Store {
             .fetch_optional(pool)
             .await?);
         Ok(match polled {
+            Some(p) if p.redeemed_by_poll => DevicePoll::Redeemed(Box::new(p.code)),
             Some(p) => DevicePoll::Polled {
                 code: Box::new(p.code),
                 too_fast: p.polled_too_fast,
