@@ -805,11 +805,8 @@ async fn run_polls(target: &Target, args: &Args) -> Result<(Stats, Stats), Strin
         pollers.push(tokio::task::spawn_local(async move {
             let mut conn = Conn::new(&target);
             let mut stats = Stats::default();
-            loop {
-                // The device whose poll is due first.
-                let Some(next) = (0..due.len()).min_by_key(|&i| due[i].0) else {
-                    break;
-                };
+            // The device whose poll is due first.
+            while let Some(next) = (0..due.len()).min_by_key(|&i| due[i].0) {
                 let at = due[next].0;
                 if at >= window.end {
                     break;
