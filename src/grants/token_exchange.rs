@@ -15,7 +15,7 @@ use crate::issuer::{Decision, Exchanged, Refresh, Subject, UserGrant, Wanted};
 use crate::protocol::token_request::Exchange;
 use crate::protocol::{GrantType, ScopeSet};
 use crate::security::Secret;
-use crate::tokens::presented::access_token_in_force;
+use crate::tokens::presented::{access_token_in_force, audience_is_ours};
 use crate::tokens::verify::{verify, Expected};
 use crate::tokens::AccessTokenClaims;
 
@@ -172,6 +172,11 @@ async fn ours(
         cx.now,
     )
     .map_err(|why| Error::invalid_request(format!("the {name} is not valid here: {why}")))?;
+    if !audience_is_ours(&cx.state.store, cx.server, &claims).await? {
+        return Err(Error::invalid_request(format!(
+            "the {name} is for an audience this server does not issue for"
+        )));
+    }
     if !access_token_in_force(&cx.state.store, &claims, cx.now).await? {
         return Err(Error::invalid_request(format!("the {name} was revoked")));
     }

@@ -664,6 +664,30 @@ async fn the_cli_sets_the_audiences_a_client_may_exchange_for(backend: Backend) 
     assert_eq!(updates.len(), 2, "the two accepted updates");
 }
 
+/// Introspection knows an exchanged token only while its audience is one its client may
+/// exchange for: any other audience, even signed by the server's key, is not the server's.
+async fn an_exchanged_token_is_introspected_while_its_audience_is_configured(backend: Backend) {
+    let s = setup(backend).await;
+    let response = exchange(
+        &s.server,
+        &s.gateway,
+        &[
+            ("subject_token", &s.user_token),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("audience", "api://orders"),
+        ],
+    )
+    .await;
+    let body: Value = response.json().await.unwrap();
+    let exchanged = body["access_token"].as_str().unwrap().to_string();
+    let gateway = (s.gateway.0.as_str(), s.gateway.1.as_str());
+    let answer = s.server.introspect("", gateway, &exchanged, None).await;
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["aud"], "api://orders");
+    allow_audiences(&s.server, &s.gateway.0, &["https://billing.example/"]).await;
+    assert!(!s.server.is_active(gateway, &exchanged).await);
+}
+
 on_both_databases!(
     a_user_token_is_exchanged_for_another_audience_narrowed,
     delegation_nests_the_actors_in_act,
@@ -671,4 +695,5 @@ on_both_databases!(
     token_exchange_errors,
     a_public_client_cannot_be_given_token_exchange,
     the_cli_sets_the_audiences_a_client_may_exchange_for,
+    an_exchanged_token_is_introspected_while_its_audience_is_configured,
 );
