@@ -13,7 +13,8 @@
 # pinned and loaded the same way.
 #
 # Environment: BENCH_WARMUP (s, default 2), BENCH_DURATION (s, default 8), BENCH_CONNECTIONS
-# (default 32), BENCH_STORM_CONNECTIONS (default 4), BENCH_PORT (default 18080),
+# (default 32), BENCH_STORM_CONNECTIONS (default 4), BENCH_DEVICES (default 2000: devices polling
+# at their 5 s interval in `polls`, beside cc), BENCH_PORT (default 18080),
 # BENCH_SCENARIOS (default: all, space-separated), BENCH_ROUNDS (default 1: with more, each
 # scenario is measured that many times and the round with the median rate is reported),
 # BENCH_NO_BUILD=1 to skip the build, BENCH_PIN_POSTGRES=0 to leave PostgreSQL's backends where
@@ -40,7 +41,8 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-4}
 PORT=${BENCH_PORT:-18080}
 ROUNDS=${BENCH_ROUNDS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-"cc es256 code refresh userinfo introspect keys discovery storm"}
+SCENARIOS=${BENCH_SCENARIOS:-"cc es256 code refresh userinfo introspect keys discovery storm polls"}
+DEVICES=${BENCH_DEVICES:-2000}
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
     echo "== building (release)" >&2
@@ -107,6 +109,9 @@ WEB_JSON=$("$BIN" client create --server default --name bench-web --first-party 
     --redirect-uri http://127.0.0.1:9/callback --scope bench.read)
 WEB_ID=$(echo "$WEB_JSON" | tr -d '\n' | json_field client_id)
 WEB_SECRET=$(echo "$WEB_JSON" | tr -d '\n' | json_field client_secret)
+DEVICE_JSON=$("$BIN" client create --server default --name bench-device --public \
+    --grant-type device_code)
+DEVICE_ID=$(echo "$DEVICE_JSON" | tr -d '\n' | json_field client_id)
 USERNAME=bench
 PASSWORD="bench-password-$$-long-enough"
 printf '%s\n' "$PASSWORD" | "$BIN" user create --username "$USERNAME" --password-stdin \
@@ -246,7 +251,7 @@ LG_ARGS=("${COMMON_ARGS[@]}"
     # `--flag=VALUE`: a random secret may begin with `-`, which clap would take for a flag.
     --cc-id="$CC_ID" --cc-secret="$CC_SECRET" --web-id="$WEB_ID" --web-secret="$WEB_SECRET"
     --redirect-uri=http://127.0.0.1:9/callback --username="$USERNAME" --password="$PASSWORD"
-    --storm-connections "$STORM_CONNECTIONS")
+    --storm-connections "$STORM_CONNECTIONS" --device-id="$DEVICE_ID" --devices "$DEVICES")
 
 for scenario in $SCENARIOS; do
     case "$scenario" in
@@ -322,6 +327,14 @@ for scenario in $SCENARIOS; do
                 row storm-cc ">= 0.60 x cc alone" \
                     "$(verdict eval 'ge "$(ratio "${RPS[storm-cc]}" "$base")" 0.60 && ok_p99 storm-cc') (ratio $(ratio "${RPS[storm-cc]}" "$base") of cc)"
                 row storm-logins "password grants beside cc" "(argon2 at its defaults)"
+            fi ;;
+        polls)
+            if have polls-cc; then
+                base=${RPS[cc]:-0}
+                row polls-cc ">= 0.90 x cc alone" \
+                    "$(verdict eval 'ge "$(ratio "${RPS[polls-cc]}" "$base")" 0.90 && [ "${ERR[polls-cc]}" = 0 ]') (ratio $(ratio "${RPS[polls-cc]}" "$base") of cc)"
+                row polls-device "$DEVICES devices polling every 5 s" \
+                    "$(verdict eval '[ "${ERR[polls-device]}" = 0 ]') (every poll authorization_pending)"
             fi ;;
     esac
 done

@@ -55,6 +55,11 @@ pub enum Kind {
     KeyRotated,
     SessionsRevoked,
     LogoutDeliveryFailed,
+    DeviceAuthorizationStarted,
+    DeviceApproved,
+    DeviceDenied,
+    DeviceUserCodeFailed,
+    TokenExchanged,
 }
 
 impl Kind {
@@ -82,6 +87,11 @@ impl Kind {
         Self::KeyRotated,
         Self::SessionsRevoked,
         Self::LogoutDeliveryFailed,
+        Self::DeviceAuthorizationStarted,
+        Self::DeviceApproved,
+        Self::DeviceDenied,
+        Self::DeviceUserCodeFailed,
+        Self::TokenExchanged,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -113,6 +123,11 @@ impl Kind {
             Self::KeyRotated => "key_rotated",
             Self::SessionsRevoked => "sessions_revoked",
             Self::LogoutDeliveryFailed => "logout_delivery_failed",
+            Self::DeviceAuthorizationStarted => "device_authorization_started",
+            Self::DeviceApproved => "device_approved",
+            Self::DeviceDenied => "device_denied",
+            Self::DeviceUserCodeFailed => "device_user_code_failed",
+            Self::TokenExchanged => "token_exchanged",
         }
     }
 }

@@ -32,6 +32,14 @@ pub enum ErrorCode {
     RegistrationNotSupported,
     TemporarilyUnavailable,
     ServerError,
+    /// RFC 8628 §3.5: the user has not decided yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling faster than the interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
+    /// RFC 8693 §2.2.2: an audience or resource the client may not have.
+    InvalidTarget,
     /// Not an RFC code: an unknown authorization server or path.
     NotFound,
 }
@@ -58,6 +66,10 @@ impl ErrorCode {
             Self::RegistrationNotSupported => "registration_not_supported",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::ServerError => "server_error",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::InvalidTarget => "invalid_target",
             Self::NotFound => "not_found",
         }
     }
@@ -128,6 +140,11 @@ impl Error {
     }
     pub fn invalid_token(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidToken, d).with_challenge(Challenge::Bearer)
+    }
+    /// `access_denied` in a token response (RFC 8628 §3.5): RFC 6749 §5.2's 400, not the 403 the
+    /// code has at the other endpoints.
+    pub fn access_denied_at_token_endpoint(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::AccessDenied, d).with_status(StatusCode::BAD_REQUEST)
     }
     pub fn not_found(d: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::NotFound, d)

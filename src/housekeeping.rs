@@ -22,6 +22,7 @@ pub struct Report {
     /// False when another replica held the lock and this run did nothing.
     pub ran: bool,
     pub authorization_codes: u64,
+    pub device_codes: u64,
     pub refresh_tokens: u64,
     pub grants: u64,
     pub sessions: u64,
@@ -37,7 +38,7 @@ impl Report {
     }
 
     /// (table, rows deleted) pairs, for logs and metrics.
-    pub fn tables(&self) -> [(&'static str, u64); 8] {
+    pub fn tables(&self) -> [(&'static str, u64); 9] {
         [
             ("authorization_codes", self.authorization_codes),
             ("refresh_tokens", self.refresh_tokens),
@@ -47,6 +48,7 @@ impl Report {
             ("revoked_tokens", self.revoked_tokens),
             ("rate_limits", self.rate_limits),
             ("audit_events", self.audit_events),
+            ("device_codes", self.device_codes),
         ]
     }
 }
@@ -77,6 +79,7 @@ async fn purge_all(
     Ok(Report {
         ran: true,
         authorization_codes: purge(batch, move |n| store.delete_expired_codes(now, n)).await?,
+        device_codes: purge(batch, move |n| store.delete_expired_device_codes(now, n)).await?,
         // Refresh tokens before grants: an expired grant then rarely has rows left to cascade.
         refresh_tokens: purge(batch, move |n| store.delete_unusable_refresh_tokens(now, n)).await?,
         grants: purge(batch, move |n| store.delete_expired_grants(now, n)).await?,

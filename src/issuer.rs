@@ -36,6 +36,17 @@ pub enum Subject {
     Client,
     /// A user, under a grant (withdrawn with it).
     User(Box<UserGrant>),
+    /// A user's token exchanged for another audience (RFC 8693), under the subject token's
+    /// grant: revoking that grant withdraws this token too.
+    Exchanged(Box<Exchanged>),
+}
+
+pub struct Exchanged {
+    pub grant: UserGrant,
+    /// The new token's `aud`.
+    pub audience: String,
+    /// RFC 8693 §4.1: the party acting for the user, earlier actors nested inside.
+    pub act: Option<serde_json::Value>,
 }
 
 pub struct UserGrant {
@@ -101,11 +112,12 @@ impl Issuer<'_> {
             tokens,
             refresh,
         } = decision;
-        let user_grant = match &subject {
-            Subject::User(grant) => Some(grant.as_ref()),
-            Subject::Client => None,
+        let (user_grant, exchanged) = match &subject {
+            Subject::User(grant) => (Some(grant.as_ref()), None),
+            Subject::Exchanged(x) => (Some(&x.grant), Some(x.as_ref())),
+            Subject::Client => (None, None),
         };
-        let (access_token, id_token) = self.mint(user_grant, &scope, tokens).await?;
+        let (access_token, id_token) = self.mint(user_grant, exchanged, &scope, tokens).await?;
         let refresh_token = match (refresh, user_grant) {
             (Refresh::Rotated(value), _) => Some(value.expose().to_string()),
             (Refresh::NewFamily, Some(grant)) => self.new_refresh_token(grant, &scope).await?,
@@ -159,6 +171,7 @@ impl Issuer<'_> {
     async fn mint(
         &self,
         user_grant: Option<&UserGrant>,
+        exchanged: Option<&Exchanged>,
         scope: &ScopeSet,
         wanted: Wanted,
     ) -> Result<(Option<(String, String)>, Option<String>), Error> {
@@ -180,7 +193,7 @@ impl Issuer<'_> {
                 key,
                 AccessTokenRequest {
                     issuer: &self.server.issuer,
-                    audience: &self.server.server.audience,
+                    audience: exchanged.map_or(&self.server.server.audience, |x| &x.audience),
                     // RFC 9068 §2.2: the resource owner, or the client acting for itself.
                     subject: user.map_or(&self.client.id, |u| &u.id),
                     client_id: &self.client.id,
@@ -189,6 +202,7 @@ impl Issuer<'_> {
                     auth_time: user_grant.map(|g| g.auth_time),
                     grant_id: user_grant.map(|g| g.grant_id.as_str()),
                     extra_claims: custom(ClaimTarget::AccessToken),
+                    act: exchanged.and_then(|x| x.act.clone()),
                 },
                 self.now,
             )

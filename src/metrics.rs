@@ -173,6 +173,7 @@ pub struct Metrics {
     housekeeping_deleted: Family<TableLabels, Counter>,
     logout_deliveries: Family<OutcomeLabels, Counter>,
     logout_outbox_depth: Gauge,
+    device_polls: Family<OutcomeLabels, Counter>,
 }
 
 /// What became of one back-channel logout attempt.
@@ -267,6 +268,13 @@ impl Metrics {
             "Back-channel logout deliveries waiting in the outbox, as this replica last counted",
             logout_outbox_depth.clone(),
         );
+        let device_polls = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "portcullis_device_polls",
+            "Device code polls of the token endpoint (RFC 8628), by outcome (issued, \
+             authorization_pending, slow_down, access_denied, expired_token, invalid_grant)",
+            device_polls.clone(),
+        );
         registry.register(
             "portcullis_build",
             "The running version",
@@ -283,6 +291,7 @@ impl Metrics {
             housekeeping_deleted,
             logout_deliveries,
             logout_outbox_depth,
+            device_polls,
         }
     }
 
@@ -296,6 +305,13 @@ impl Metrics {
 
     pub fn set_logout_outbox_depth(&self, depth: i64) {
         self.logout_outbox_depth.set(depth);
+    }
+
+    /// One poll of the token endpoint with a device code, by its outcome.
+    pub fn device_poll(&self, outcome: &'static str) {
+        self.device_polls
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn observe_request(

@@ -215,6 +215,78 @@ pub async fn check_interaction(
     Ok(Ok(()))
 }
 
+/// Count a user code entered on `/device` from `ip` in the browser session `sid` (RFC 8628
+/// §5.1), in the database, before it is looked up: one failure per address and per session,
+/// reserved now and given back by [`user_code_matched`], so only wrong codes count.
+pub async fn check_user_code(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    sid: &str,
+    now: UnixTime,
+) -> Result<Result<(), Limited>, StoreError> {
+    if !config.enabled {
+        return Ok(Ok(()));
+    }
+    let (start, retry_after) = window(config, now);
+    for (bucket, max, name) in [
+        (
+            user_code_ip_bucket(ip),
+            config.device_user_code_per_ip,
+            "device_user_code_per_ip",
+        ),
+        (
+            user_code_session_bucket(sid),
+            config.device_user_code_per_session,
+            "device_user_code_per_session",
+        ),
+    ] {
+        if max == 0 {
+            continue;
+        }
+        if store.hit_rate_limit(&bucket, start).await? > limit(max) {
+            return Ok(Err(Limited {
+                retry_after,
+                limit: name,
+            }));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The user code was right: give back what [`check_user_code`] reserved.
+pub async fn user_code_matched(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    sid: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    if !config.enabled {
+        return Ok(());
+    }
+    let (start, _) = window(config, now);
+    if config.device_user_code_per_ip > 0 {
+        store
+            .release_rate_limit(&user_code_ip_bucket(ip), start)
+            .await?;
+    }
+    if config.device_user_code_per_session > 0 {
+        store
+            .release_rate_limit(&user_code_session_bucket(sid), start)
+            .await?;
+    }
+    Ok(())
+}
+
+fn user_code_ip_bucket(ip: IpAddr) -> String {
+    bucket("user_code_ip", &ip_key(ip))
+}
+
+fn user_code_session_bucket(sid: &str) -> String {
+    bucket("user_code_session", sid)
+}
+
 fn limit(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -28,7 +28,7 @@ struct Args {
     /// The issuer: http://HOST:PORT for `default`, http://HOST:PORT/oauth2/ID for another server.
     #[arg(long)]
     base: String,
-    /// cc, code, refresh, userinfo, introspect, keys, discovery, storm, floor (GET / of the
+    /// cc, code, refresh, userinfo, introspect, keys, discovery, storm, polls, floor (GET / of the
     /// `floor` server), or ready (wait until /readyz answers and print how long that took).
     #[arg(long)]
     scenario: String,
@@ -59,6 +59,15 @@ struct Args {
     /// Connections running password grants beside client credentials in `storm`.
     #[arg(long, default_value_t = 4)]
     storm_connections: usize,
+    /// A public client allowed the device grant, for `polls`.
+    #[arg(long, default_value = "")]
+    device_id: String,
+    /// Devices polling /token at their interval beside client credentials in `polls`.
+    #[arg(long, default_value_t = 2000)]
+    devices: usize,
+    /// Connections the devices' polls share in `polls`.
+    #[arg(long, default_value_t = 16)]
+    poll_connections: usize,
 }
 
 /// `http://host:port/prefix` split into what a connection needs.
@@ -751,6 +760,95 @@ async fn run_storm(window: Window, target: &Target, args: &Args) -> (Stats, Stat
     (cc, join(logins).await)
 }
 
+/// RFC 8628 §3.5: what a device waits between polls, and a margin, so that a poll sent late
+/// by the scheduler is never counted too early by the server's whole seconds.
+const POLL_EVERY: Duration = Duration::from_millis(5050);
+
+/// The device-flow poll storm: `--devices` devices, each with its own pending device code,
+/// poll `/token` at their interval (spread evenly over it, so the load is steady: devices / 5
+/// polls a second), sharing `--poll-connections` connections, while `--connections` run client
+/// credentials as fast as they can. Every poll must get `authorization_pending` (a
+/// `slow_down` would mean the storm polls faster than a well-behaved device).
+async fn run_polls(target: &Target, args: &Args) -> Result<(Stats, Stats), String> {
+    let mut setup = Conn::new(target);
+    let mut codes = Vec::with_capacity(args.devices);
+    for _ in 0..args.devices {
+        let response = setup
+            .send(
+                Method::POST,
+                "/device/authorize",
+                &[],
+                Some(form(&[("client_id", &args.device_id)])),
+            )
+            .await?;
+        expect_status(&response, StatusCode::OK)?;
+        codes.push(response.json_str("device_code").ok_or("no device_code")?);
+    }
+    let window = Window::from_now(args);
+    let per_connection = codes.len().div_ceil(args.poll_connections.max(1)).max(1);
+    let begin = Instant::now();
+    let spacing = POLL_EVERY / (codes.len().max(1) as u32);
+    let mut pollers = Vec::new();
+    for (c, chunk) in codes.chunks(per_connection).enumerate() {
+        let (target, client_id) = (target.clone(), args.device_id.clone());
+        // Device i first polls at i × spacing: evenly spread over one interval.
+        let mut due: Vec<(Instant, String)> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, code)| {
+                (
+                    begin + spacing * ((c * per_connection + i) as u32),
+                    code.clone(),
+                )
+            })
+            .collect();
+        pollers.push(tokio::task::spawn_local(async move {
+            let mut conn = Conn::new(&target);
+            let mut stats = Stats::default();
+            // The device whose poll is due first.
+            while let Some(next) = (0..due.len()).min_by_key(|&i| due[i].0) {
+                let at = due[next].0;
+                if at >= window.end {
+                    break;
+                }
+                tokio::time::sleep_until(at.into()).await;
+                let began = Instant::now();
+                let body = form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", &client_id),
+                    ("device_code", &due[next].1),
+                ]);
+                let result = conn
+                    .send(Method::POST, "/token", &[], Some(body))
+                    .await
+                    .and_then(|r| check_pending(&r));
+                due[next].0 = began + POLL_EVERY;
+                if began >= window.start {
+                    record(&mut stats, began, result);
+                }
+            }
+            stats
+        }));
+    }
+    let cc = simple(
+        window,
+        target,
+        args.connections,
+        cc_request(args),
+        check_token,
+    )
+    .await;
+    Ok((cc, join(pollers).await))
+}
+
+fn check_pending(response: &Response) -> Step {
+    expect_status(response, StatusCode::BAD_REQUEST)?;
+    match response.json_str("error").as_deref() {
+        Some("authorization_pending") => Ok(()),
+        other => Err(format!("a poll got {other:?}, not authorization_pending")),
+    }
+}
+
 fn report(scenario: &str, stats: &mut Stats, seconds: f64) {
     stats.latencies_us.sort_unstable();
     let n = stats.latencies_us.len();
@@ -875,6 +973,12 @@ async fn run(args: Args) -> Result<(), String> {
             let (mut cc, mut logins) = run_storm(window(), &target, &args).await;
             report("storm-cc", &mut cc, args.duration);
             report("storm-logins", &mut logins, args.duration);
+            return Ok(());
+        }
+        "polls" => {
+            let (mut cc, mut polls) = run_polls(&target, &args).await?;
+            report("polls-cc", &mut cc, args.duration);
+            report("polls-device", &mut polls, args.duration);
             return Ok(());
         }
         other => return Err(format!("unknown scenario `{other}`")),

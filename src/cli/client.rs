@@ -23,7 +23,8 @@ pub enum ClientCommand {
         server: String,
         #[arg(long)]
         name: String,
-        /// authorization_code, implicit, password, client_credentials or refresh_token (repeatable).
+        /// authorization_code, implicit, password, client_credentials, refresh_token,
+        /// device_code or token-exchange (the URNs of the last two accepted too; repeatable).
         #[arg(long = "grant-type", value_parser = parse_grant)]
         grant_types: Vec<GrantType>,
         /// Exact redirect URI (repeatable).
@@ -95,6 +96,10 @@ pub enum ClientCommand {
         /// Refresh token (and grant) lifetime.
         #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         refresh_token_ttl: Option<TtlOverride>,
+        /// An audience it may exchange tokens for (RFC 8693; repeatable; replaces them;
+        /// `''` allows none). Needs the token-exchange grant type.
+        #[arg(long = "token-exchange-audience", value_name = "AUD")]
+        token_exchange_audiences: Option<Vec<String>>,
         #[command(flatten)]
         logout: LogoutArgs,
     },
@@ -148,7 +153,7 @@ fn list(values: Option<Vec<String>>) -> Option<Vec<String>> {
 }
 
 fn parse_grant(s: &str) -> Result<GrantType, String> {
-    s.parse()
+    GrantType::from_cli(s)
 }
 
 fn parse_auth_method(s: &str) -> Result<ClientAuthMethod, String> {
@@ -238,6 +243,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             id_token_ttl,
             refresh_token_ttl,
             logout,
+            token_exchange_audiences,
         } => {
             let logout = logout.changes();
             check_logout_changes(&logout).map_err(CliError::from)?;
@@ -252,6 +258,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 access_token_ttl: access_token_ttl.map(|t| t.0),
                 id_token_ttl: id_token_ttl.map(|t| t.0),
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
+                token_exchange_audiences: list(token_exchange_audiences),
             };
             let client = update_client(store, &client_id, changes, SystemClock.now())
                 .await

@@ -117,6 +117,11 @@ pub struct RateLimitConfig {
     /// Pending sign-ins (/authorize requests without a session, each stored until it expires)
     /// started per client IP per window; 0 turns it off.
     pub interactions_per_ip: u64,
+    /// Wrong user codes entered on `/device` per client IP per window (RFC 8628 §5.1); 0 turns
+    /// it off.
+    pub device_user_code_per_ip: u64,
+    /// Wrong user codes entered on `/device` per browser session per window; 0 turns it off.
+    pub device_user_code_per_session: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -131,6 +136,10 @@ impl Default for RateLimitConfig {
             // 9 a.m. stays under both.
             sign_in_attempts_per_ip: 1000,
             interactions_per_ip: 1000,
+            // 20^8 user codes: at 20 guesses a minute per address, a guess that hits a live code
+            // (a few thousand at once) takes years.
+            device_user_code_per_ip: 20,
+            device_user_code_per_session: 5,
         }
     }
 }
@@ -277,6 +286,8 @@ pub struct TokenConfig {
     /// Issue refresh tokens only when the `offline_access` scope is granted.
     pub refresh_requires_offline_access: bool,
     pub authorization_code_ttl: Seconds,
+    /// RFC 8628 §3.2 `expires_in`: how long a device code and its user code live.
+    pub device_code_ttl: Seconds,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,6 +394,7 @@ impl Default for TokenConfig {
             refresh_reuse_grace: Seconds(30),
             refresh_requires_offline_access: false,
             authorization_code_ttl: Seconds(60),
+            device_code_ttl: Seconds(600),
         }
     }
 }

@@ -67,6 +67,7 @@ impl Config {
                 "tokens.authorization_code_ttl",
                 self.tokens.authorization_code_ttl,
             ),
+            ("tokens.device_code_ttl", self.tokens.device_code_ttl),
             ("keys.cache_ttl", self.keys.cache_ttl),
             ("sessions.ttl", self.sessions.ttl),
             ("rate_limits.window", self.rate_limits.window),
@@ -94,6 +95,12 @@ impl Config {
             return Err(ConfigError::new(
                 "tokens.authorization_code_ttl",
                 "must be at most 10m (RFC 6749 §4.1.2)",
+            ));
+        }
+        if self.tokens.device_code_ttl.0 > 3600 {
+            return Err(ConfigError::new(
+                "tokens.device_code_ttl",
+                "must be at most 1h (RFC 8628 §5.2: a short-lived code limits guessing)",
             ));
         }
         if !(2048..=4096).contains(&self.keys.rsa_bits) || self.keys.rsa_bits % 1024 != 0 {

@@ -18,7 +18,7 @@ use crate::security::hash_secret;
 use crate::sessions;
 use crate::state::AppState;
 
-fn describe(scope: &str, custom: &[(String, String)]) -> (String, bool) {
+pub(crate) fn describe(scope: &str, custom: &[(String, String)]) -> (String, bool) {
     let builtin = match scope {
         "openid" => Some("Sign you in with your account"),
         "profile" => Some("See your profile: name, nickname, picture, locale"),

@@ -132,6 +132,8 @@ async fn common_metadata(
         "issuer": server.issuer,
         "authorization_endpoint": server.endpoint("/authorize"),
         "token_endpoint": server.endpoint("/token"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": server.endpoint("/device/authorize"),
         "jwks_uri": server.endpoint("/keys"),
         // RFC 7662 §4 / RFC 8414 §2: confidential clients (resource servers) only.
         "introspection_endpoint": server.endpoint("/introspect"),

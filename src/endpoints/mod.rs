@@ -3,6 +3,8 @@
 
 pub mod authorize;
 pub mod consent;
+pub mod device;
+pub mod device_authorization;
 pub mod discovery;
 pub mod health;
 pub mod introspect;

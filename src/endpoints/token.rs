@@ -83,7 +83,12 @@ pub async fn token(
         now,
     };
     let issued = issuer.issue(decision).await?;
-    Ok(TokenResponse::try_from(issued)?.into_response())
+    let mut response = TokenResponse::try_from(issued)?;
+    if grant == TokenGrant::TokenExchange {
+        // RFC 8693 §2.2.1.
+        response.issued_token_type = Some(grants::token_exchange::ACCESS_TOKEN_TYPE);
+    }
+    Ok(response.into_response())
 }
 
 /// The request's form and grant, before anything touches the store: the parsing the fuzz
@@ -110,6 +115,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: in token exchange responses only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 impl TryFrom<Issued> for TokenResponse {
@@ -126,6 +134,7 @@ impl TryFrom<Issued> for TokenResponse {
             scope: issued.scope.to_string(),
             refresh_token: issued.refresh_token,
             id_token: issued.id_token,
+            issued_token_type: None,
         })
     }
 }

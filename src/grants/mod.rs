@@ -1,12 +1,15 @@
-//! One module per grant the token endpoint serves (RFC 6749 §4.1.3, §4.3, §4.4, §6). Each takes
+//! One module per grant the token endpoint serves (RFC 6749 §4.1.3, §4.3, §4.4, §6, RFC 8628
+//! §3.4, RFC 8693). Each takes
 //! its typed request and an authenticated client, checks, and decides: whom the tokens are
 //! for, with which scope, under which grant. The issuer (`crate::issuer`) mints what it
 //! decided. None of them knows about HTTP.
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod password;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
@@ -41,5 +44,7 @@ pub async fn decide(cx: &GrantContext<'_>, request: TokenRequest) -> Result<Deci
         TokenRequest::ClientCredentials(r) => client_credentials::decide(cx, r).await,
         TokenRequest::Password(r) => password::decide(cx, r).await,
         TokenRequest::RefreshToken(r) => refresh_token::decide(cx, r).await,
+        TokenRequest::DeviceCode(r) => device_code::decide(cx, r).await,
+        TokenRequest::TokenExchange(r) => token_exchange::decide(cx, r).await,
     }
 }

@@ -29,6 +29,15 @@ impl Pages {
             ("logout.html", include_str!("templates/logout.html")),
             ("signed_out.html", include_str!("templates/signed_out.html")),
             ("form_post.html", include_str!("templates/form_post.html")),
+            ("device.html", include_str!("templates/device.html")),
+            (
+                "device_confirm.html",
+                include_str!("templates/device_confirm.html"),
+            ),
+            (
+                "device_done.html",
+                include_str!("templates/device_done.html"),
+            ),
         ] {
             // The templates are compiled into the binary; a broken one fails every test.
             if let Err(e) = env.add_template(name, source) {

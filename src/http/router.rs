@@ -16,8 +16,8 @@ use super::request_id::{self, RequestId};
 use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
 use crate::endpoints::{
-    authorize, consent, discovery, health, introspect, jwks, login, logout, metrics, revoke, token,
-    userinfo,
+    authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
+    logout, metrics, revoke, token, userinfo,
 };
 use crate::state::AppState;
 
@@ -34,6 +34,8 @@ fn server_endpoints() -> Router<AppState> {
         .route("/authorize/resume", get(authorize::resume))
         .route("/login", get(login::show).post(login::submit))
         .route("/consent", get(consent::show).post(consent::submit))
+        // RFC 8628 §3.3: the verification pages.
+        .route("/device", get(device::show).post(device::submit))
         .route("/logout", get(logout::logout).post(logout::logout))
         .route("/introspect", any(introspect::introspect));
     pages.merge(api_endpoints())
@@ -49,6 +51,8 @@ fn api_endpoints() -> Router<AppState> {
         .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/token", any(token::token))
+        // RFC 8628 §3.1: called by devices, like /token.
+        .route("/device/authorize", any(device_authorization::authorize))
         .route("/revoke", any(revoke::revoke))
         .route("/keys", get(jwks::jwks))
         .route(

@@ -107,6 +107,8 @@ pub struct ClientChanges {
     pub access_token_ttl: Option<Option<i64>>,
     pub id_token_ttl: Option<Option<i64>>,
     pub refresh_token_ttl: Option<Option<i64>>,
+    /// RFC 8693: the audiences it may exchange tokens for (replaces them; empty: none).
+    pub token_exchange_audiences: Option<Vec<String>>,
 }
 
 /// Change a client under the rules it was registered with. Tokens already issued keep what
@@ -152,6 +154,19 @@ pub async fn update_client(
     }
     if let Some(ttl) = changes.refresh_token_ttl {
         client.refresh_token_ttl = ttl;
+    }
+    if let Some(mut audiences) = changes.token_exchange_audiences {
+        for audience in &audiences {
+            validate_audience(audience)?;
+        }
+        audiences.sort();
+        audiences.dedup();
+        client.token_exchange_audiences = audiences;
+    }
+    if !client.token_exchange_audiences.is_empty() && client.is_public() {
+        return Err(invalid(
+            "a public client cannot exchange tokens (RFC 8693 needs client authentication)",
+        ));
     }
     check_rules(&Rules {
         public: client.is_public(),
@@ -253,6 +268,17 @@ fn dedup(mut grants: Vec<GrantType>) -> Vec<GrantType> {
     grants.sort();
     grants.dedup();
     grants
+}
+
+/// RFC 8693 §2.1: an audience is a logical name or a URI; stored space-separated, so no
+/// whitespace.
+fn validate_audience(audience: &str) -> Result<(), RegistrationError> {
+    if audience.is_empty() || audience.len() > 512 || audience.chars().any(char::is_whitespace) {
+        return Err(invalid(format!(
+            "token exchange audience `{audience}` must be 1-512 characters without spaces"
+        )));
+    }
+    Ok(())
 }
 
 /// RFC 6749 §3.1.2: an absolute URI without a fragment. Plain http only for loopback

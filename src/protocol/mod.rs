@@ -9,6 +9,7 @@ pub mod redirect_uri;
 pub mod response_type;
 pub mod scope;
 pub mod token_request;
+pub mod user_code;
 
 pub use client_auth::{ClientAuthMethod, PresentedCredentials};
 pub use form::FormParams;
@@ -17,3 +18,4 @@ pub use prompt::Prompt;
 pub use response_type::{ResponseMode, ResponseType};
 pub use scope::ScopeSet;
 pub use token_request::{TokenGrant, TokenRequest};
+pub use user_code::UserCode;

@@ -21,14 +21,18 @@ pub enum TokenGrant {
     ClientCredentials,
     Password,
     RefreshToken,
+    DeviceCode,
+    TokenExchange,
 }
 
 impl TokenGrant {
-    pub const ALL: [TokenGrant; 4] = [
+    pub const ALL: [TokenGrant; 6] = [
         TokenGrant::AuthorizationCode,
         TokenGrant::ClientCredentials,
         TokenGrant::Password,
         TokenGrant::RefreshToken,
+        TokenGrant::DeviceCode,
+        TokenGrant::TokenExchange,
     ];
 
     /// The grant type a client must be registered for.
@@ -38,6 +42,8 @@ impl TokenGrant {
             Self::ClientCredentials => GrantType::ClientCredentials,
             Self::Password => GrantType::Password,
             Self::RefreshToken => GrantType::RefreshToken,
+            Self::DeviceCode => GrantType::DeviceCode,
+            Self::TokenExchange => GrantType::TokenExchange,
         }
     }
 
@@ -71,6 +77,21 @@ impl TokenGrant {
                 refresh_token: Secret::new(form.require("refresh_token")?),
                 scope: scope(),
             }),
+            // RFC 8628 §3.4.
+            Self::DeviceCode => TokenRequest::DeviceCode(DevicePoll {
+                device_code: Secret::new(form.require("device_code")?),
+            }),
+            // RFC 8693 §2.1.
+            Self::TokenExchange => TokenRequest::TokenExchange(Exchange {
+                subject_token: Secret::new(form.require("subject_token")?),
+                subject_token_type: form.require("subject_token_type")?.to_string(),
+                actor_token: form.get("actor_token").map(Secret::new),
+                actor_token_type: form.get("actor_token_type").map(str::to_string),
+                requested_token_type: form.get("requested_token_type").map(str::to_string),
+                audience: form.get("audience").map(str::to_string),
+                resource: form.get("resource").map(str::to_string),
+                scope: scope(),
+            }),
         })
     }
 }
@@ -100,6 +121,8 @@ pub enum TokenRequest {
     ClientCredentials(ClientCredentials),
     Password(PasswordCredentials),
     RefreshToken(Refresh),
+    DeviceCode(DevicePoll),
+    TokenExchange(Exchange),
 }
 
 impl TokenRequest {
@@ -109,6 +132,8 @@ impl TokenRequest {
             Self::ClientCredentials(_) => TokenGrant::ClientCredentials,
             Self::Password(_) => TokenGrant::Password,
             Self::RefreshToken(_) => TokenGrant::RefreshToken,
+            Self::DeviceCode(_) => TokenGrant::DeviceCode,
+            Self::TokenExchange(_) => TokenGrant::TokenExchange,
         }
     }
 }
@@ -142,6 +167,26 @@ pub struct Refresh {
     pub scope: Option<String>,
 }
 
+/// RFC 8628 §3.4: a device polling with its device code.
+#[derive(Debug)]
+pub struct DevicePoll {
+    pub device_code: Secret,
+}
+
+/// RFC 8693 §2.1: a token for another token. One `audience` and one `resource` at most (a
+/// parameter sent twice is `invalid_request`, as everywhere on this server).
+#[derive(Debug)]
+pub struct Exchange {
+    pub subject_token: Secret,
+    pub subject_token_type: String,
+    pub actor_token: Option<Secret>,
+    pub actor_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
+    pub audience: Option<String>,
+    pub resource: Option<String>,
+    pub scope: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +204,8 @@ mod tests {
         for other in [
             "implicit",
             "magic",
-            "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer",
         ] {
             let err = TokenGrant::of(&form(&format!("grant_type={other}"))).unwrap_err();
             assert_eq!(err.code, ErrorCode::UnsupportedGrantType, "{other}");
@@ -175,6 +221,17 @@ mod tests {
             (TokenGrant::Password, "password=p", "username"),
             (TokenGrant::Password, "username=u", "password"),
             (TokenGrant::RefreshToken, "scope=a", "refresh_token"),
+            (TokenGrant::DeviceCode, "scope=a", "device_code"),
+            (
+                TokenGrant::TokenExchange,
+                "subject_token_type=x",
+                "subject_token",
+            ),
+            (
+                TokenGrant::TokenExchange,
+                "subject_token=x",
+                "subject_token_type",
+            ),
         ] {
             let err = grant.parse_request(&form(body)).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidRequest);

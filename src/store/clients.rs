@@ -22,6 +22,8 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     pub id_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
+    /// RFC 8693: the audiences this client may exchange tokens for; empty: no token exchange.
+    pub token_exchange_audiences: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -79,6 +81,7 @@ impl Client {
             "access_token_ttl": self.access_token_ttl,
             "id_token_ttl": self.id_token_ttl,
             "refresh_token_ttl": self.refresh_token_ttl,
+            "token_exchange_audiences": self.token_exchange_audiences,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -120,6 +123,7 @@ impl NewClient {
             access_token_ttl: None,
             id_token_ttl: None,
             refresh_token_ttl: None,
+            token_exchange_audiences: Vec::new(),
             created_at: now,
             updated_at: now,
         }
@@ -142,6 +146,7 @@ struct ClientRow {
     access_token_ttl: Option<i64>,
     id_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
+    token_exchange_audiences: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -174,6 +179,7 @@ impl TryFrom<ClientRow> for Client {
             access_token_ttl: row.access_token_ttl,
             id_token_ttl: row.id_token_ttl,
             refresh_token_ttl: row.refresh_token_ttl,
+            token_exchange_audiences: split_list(&row.token_exchange_audiences),
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -182,7 +188,8 @@ impl TryFrom<ClientRow> for Client {
 
 const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
     grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
-    access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, updated_at";
+    access_token_ttl, id_token_ttl, refresh_token_ttl, token_exchange_audiences, created_at, \
+    updated_at";
 
 fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
     items
@@ -250,7 +257,8 @@ impl Store {
             "UPDATE clients SET name = $1, first_party = $2, grant_types = $3, \
              redirect_uris = $4, post_logout_redirect_uris = $5, scopes = $6, \
              default_scopes = $7, access_token_ttl = $8, id_token_ttl = $9, \
-             refresh_token_ttl = $10, updated_at = $11 WHERE id = $12",
+             refresh_token_ttl = $10, updated_at = $11, token_exchange_audiences = $13 \
+             WHERE id = $12",
         )
         .bind(&client.name)
         .bind(client.first_party)
@@ -264,6 +272,7 @@ impl Store {
         .bind(client.refresh_token_ttl)
         .bind(now)
         .bind(&client.id)
+        .bind(join(&client.token_exchange_audiences, " "))
         .execute(pool)
         .await?
         .rows_affected());

@@ -27,6 +27,9 @@ pub struct AccessTokenClaims {
     /// The grant this token was issued under (withdrawn with it); absent for client credentials.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub gid: Option<String>,
+    /// RFC 8693 §4.1: who acts for the subject, in a token from token exchange.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<Value>,
     /// The server's custom claims (per-server policy), never a registered claim's name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -50,6 +53,8 @@ pub struct AccessTokenRequest<'a> {
     /// Custom claims released by the granted scope (`policy::custom_claims`); a name that is
     /// a registered claim is dropped rather than allowed to override it.
     pub extra_claims: Map<String, Value>,
+    /// RFC 8693 §4.1 `act`.
+    pub act: Option<Value>,
 }
 
 pub fn mint(
@@ -68,6 +73,7 @@ pub fn mint(
         jti: unique_token(16),
         auth_time: request.auth_time,
         gid: request.grant_id.map(str::to_string),
+        act: request.act,
         extra: request
             .extra_claims
             .into_iter()

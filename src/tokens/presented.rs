@@ -92,12 +92,37 @@ async fn access_token(
         &keys,
         &server.issuer,
         &server.server.audience,
+        // The audience is checked below: the server's, or one token exchange issues for.
         Expected::AccessToken {
-            audience_check: true,
+            audience_check: false,
         },
         now,
     );
-    Ok(verified.ok())
+    let Ok(claims) = verified else {
+        return Ok(None);
+    };
+    Ok(audience_is_ours(&state.store, server, &claims)
+        .await?
+        .then_some(claims))
+}
+
+/// Is the token's `aud` one this server issues for? Its own audience, or (RFC 8693) one the
+/// token's client may exchange tokens for: a token from token exchange is for another API,
+/// and that API introspects it here. Any other audience is refused, whoever signed it.
+pub async fn audience_is_ours(
+    store: &Store,
+    server: &AuthServer,
+    claims: &AccessTokenClaims,
+) -> Result<bool, StoreError> {
+    if claims.aud == server.server.audience {
+        return Ok(true);
+    }
+    Ok(store
+        .cached_client(&claims.client_id)
+        .await?
+        .is_some_and(|c| {
+            c.server_id == server.id() && c.token_exchange_audiences.contains(&claims.aud)
+        }))
 }
 
 async fn refresh_token(

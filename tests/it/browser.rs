@@ -168,3 +168,100 @@ async fn a_user_signs_in_through_the_login_page_in_chromium() {
     .expect("the ID token verifies against /keys");
     assert_eq!(claims["sub"], user.id.as_str());
 }
+
+/// Wait until the page shows `text` (a form posted to the same URL changes no URL).
+async fn wait_for_text(browser: &Browser, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let page = browser.page_text().await;
+        if page.contains(text) {
+            return page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed {text:?}; it shows:\n{page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// RFC 8628 in a real browser: a device starts the flow, the user opens
+/// `verification_uri_complete` in Chromium (the code pre-filled), signs in, allows, and the
+/// device's next poll gets tokens for that user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_approves_a_device_through_the_device_page_in_chromium() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (client, _) = server
+        .register(ClientRequest {
+            server_id: "default".into(),
+            name: "Living-room TV".into(),
+            grant_types: vec![GrantType::DeviceCode],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: true,
+            first_party: false,
+            auth_method: None,
+        })
+        .await;
+    let user = server.create_user("alice", "correct horse").await;
+    let started: serde_json::Value = server
+        .post_form(
+            "/device/authorize",
+            None,
+            &[
+                ("client_id", client.id.as_str()),
+                ("scope", "openid profile"),
+            ],
+        )
+        .await
+        .json()
+        .await
+        .expect("device authorization JSON");
+    let complete = started["verification_uri_complete"].as_str().unwrap();
+    let device_code = started["device_code"].as_str().unwrap();
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", client.id.as_str()),
+        ("device_code", device_code),
+    ];
+    let poll = || server.post_form("/token", None, &form);
+    let pending: serde_json::Value = poll().await.json().await.unwrap();
+    assert_eq!(pending["error"], "authorization_pending");
+
+    let Some(browser) =
+        Browser::start_or_skip("a_user_approves_a_device_through_the_device_page_in_chromium")
+            .await
+    else {
+        return;
+    };
+    browser.goto(complete).await;
+    wait_for_text(&browser, "Connect a device").await;
+    browser.fill("username", "alice").await;
+    browser.fill("password", "correct horse").await;
+    browser.click("#continue").await;
+    let page = wait_for_text(&browser, "Allow the device?").await;
+    assert!(page.contains("Living-room TV"), "{page}");
+    assert!(
+        page.contains(started["user_code"].as_str().unwrap()),
+        "shows the code to compare: {page}"
+    );
+    browser.click("#allow").await;
+    wait_for_text(&browser, "Device connected").await;
+    browser.close().await;
+
+    server.clock.advance(5);
+    let response = poll().await;
+    assert_eq!(response.status(), 200);
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    let jwks = crate::jwt::fetch_jwks(&server.http, &server.url("/keys")).await;
+    let claims = crate::jwt::verify(
+        tokens["id_token"].as_str().expect("an ID token"),
+        &jwks,
+        &server.issuer("default"),
+        &client.id,
+    )
+    .expect("the ID token verifies");
+    assert_eq!(claims["sub"], user.id.as_str());
+}

@@ -54,6 +54,8 @@ async fn discovery_documents_describe_the_default_server(backend: Backend) {
                 "client_credentials",
                 "password",
                 "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
                 "implicit"
             ]
         );

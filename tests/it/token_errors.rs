@@ -166,7 +166,7 @@ async fn token_endpoint_refuses_bad_requests(backend: Backend) {
     for grant in [
         "magic",
         "implicit",
-        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
     ] {
         assert_oauth_error(
             server
