@@ -428,6 +428,7 @@ on_both_databases!(
     disabling_a_user_tells_the_clients_of_their_sessions,
     discovery_advertises_single_logout,
     a_bad_logout_uri_is_refused_and_changes_nothing,
+    the_cli_sets_logout_uris_and_refuses_bad_ones_storing_nothing,
 );
 
 /// Deliveries across replicas: real `serve` processes on one PostgreSQL database, the logout
@@ -626,4 +627,79 @@ mod replicas {
         assert_eq!(both.len(), 2, "replica b delivered it:\n{}", b.log_text());
         assert_eq!(jti(&both[0]), jti(&both[1]), "the same logout, again");
     }
+}
+
+/// The CLI: the logout flags are stored and shown by `client create|update|show`; a bad URI
+/// fails the command (non-zero, on stderr) and stores nothing, not even the client.
+async fn the_cli_sets_logout_uris_and_refuses_bad_ones_storing_nothing(backend: Backend) {
+    use crate::common::replicas::cli;
+    let db = crate::common::TestDatabase::create(backend).await;
+    let env = vec![
+        ("PORTCULLIS_DATABASE_URL".to_string(), db.url.clone()),
+        (
+            "PORTCULLIS_ISSUER".to_string(),
+            "http://127.0.0.1:1".to_string(),
+        ),
+    ];
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "client",
+            "create",
+            "--name",
+            "app",
+            "--grant-type",
+            "authorization_code",
+            "--redirect-uri",
+            REDIRECT,
+        ];
+        args.extend_from_slice(extra);
+        cli(&env, &args, "")
+    };
+    let refused = create(&["--backchannel-logout-uri", "http://app.example/logout"]);
+    assert!(refused.is_err_and(|e| e.contains("plain http")), "refused");
+    let clients = cli(&env, &["client", "list"], "").expect("list");
+    assert_eq!(clients, serde_json::json!([]), "no client left behind");
+
+    let created = create(&[
+        "--backchannel-logout-uri",
+        "https://app.example/bc",
+        "--frontchannel-logout-uri",
+        "https://app.example/fc",
+        "--frontchannel-logout-session-required",
+        "false",
+    ])
+    .expect("create");
+    let id = created["client_id"].as_str().unwrap();
+    assert_eq!(created["backchannel_logout_uri"], "https://app.example/bc");
+    assert_eq!(created["backchannel_logout_session_required"], true);
+    assert_eq!(created["frontchannel_logout_session_required"], false);
+    let updated = cli(
+        &env,
+        &["client", "update", id, "--backchannel-logout-uri", ""],
+        "",
+    )
+    .expect("update");
+    assert_eq!(
+        updated["backchannel_logout_uri"],
+        Value::Null,
+        "'' removes it"
+    );
+    assert!(cli(
+        &env,
+        &[
+            "client",
+            "update",
+            id,
+            "--frontchannel-logout-uri",
+            "x:/y#z"
+        ],
+        ""
+    )
+    .is_err());
+    let shown = cli(&env, &["client", "show", id], "").expect("show");
+    assert_eq!(
+        shown["frontchannel_logout_uri"], "https://app.example/fc",
+        "unchanged"
+    );
+    assert_eq!(shown["backchannel_logout_uri"], Value::Null);
 }
