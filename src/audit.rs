@@ -44,6 +44,17 @@ pub enum Kind {
     UserUnlocked,
     KeyGenerated,
     KeyRotated,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    GroupMembersAdded,
+    GroupMembersRemoved,
+    AccessPolicyCreated,
+    AccessPolicyUpdated,
+    AccessPolicyDeleted,
+    AccessRuleCreated,
+    AccessRuleUpdated,
+    AccessRuleDeleted,
 }
 
 impl Kind {
@@ -69,6 +80,17 @@ impl Kind {
         Self::UserUnlocked,
         Self::KeyGenerated,
         Self::KeyRotated,
+        Self::GroupCreated,
+        Self::GroupUpdated,
+        Self::GroupDeleted,
+        Self::GroupMembersAdded,
+        Self::GroupMembersRemoved,
+        Self::AccessPolicyCreated,
+        Self::AccessPolicyUpdated,
+        Self::AccessPolicyDeleted,
+        Self::AccessRuleCreated,
+        Self::AccessRuleUpdated,
+        Self::AccessRuleDeleted,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -98,6 +120,17 @@ impl Kind {
             Self::UserUnlocked => "user_unlocked",
             Self::KeyGenerated => "key_generated",
             Self::KeyRotated => "key_rotated",
+            Self::GroupCreated => "group_created",
+            Self::GroupUpdated => "group_updated",
+            Self::GroupDeleted => "group_deleted",
+            Self::GroupMembersAdded => "group_members_added",
+            Self::GroupMembersRemoved => "group_members_removed",
+            Self::AccessPolicyCreated => "access_policy_created",
+            Self::AccessPolicyUpdated => "access_policy_updated",
+            Self::AccessPolicyDeleted => "access_policy_deleted",
+            Self::AccessRuleCreated => "access_rule_created",
+            Self::AccessRuleUpdated => "access_rule_updated",
+            Self::AccessRuleDeleted => "access_rule_deleted",
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Client {
     pub access_token_ttl: Option<i64>,
     pub id_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
+    /// Only users assigned to the client (directly or through a group) get tokens.
+    pub assignment_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -79,6 +81,7 @@ impl Client {
             "access_token_ttl": self.access_token_ttl,
             "id_token_ttl": self.id_token_ttl,
             "refresh_token_ttl": self.refresh_token_ttl,
+            "assignment_required": self.assignment_required,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -120,6 +123,7 @@ impl NewClient {
             access_token_ttl: None,
             id_token_ttl: None,
             refresh_token_ttl: None,
+            assignment_required: false,
             created_at: now,
             updated_at: now,
         }
@@ -142,6 +146,7 @@ struct ClientRow {
     access_token_ttl: Option<i64>,
     id_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
+    assignment_required: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -174,6 +179,7 @@ impl TryFrom<ClientRow> for Client {
             access_token_ttl: row.access_token_ttl,
             id_token_ttl: row.id_token_ttl,
             refresh_token_ttl: row.refresh_token_ttl,
+            assignment_required: row.assignment_required,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -182,7 +188,7 @@ impl TryFrom<ClientRow> for Client {
 
 const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
     grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
-    access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, updated_at";
+    access_token_ttl, id_token_ttl, refresh_token_ttl, assignment_required, created_at, updated_at";
 
 fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
     items

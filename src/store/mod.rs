@@ -15,12 +15,14 @@ use sqlx::{Postgres, Sqlite};
 
 use lanes::Lanes;
 
+mod access_policies;
 mod audit;
 mod cache;
 mod claims;
 mod clients;
 mod consents;
 mod grants;
+mod groups;
 mod housekeeping;
 mod interactions;
 mod keys;
@@ -35,10 +37,12 @@ mod sessions;
 mod users;
 pub mod wal;
 
+pub use access_policies::{AccessPolicy, AccessRule, People, PolicyClients};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
+pub use claims::{ClaimSource, ClaimTarget, CustomClaim, GroupFilter, GroupPattern, GroupsClaim};
 pub use clients::{Client, NewClient};
 pub use grants::{AuthorizationCode, Redemption};
+pub use groups::{Assignee, Group};
 pub use housekeeping::HousekeepingLock;
 pub use interactions::StoredInteraction;
 pub use keys::{NewestKey, Rewrapped, StoredKey};

@@ -3,7 +3,9 @@
 //! the scopes and tokens that carry them, token lifetimes (client over server over default),
 //! and clients narrowed to fewer grant types or scopes. `cli` covers the commands themselves.
 
+mod access;
 mod cli;
+mod groups;
 
 use std::process::{Command, Output};
 
