@@ -107,6 +107,13 @@ async fn execute(store: &Store, command: ClaimCommand) -> Result<(), CliError> {
         } => {
             check_server(store, &server).await?;
             check_name(&name)?;
+            if !groups
+                && (filter_prefix.is_some() || filter_regex.is_some() || !filter_equals.is_empty())
+            {
+                return Err(CliError(
+                    "--filter-prefix, --filter-regex and --filter-equals need --groups".into(),
+                ));
+            }
             let source = match (attribute, value, groups) {
                 (Some(attribute), None, false) => source_attribute(attribute)?,
                 (None, Some(value), false) => source_value(&value)?,

@@ -251,7 +251,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                         client.assignment_required = required;
                     }
                     audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
-                    print_json(&client.to_json());
+                    print_json(&with_assignments(store, &client).await?);
                     Ok(())
                 }
                 Err(e) => Err(CliError::from(e)),

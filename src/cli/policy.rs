@@ -21,7 +21,7 @@ const MAX_NAME_CHARS: usize = 128;
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Add an access policy (without rules, it denies every request of its clients).
-    #[command(group(ArgGroup::new("clients").required(true).args(["clients", "all_clients"])))]
+    #[command(group(ArgGroup::new("which_clients").required(true).args(["clients", "all_clients"])))]
     Create {
         #[arg(long)]
         server: String,
@@ -52,7 +52,7 @@ pub enum PolicyCommand {
         name: String,
     },
     /// Change a policy; --client replaces its clients.
-    #[command(group(ArgGroup::new("clients").args(["clients", "all_clients"])))]
+    #[command(group(ArgGroup::new("which_clients").args(["clients", "all_clients"])))]
     Update {
         #[arg(long)]
         server: String,

@@ -379,7 +379,7 @@ async fn rule_and_policy_errors_change_nothing(backend: Backend) {
         ("rule update --server default --policy apps --name nope --deny true", "no rule"),
         ("rule update --server default --policy apps --name admins --group nobody", "no group"),
         ("rule delete --server default --policy apps --name nope", "no rule"),
-        ("group delete admins", "no-contractor-passwords"),
+        ("group delete admins", "apps/admins"),
         ("group delete contractors", "apps/no-contractor-passwords"),
         ("group create --name admins", "already exists"),
         ("group update admins --name contractors", "already exists"),
@@ -394,7 +394,9 @@ async fn rule_and_policy_errors_change_nothing(backend: Backend) {
     let stderr = refused(&s.server, 2, "rule create --server default --policy apps --name r --everyone --group admins");
     assert!(stderr.contains("cannot be used with"), "{stderr}");
     let after = Snapshot::take(&s.server).await;
-    before.assert_unchanged_except(&after, &[], "refused commands");
+    // Every CLI run ensures the default server exists; on PostgreSQL that statement bumps the
+    // configuration counter even when it changes nothing.
+    before.assert_unchanged_except(&after, &["config_version"], "refused commands");
 }
 
 async fn every_change_is_audited(backend: Backend) {
@@ -404,13 +406,7 @@ async fn every_change_is_audited(backend: Backend) {
     ok(&s.server, "rule delete --server default --policy apps --name services");
     ok(&s.server, "policy update --server default --name apps --description 'All apps'");
     ok(&s.server, "policy delete --server default --name apps");
-    let kinds = ok(&s.server, "audit --limit 100");
-    let kinds: Vec<&str> = kinds
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = super::audit_kinds(&s.server);
     for kind in [
         "group_created",
         "group_members_added",
@@ -421,7 +417,7 @@ async fn every_change_is_audited(backend: Backend) {
         "access_rule_updated",
         "access_rule_deleted",
     ] {
-        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
 }
 

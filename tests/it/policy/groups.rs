@@ -49,13 +49,7 @@ async fn groups_and_members_round_trip_through_the_cli(backend: Backend) {
     );
     ok(&server, "group delete operators");
     assert_eq!(ok(&server, "user show grace")["groups"], json!([]));
-    let events = ok(&server, "audit --limit 100");
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let kinds = super::audit_kinds(&server);
     for kind in [
         "group_created",
         "group_updated",
@@ -63,7 +57,7 @@ async fn groups_and_members_round_trip_through_the_cli(backend: Backend) {
         "group_members_added",
         "group_members_removed",
     ] {
-        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
 }
 
@@ -151,7 +145,7 @@ async fn attribute_claims_read_attributes_set_from_the_cli(backend: Backend) {
         assert!(stderr.contains(says), "{line}: {stderr}");
     }
     let after = Snapshot::take(&server).await;
-    before.assert_unchanged_except(&after, &[], "refused attribute changes");
+    before.assert_unchanged_except(&after, &["config_version"], "refused attribute changes");
 }
 
 async fn the_groups_claim_is_filtered_and_capped(backend: Backend) {
@@ -214,13 +208,13 @@ async fn the_groups_claim_is_filtered_and_capped(backend: Backend) {
         (1, "claim create --server default --name big --groups --max-groups 0 --scope hr", "--max-groups"),
         (1, "claim create --server default --name groups --groups --scope hr", "already exists"),
         (2, "claim create --server default --name two --groups --filter-prefix a --filter-regex b --scope hr", "cannot be used with"),
-        (2, "claim create --server default --name nog --value 1 --filter-prefix a --scope hr", "--groups"),
+        (1, "claim create --server default --name nog --value 1 --filter-prefix a --scope hr", "--groups"),
     ] {
         let stderr = refused(&server, code, line);
         assert!(stderr.contains(says), "{line}: {stderr}");
     }
     let after = Snapshot::take(&server).await;
-    before.assert_unchanged_except(&after, &[], "refused claim definitions");
+    before.assert_unchanged_except(&after, &["config_version"], "refused claim definitions");
 }
 
 on_both_databases!(

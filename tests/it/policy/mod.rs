@@ -73,6 +73,17 @@ pub fn refused(server: &TestServer, code: i32, line: &str) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The kinds of the audit log's newest events (`audit --json`, one object per line).
+pub fn audit_kinds(server: &TestServer) -> Vec<String> {
+    let output = portcullis(server, "audit --limit 500 --json");
+    assert!(output.status.success(), "audit");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|event| event["kind"].as_str().map(str::to_string))
+        .collect()
+}
+
 /// A relying party whose user has an attribute beyond the standard claims.
 async fn employee_rp(backend: Backend, first_party: bool) -> Rp {
     let server = TestServer::start(backend).await;
