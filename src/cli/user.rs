@@ -130,7 +130,7 @@ async fn execute(
                 user = reload(store, &user, true).await?;
             }
             audit_user(store, Kind::UserCreated, &user, now).await;
-            print_json(&user.to_json());
+            print_json(&user_json(store, &user).await?);
         }
         UserCommand::Update {
             user,
@@ -170,7 +170,7 @@ async fn execute(
                     .detail("attributes", changed_attributes);
                 audit::write(store, event).await;
             }
-            print_json(&reload(store, &user, stored).await?.to_json());
+            print_json(&user_json(store, &reload(store, &user, stored).await?).await?);
         }
         UserCommand::List => {
             let users = store.users().await.map_err(CliError::from)?;
@@ -178,10 +178,7 @@ async fn execute(
         }
         UserCommand::Show { user } => {
             let user = find_user(store, &user).await?;
-            let groups = store.groups_of_user(&user.id).await.map_err(CliError::from)?;
-            let mut out = user.to_json();
-            out["groups"] = json!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>());
-            print_json(&out);
+            print_json(&user_json(store, &user).await?);
         }
         UserCommand::Disable { user } => set_disabled(store, &user, true, now).await?,
         UserCommand::Enable { user } => set_disabled(store, &user, false, now).await?,
@@ -204,7 +201,7 @@ async fn execute(
             if changed {
                 audit_user(store, Kind::UserPasswordChanged, &user, now).await;
             }
-            print_json(&reload(store, &user, changed).await?.to_json());
+            print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
         }
         UserCommand::Unlock { user } => {
             let user = find_user(store, &user).await?;
@@ -215,7 +212,7 @@ async fn execute(
             if changed {
                 audit_user(store, Kind::UserUnlocked, &user, now).await;
             }
-            print_json(&reload(store, &user, changed).await?.to_json());
+            print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
         }
     }
     Ok(())
@@ -240,8 +237,16 @@ async fn set_disabled(
         };
         audit_user(store, kind, &user, now).await;
     }
-    print_json(&reload(store, &user, changed).await?.to_json());
+    print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
     Ok(())
+}
+
+/// One user as JSON, with the names of their groups.
+async fn user_json(store: &Store, user: &User) -> Result<serde_json::Value, CliError> {
+    let groups = store.groups_of_user(&user.id).await.map_err(CliError::from)?;
+    let mut out = user.to_json();
+    out["groups"] = json!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>());
+    Ok(out)
 }
 
 /// A user change, in the audit log: id and username, never the password or its hash.
