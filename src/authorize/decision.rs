@@ -268,7 +268,7 @@ impl Flow<'_> {
                     &grant_id,
                 )
                 .await
-                    .map_err(fail)?
+                .map_err(fail)?
             }
         };
         tracing::info!(client_id = %self.client.id, server = %self.server.id(), user = %user.id, response_type = response_type.as_str(), "authorization granted");

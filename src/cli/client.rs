@@ -319,19 +319,26 @@ async fn change_assignments(
     let user_ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
     let now = SystemClock.now();
     if assign {
-        store.assign_client(&client.id, &group_ids, &user_ids, now).await
+        store
+            .assign_client(&client.id, &group_ids, &user_ids, now)
+            .await
     } else {
-        store.unassign_client(&client.id, &group_ids, &user_ids).await
+        store
+            .unassign_client(&client.id, &group_ids, &user_ids)
+            .await
     }
     .map_err(CliError::from)?;
     let event = Event::new(Kind::ClientUpdated, now)
         .server(&client.server_id)
         .actor("cli")
         .subject(client.id.as_str())
-        .detail(if assign { "assigned" } else { "unassigned" }, serde_json::json!({
-            "groups": groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
-            "users": users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
-        }));
+        .detail(
+            if assign { "assigned" } else { "unassigned" },
+            serde_json::json!({
+                "groups": groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+                "users": users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
+            }),
+        );
     audit::write(store, event).await;
     print_json(&with_assignments(store, &client).await?);
     Ok(())

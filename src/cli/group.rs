@@ -73,7 +73,10 @@ async fn execute(store: &Store, command: GroupCommand, now: UnixTime) -> Result<
         }
         GroupCommand::List => {
             let groups = store.groups().await.map_err(CliError::from)?;
-            print_json(&json!(groups.iter().map(Group::to_json).collect::<Vec<_>>()));
+            print_json(&json!(groups
+                .iter()
+                .map(Group::to_json)
+                .collect::<Vec<_>>()));
         }
         GroupCommand::Show { group } => {
             let group = find_group(store, &group).await?;
@@ -167,7 +170,9 @@ async fn execute(store: &Store, command: GroupCommand, now: UnixTime) -> Result<
 
 fn check_name(name: &str) -> Result<String, CliError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control)
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
     {
         return Err(CliError(format!(
             "group name `{name}` must be 1 to {MAX_NAME_CHARS} characters without control characters"

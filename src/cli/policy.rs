@@ -209,11 +209,7 @@ async fn policy_clients(
                     kept.push(id.to_string());
                 }
             }
-            _ => {
-                return Err(CliError(format!(
-                    "no client `{id}` on server `{server}`"
-                )))
-            }
+            _ => return Err(CliError(format!("no client `{id}` on server `{server}`"))),
         }
     }
     if kept.is_empty() {

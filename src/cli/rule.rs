@@ -122,7 +122,12 @@ async fn execute(store: &Store, command: RuleCommand, now: UnixTime) -> Result<(
                 id: random_id(20),
                 policy_id: policy.id.clone(),
                 name: check_name("rule", &rule.name)?,
-                priority: policy.rules.iter().map(|r| r.priority + 1).max().unwrap_or(1),
+                priority: policy
+                    .rules
+                    .iter()
+                    .map(|r| r.priority + 1)
+                    .max()
+                    .unwrap_or(1),
                 grant_types: Vec::new(),
                 people: People::Everyone,
                 scopes: None,
@@ -188,7 +193,9 @@ async fn execute(store: &Store, command: RuleCommand, now: UnixTime) -> Result<(
                 return Err(no_rule(&rule));
             }
             audit_rule(store, Kind::AccessRuleDeleted, &policy, &found, now).await;
-            print_json(&json!({ "deleted": found.name, "policy": policy.name, "server": policy.server_id }));
+            print_json(
+                &json!({ "deleted": found.name, "policy": policy.name, "server": policy.server_id }),
+            );
         }
     }
     Ok(())
@@ -219,23 +226,31 @@ async fn apply(
         rule.people = People::Everyone;
     } else if terms.groups.is_some() || terms.users.is_some() {
         let mut groups = Vec::new();
-        for key in terms.groups.iter().flatten().filter(|k| !k.trim().is_empty()) {
+        for key in terms
+            .groups
+            .iter()
+            .flatten()
+            .filter(|k| !k.trim().is_empty())
+        {
             let id = find_group(store, key).await?.id;
             if !groups.contains(&id) {
                 groups.push(id);
             }
         }
         let mut users = Vec::new();
-        for key in terms.users.iter().flatten().filter(|k| !k.trim().is_empty()) {
+        for key in terms
+            .users
+            .iter()
+            .flatten()
+            .filter(|k| !k.trim().is_empty())
+        {
             let id = find_user(store, key).await?.id;
             if !users.contains(&id) {
                 users.push(id);
             }
         }
         if groups.is_empty() && users.is_empty() {
-            return Err(CliError(
-                "give a --group or a --user, or --everyone".into(),
-            ));
+            return Err(CliError("give a --group or a --user, or --everyone".into()));
         }
         rule.people = People::Some { groups, users };
     }

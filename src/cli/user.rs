@@ -243,7 +243,10 @@ async fn set_disabled(
 
 /// One user as JSON, with the names of their groups.
 async fn user_json(store: &Store, user: &User) -> Result<serde_json::Value, CliError> {
-    let groups = store.groups_of_user(&user.id).await.map_err(CliError::from)?;
+    let groups = store
+        .groups_of_user(&user.id)
+        .await
+        .map_err(CliError::from)?;
     let mut out = user.to_json();
     out["groups"] = json!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>());
     Ok(out)

@@ -274,7 +274,12 @@ mod tests {
         short.access_token_ttl = Some(300);
         let p = policy(vec![
             short,
-            rule("rest", &[GrantType::Password], People::Everyone, Some("openid read")),
+            rule(
+                "rest",
+                &[GrantType::Password],
+                People::Everyone,
+                Some("openid read"),
+            ),
         ]);
         let groups = vec!["g-admins".to_string()];
         let scope = ScopeSet::parse("openid admin read").unwrap();
@@ -294,7 +299,12 @@ mod tests {
         );
         let only_admin = ScopeSet::parse("admin").unwrap();
         assert!(matches!(
-            evaluate(&p, Some(GrantType::Password), Some(("u2", &[])), &only_admin),
+            evaluate(
+                &p,
+                Some(GrantType::Password),
+                Some(("u2", &[])),
+                &only_admin
+            ),
             Err(Refused::NoScope { .. })
         ));
     }

@@ -96,7 +96,9 @@ impl GroupPattern {
     pub fn new(source: &str) -> Result<Self, String> {
         regex::Regex::new(&format!("^(?:{source})$"))
             .map(|r| Self(r, source.to_string()))
-            .map_err(|e| format!("--filter-regex `{source}` is not a valid regular expression: {e}"))
+            .map_err(|e| {
+                format!("--filter-regex `{source}` is not a valid regular expression: {e}")
+            })
     }
 
     pub fn source(&self) -> &str {

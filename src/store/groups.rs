@@ -206,12 +206,10 @@ impl Store {
 
     /// The groups a user belongs to, by name.
     pub async fn groups_of_user(&self, user_id: &str) -> Result<Vec<Group>, StoreError> {
-        let sql = format!(
-            "SELECT g.id, g.name, g.description, g.created_at, g.updated_at \
+        let sql = "SELECT g.id, g.name, g.description, g.created_at, g.updated_at \
              FROM group_members m JOIN user_groups g ON g.id = m.group_id \
-             WHERE m.user_id = $1 ORDER BY g.name"
-        );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, Group>(&sql)
+             WHERE m.user_id = $1 ORDER BY g.name";
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Group>(sql)
             .bind(user_id)
             .fetch_all(pool)
             .await?))

@@ -76,7 +76,10 @@ mod tests {
     #[test]
     fn values_are_json_when_they_parse_and_strings_otherwise() {
         assert_eq!(parse("level=3").unwrap(), ("level".into(), json!(3)));
-        assert_eq!(parse("teams=[\"a\"]").unwrap(), ("teams".into(), json!(["a"])));
+        assert_eq!(
+            parse("teams=[\"a\"]").unwrap(),
+            ("teams".into(), json!(["a"]))
+        );
         assert_eq!(parse("dept=R&D").unwrap(), ("dept".into(), json!("R&D")));
         assert_eq!(parse("eq=a=b").unwrap(), ("eq".into(), json!("a=b")));
         assert!(parse("email=x@example.com").is_err(), "a standard claim");

@@ -37,7 +37,10 @@ impl Setup {
 
     async fn start_on(server: TestServer) -> Self {
         for scope in ["read", "admin"] {
-            ok(&server, &format!("scope create --server default --name {scope}"));
+            ok(
+                &server,
+                &format!("scope create --server default --name {scope}"),
+            );
         }
         let (client, secret) = server
             .register(ClientRequest {
@@ -64,7 +67,10 @@ impl Setup {
         ok(&server, "group create --name admins");
         ok(&server, "group create --name contractors");
         ok(&server, &format!("group add-member admins --user {ALICE}"));
-        ok(&server, &format!("group add-member contractors --user {CAROL}"));
+        ok(
+            &server,
+            &format!("group add-member contractors --user {CAROL}"),
+        );
         Self {
             server,
             id: client.id,
@@ -130,7 +136,10 @@ async fn refused_naming(response: reqwest::Response, status: u16, code: &str, po
 /// with `read` only (password and code), services `read` by client credentials; contractors
 /// may not use the password grant.
 fn readme_policy(server: &TestServer) {
-    ok(server, "policy create --server default --name apps --all-clients");
+    ok(
+        server,
+        "policy create --server default --name apps --all-clients",
+    );
     ok(
         server,
         "rule create --server default --policy apps --name no-contractor-passwords \
@@ -158,14 +167,32 @@ async fn the_first_matching_rule_decides_by_grant_type_group_and_scope(backend: 
     let s = Setup::start(backend).await;
     readme_policy(&s.server);
     // grant type × group membership × scope → allow (scope, lifetime) or deny.
-    granted(s.password(ALICE, "read admin").await, "admin read", 300, "admin, both").await;
-    granted(s.password(BOB, "read admin").await, "read", 3600, "bob: narrowed").await;
+    granted(
+        s.password(ALICE, "read admin").await,
+        "admin read",
+        300,
+        "admin, both",
+    )
+    .await;
+    granted(
+        s.password(BOB, "read admin").await,
+        "read",
+        3600,
+        "bob: narrowed",
+    )
+    .await;
     granted(s.password(BOB, "read").await, "read", 3600, "bob: read").await;
     let response = s.password(BOB, "admin").await;
     refused_naming(response, 400, "invalid_scope", "apps").await;
     let response = s.password(CAROL, "read").await;
     refused_naming(response, 400, "invalid_grant", "apps").await;
-    granted(s.client_credentials("read admin").await, "read", 3600, "service: narrowed").await;
+    granted(
+        s.client_credentials("read admin").await,
+        "read",
+        3600,
+        "service: narrowed",
+    )
+    .await;
     let response = s.client_credentials("admin").await;
     refused_naming(response, 400, "invalid_scope", "apps").await;
 
@@ -177,7 +204,10 @@ async fn the_first_matching_rule_decides_by_grant_type_group_and_scope(backend: 
     let response = s.client_credentials("read").await;
     refused_naming(response, 400, "unauthorized_client", "apps").await;
     // Without the people rule, bob matches nothing either.
-    ok(&s.server, "rule delete --server default --policy apps --name people");
+    ok(
+        &s.server,
+        "rule delete --server default --policy apps --name people",
+    );
     let response = s.password(BOB, "read").await;
     refused_naming(response, 400, "invalid_grant", "apps").await;
     granted(s.password(ALICE, "read").await, "read", 300, "alice still").await;
@@ -193,7 +223,10 @@ async fn code_flow_and_its_exchange_follow_the_policy(backend: Backend) {
     .await;
     let server = &rp.server;
     ok(server, "group create --name admins");
-    ok(server, "policy create --server default --name web --all-clients");
+    ok(
+        server,
+        "policy create --server default --name web --all-clients",
+    );
     ok(
         server,
         "rule create --server default --policy web --name admins --group admins \
@@ -203,7 +236,11 @@ async fn code_flow_and_its_exchange_follow_the_policy(backend: Backend) {
     let url = rp
         .authorize("response_type=code&scope=openid&state=st")
         .await;
-    assert_eq!(query_param(&url, "error").as_deref(), Some("access_denied"), "{url}");
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("access_denied"),
+        "{url}"
+    );
     assert!(query_param(&url, "error_description")
         .unwrap_or_default()
         .contains("web"));
@@ -240,7 +277,10 @@ async fn the_first_policy_by_priority_that_includes_the_client_applies(backend: 
     let other_secret = other_secret.expose().to_string();
     ok(
         &s.server,
-        &format!("policy create --server default --name strict --priority 1 --client {}", s.id),
+        &format!(
+            "policy create --server default --name strict --priority 1 --client {}",
+            s.id
+        ),
     );
     ok(
         &s.server,
@@ -254,8 +294,20 @@ async fn the_first_policy_by_priority_that_includes_the_client_applies(backend: 
         &s.server,
         "rule create --server default --policy open --name all --access-token-ttl 10m",
     );
-    refused_naming(s.client_credentials("read").await, 400, "unauthorized_client", "strict").await;
-    refused_naming(s.password(BOB, "read").await, 400, "invalid_grant", "strict").await;
+    refused_naming(
+        s.client_credentials("read").await,
+        400,
+        "unauthorized_client",
+        "strict",
+    )
+    .await;
+    refused_naming(
+        s.password(BOB, "read").await,
+        400,
+        "invalid_grant",
+        "strict",
+    )
+    .await;
     let response = s
         .server
         .post_form(
@@ -266,7 +318,10 @@ async fn the_first_policy_by_priority_that_includes_the_client_applies(backend: 
         .await;
     granted(response, "read", 600, "the other client: open").await;
 
-    ok(&s.server, "policy update --server default --name strict --priority 3");
+    ok(
+        &s.server,
+        "policy update --server default --name strict --priority 3",
+    );
     granted(s.password(BOB, "read").await, "read", 600, "open first now").await;
     let listed = ok(&s.server, "policy list --server default");
     let names: Vec<&str> = listed
@@ -280,29 +335,71 @@ async fn the_first_policy_by_priority_that_includes_the_client_applies(backend: 
 
 async fn a_server_without_policies_behaves_as_before(backend: Backend) {
     let s = Setup::start(backend).await;
-    granted(s.password(CAROL, "read admin").await, "admin read", 3600, "default").await;
-    granted(s.client_credentials("admin").await, "admin", 3600, "default").await;
+    granted(
+        s.password(CAROL, "read admin").await,
+        "admin read",
+        3600,
+        "default",
+    )
+    .await;
+    granted(
+        s.client_credentials("admin").await,
+        "admin",
+        3600,
+        "default",
+    )
+    .await;
     // A policy for another client only leaves this one under the implicit default.
     let (other, _) = s.server.service_client("default", &["read"]).await;
     ok(
         &s.server,
-        &format!("policy create --server default --name theirs --client {}", other.id),
+        &format!(
+            "policy create --server default --name theirs --client {}",
+            other.id
+        ),
     );
-    granted(s.password(CAROL, "admin").await, "admin", 3600, "not its policy").await;
+    granted(
+        s.password(CAROL, "admin").await,
+        "admin",
+        3600,
+        "not its policy",
+    )
+    .await;
     // The client's own lifetime applies when no rule sets one; a rule's wins over it.
-    ok(&s.server, &format!("client update {} --access-token-ttl 20m", s.id));
-    granted(s.password(CAROL, "read").await, "read", 1200, "client lifetime").await;
-    ok(&s.server, "policy create --server default --name mine --all-clients --priority 0");
+    ok(
+        &s.server,
+        &format!("client update {} --access-token-ttl 20m", s.id),
+    );
+    granted(
+        s.password(CAROL, "read").await,
+        "read",
+        1200,
+        "client lifetime",
+    )
+    .await;
+    ok(
+        &s.server,
+        "policy create --server default --name mine --all-clients --priority 0",
+    );
     ok(
         &s.server,
         "rule create --server default --policy mine --name all --access-token-ttl 2m",
     );
-    granted(s.password(CAROL, "read").await, "read", 120, "the rule's lifetime wins").await;
+    granted(
+        s.password(CAROL, "read").await,
+        "read",
+        120,
+        "the rule's lifetime wins",
+    )
+    .await;
 }
 
 async fn a_user_removed_from_the_group_loses_the_refresh(backend: Backend) {
     let s = Setup::start(backend).await;
-    ok(&s.server, "policy create --server default --name apps --all-clients");
+    ok(
+        &s.server,
+        "policy create --server default --name apps --all-clients",
+    );
     // A rule for `password` covers that family's refreshes.
     ok(
         &s.server,
@@ -314,9 +411,15 @@ async fn a_user_removed_from_the_group_loses_the_refresh(backend: Backend) {
     let body = granted(s.refresh(refresh).await, "read", 300, "refresh as password").await;
     let refresh = body["refresh_token"].as_str().expect("rotated").to_string();
 
-    ok(&s.server, &format!("group remove-member admins --user {ALICE}"));
+    ok(
+        &s.server,
+        &format!("group remove-member admins --user {ALICE}"),
+    );
     refused_naming(s.refresh(&refresh).await, 400, "invalid_grant", "apps").await;
-    ok(&s.server, &format!("group add-member admins --user {ALICE}"));
+    ok(
+        &s.server,
+        &format!("group add-member admins --user {ALICE}"),
+    );
     granted(s.refresh(&refresh).await, "read", 300, "back in the group").await;
 }
 
@@ -324,7 +427,10 @@ async fn only_assigned_users_get_tokens_directly_or_through_a_group(backend: Bac
     let s = Setup::start(backend).await;
     let body = granted(s.password(BOB, "read").await, "read", 3600, "before").await;
     let bob_refresh = body["refresh_token"].as_str().expect("refresh").to_string();
-    ok(&s.server, &format!("client update {} --assignment-required true", s.id));
+    ok(
+        &s.server,
+        &format!("client update {} --assignment-required true", s.id),
+    );
     let response = s.password(BOB, "read").await;
     assert_oauth_error(response, 400, "invalid_grant").await;
     assert_oauth_error(s.refresh(&bob_refresh).await, 400, "invalid_grant").await;
@@ -332,28 +438,59 @@ async fn only_assigned_users_get_tokens_directly_or_through_a_group(backend: Bac
     granted(s.client_credentials("read").await, "read", 3600, "service").await;
 
     ok(&s.server, "group create --name staff");
-    let shown = ok(&s.server, &format!("client assign {} --group staff --user {ALICE}", s.id));
+    let shown = ok(
+        &s.server,
+        &format!("client assign {} --group staff --user {ALICE}", s.id),
+    );
     assert_eq!(shown["assignment_required"], true);
     assert_eq!(shown["assignments"].as_array().unwrap().len(), 2, "{shown}");
-    granted(s.password(ALICE, "read").await, "read", 3600, "assigned directly").await;
+    granted(
+        s.password(ALICE, "read").await,
+        "read",
+        3600,
+        "assigned directly",
+    )
+    .await;
     ok(&s.server, &format!("group add-member staff --user {BOB}"));
     let body = granted(s.password(BOB, "read").await, "read", 3600, "through staff").await;
     let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
-    ok(&s.server, &format!("client unassign {} --group staff", s.id));
+    ok(
+        &s.server,
+        &format!("client unassign {} --group staff", s.id),
+    );
     assert_oauth_error(s.refresh(&refresh).await, 400, "invalid_grant").await;
-    ok(&s.server, &format!("client update {} --assignment-required false", s.id));
-    granted(s.refresh(&refresh).await, "read", 3600, "no longer required").await;
+    ok(
+        &s.server,
+        &format!("client update {} --assignment-required false", s.id),
+    );
+    granted(
+        s.refresh(&refresh).await,
+        "read",
+        3600,
+        "no longer required",
+    )
+    .await;
 }
 
 async fn an_unassigned_user_gets_access_denied_at_the_authorization_endpoint(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     let server = &rp.server;
-    ok(server, &format!("client update {} --assignment-required true", rp.client_id));
+    ok(
+        server,
+        &format!("client update {} --assignment-required true", rp.client_id),
+    );
     let url = rp
         .authorize("response_type=code&scope=openid&state=st")
         .await;
-    assert_eq!(query_param(&url, "error").as_deref(), Some("access_denied"), "{url}");
-    ok(server, &format!("client assign {} --user {USER}", rp.client_id));
+    assert_eq!(
+        query_param(&url, "error").as_deref(),
+        Some("access_denied"),
+        "{url}"
+    );
+    ok(
+        server,
+        &format!("client assign {} --user {USER}", rp.client_id),
+    );
     let tokens = rp.code_flow("").await;
     assert!(tokens["access_token"].is_string());
 }
@@ -363,35 +500,90 @@ async fn rule_and_policy_errors_change_nothing(backend: Backend) {
     readme_policy(&s.server);
     let before = Snapshot::take(&s.server).await;
     for (line, says) in [
-        ("policy create --server default --name apps --all-clients", "already exists"),
-        ("policy create --server nowhere --name x --all-clients", "no authorization server"),
-        ("policy create --server default --name x --client nobody", "no client"),
-        ("policy create --server default --name x --all-clients --priority -1", "priority"),
-        ("policy show --server default --name nope", "no access policy"),
-        ("policy update --server default --name nope --priority 3", "no access policy"),
-        ("policy delete --server default --name nope", "no access policy"),
-        ("rule create --server default --policy nope --name r", "no access policy"),
-        ("rule create --server default --policy apps --name admins", "already exists"),
-        ("rule create --server default --policy apps --name r --group nobody", "no group"),
-        ("rule create --server default --policy apps --name r --user nobody", "no user"),
-        ("rule create --server default --policy apps --name r --scope nope", "no scope"),
-        ("rule create --server default --policy apps --name r --grant-type magic", "unknown grant type"),
-        ("rule update --server default --policy apps --name nope --deny true", "no rule"),
-        ("rule update --server default --policy apps --name admins --group nobody", "no group"),
-        ("rule delete --server default --policy apps --name nope", "no rule"),
+        (
+            "policy create --server default --name apps --all-clients",
+            "already exists",
+        ),
+        (
+            "policy create --server nowhere --name x --all-clients",
+            "no authorization server",
+        ),
+        (
+            "policy create --server default --name x --client nobody",
+            "no client",
+        ),
+        (
+            "policy create --server default --name x --all-clients --priority -1",
+            "priority",
+        ),
+        (
+            "policy show --server default --name nope",
+            "no access policy",
+        ),
+        (
+            "policy update --server default --name nope --priority 3",
+            "no access policy",
+        ),
+        (
+            "policy delete --server default --name nope",
+            "no access policy",
+        ),
+        (
+            "rule create --server default --policy nope --name r",
+            "no access policy",
+        ),
+        (
+            "rule create --server default --policy apps --name admins",
+            "already exists",
+        ),
+        (
+            "rule create --server default --policy apps --name r --group nobody",
+            "no group",
+        ),
+        (
+            "rule create --server default --policy apps --name r --user nobody",
+            "no user",
+        ),
+        (
+            "rule create --server default --policy apps --name r --scope nope",
+            "no scope",
+        ),
+        (
+            "rule create --server default --policy apps --name r --grant-type magic",
+            "unknown grant type",
+        ),
+        (
+            "rule update --server default --policy apps --name nope --deny true",
+            "no rule",
+        ),
+        (
+            "rule update --server default --policy apps --name admins --group nobody",
+            "no group",
+        ),
+        (
+            "rule delete --server default --policy apps --name nope",
+            "no rule",
+        ),
         ("group delete admins", "apps/admins"),
         ("group delete contractors", "apps/no-contractor-passwords"),
         ("group create --name admins", "already exists"),
         ("group update admins --name contractors", "already exists"),
         ("group add-member admins --user nobody", "no user"),
         ("group add-member nobody --user alice", "no group"),
-        ("group remove-member admins --user alice --user nobody", "no user"),
+        (
+            "group remove-member admins --user alice --user nobody",
+            "no user",
+        ),
         ("client assign nobody --group admins", "no client"),
     ] {
         let stderr = refused(&s.server, 1, line);
         assert!(stderr.contains(says), "{line}: {stderr}");
     }
-    let stderr = refused(&s.server, 2, "rule create --server default --policy apps --name r --everyone --group admins");
+    let stderr = refused(
+        &s.server,
+        2,
+        "rule create --server default --policy apps --name r --everyone --group admins",
+    );
     assert!(stderr.contains("cannot be used with"), "{stderr}");
     let after = Snapshot::take(&s.server).await;
     // Every CLI run ensures the default server exists; on PostgreSQL that statement bumps the
@@ -402,9 +594,18 @@ async fn rule_and_policy_errors_change_nothing(backend: Backend) {
 async fn every_change_is_audited(backend: Backend) {
     let s = Setup::start(backend).await;
     readme_policy(&s.server);
-    ok(&s.server, "rule update --server default --policy apps --name admins --access-token-ttl 10m");
-    ok(&s.server, "rule delete --server default --policy apps --name services");
-    ok(&s.server, "policy update --server default --name apps --description 'All apps'");
+    ok(
+        &s.server,
+        "rule update --server default --policy apps --name admins --access-token-ttl 10m",
+    );
+    ok(
+        &s.server,
+        "rule delete --server default --policy apps --name services",
+    );
+    ok(
+        &s.server,
+        "policy update --server default --name apps --description 'All apps'",
+    );
     ok(&s.server, "policy delete --server default --name apps");
     let kinds = super::audit_kinds(&s.server);
     for kind in [
@@ -433,7 +634,10 @@ async fn a_replica_picks_up_a_policy_change_within_the_refresh_interval(backend:
     let s = Setup::start_on(server).await;
     granted(s.client_credentials("read").await, "read", 3600, "before").await;
     let changed = Instant::now();
-    ok(&s.server, "policy create --server default --name apps --all-clients");
+    ok(
+        &s.server,
+        "policy create --server default --name apps --all-clients",
+    );
     ok(
         &s.server,
         "rule create --server default --policy apps --name services --access-token-ttl 5m",

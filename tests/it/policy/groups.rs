@@ -14,7 +14,10 @@ async fn groups_and_members_round_trip_through_the_cli(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.create_user("ada", SECRET_WORD).await;
     server.create_user("grace", SECRET_WORD).await;
-    let created = ok(&server, "group create --name admins --description 'Operators'");
+    let created = ok(
+        &server,
+        "group create --name admins --description 'Operators'",
+    );
     assert_eq!(created["name"], "admins");
     assert_eq!(created["description"], "Operators");
     ok(&server, "group create --name readers");
@@ -30,9 +33,16 @@ async fn groups_and_members_round_trip_through_the_cli(backend: Backend) {
         .map(|m| m["username"].as_str().unwrap())
         .collect();
     assert_eq!(members, ["ada", "grace"]);
-    assert_eq!(ok(&server, "group add-member admins --user ada")["added"], 0, "idempotent");
+    assert_eq!(
+        ok(&server, "group add-member admins --user ada")["added"],
+        0,
+        "idempotent"
+    );
     ok(&server, "group add-member readers --user ada");
-    assert_eq!(ok(&server, "user show ada")["groups"], json!(["admins", "readers"]));
+    assert_eq!(
+        ok(&server, "user show ada")["groups"],
+        json!(["admins", "readers"])
+    );
 
     let shown = ok(&server, "group remove-member admins --user ada");
     assert_eq!(shown["removed"], 1);
@@ -41,9 +51,15 @@ async fn groups_and_members_round_trip_through_the_cli(backend: Backend) {
     let renamed = ok(&server, "group update admins --name operators");
     assert_eq!(renamed["name"], "operators");
     assert_eq!(renamed["description"], "Operators", "kept");
-    assert_eq!(ok(&server, "user show grace")["groups"], json!(["operators"]));
     assert_eq!(
-        ok(&server, &format!("group show {}", created["id"].as_str().unwrap()))["name"],
+        ok(&server, "user show grace")["groups"],
+        json!(["operators"])
+    );
+    assert_eq!(
+        ok(
+            &server,
+            &format!("group show {}", created["id"].as_str().unwrap())
+        )["name"],
         "operators",
         "by id too"
     );
@@ -98,19 +114,31 @@ async fn attribute_claims_read_attributes_set_from_the_cli(backend: Backend) {
         &server,
         "user create --username eve --attribute department=Sales --attribute 'motto=a b'",
     );
-    assert_eq!(created["attributes"], json!({ "department": "Sales", "motto": "a b" }));
+    assert_eq!(
+        created["attributes"],
+        json!({ "department": "Sales", "motto": "a b" })
+    );
     server.create_user("ada", SECRET_WORD).await;
     let updated = ok(
         &server,
         "user update ada --attribute department=Engineering --attribute level=3",
     );
-    assert_eq!(updated["attributes"], json!({ "department": "Engineering", "level": 3 }));
-    assert_eq!(updated["claims"]["email"], "ada@example.com", "claims untouched");
+    assert_eq!(
+        updated["attributes"],
+        json!({ "department": "Engineering", "level": 3 })
+    );
+    assert_eq!(
+        updated["claims"]["email"], "ada@example.com",
+        "claims untouched"
+    );
     ok(
         &server,
         "claim create --server default --name department --attribute department --scope hr",
     );
-    ok(&server, "claim create --server default --name level --attribute level --scope hr");
+    ok(
+        &server,
+        "claim create --server default --name level --attribute level --scope hr",
+    );
     let tokens = password_token(&server, &id, &secret, "ada").await;
     let claims = access_claims(&server, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(claims["department"], "Engineering");
@@ -130,14 +158,23 @@ async fn attribute_claims_read_attributes_set_from_the_cli(backend: Backend) {
 
     let before = Snapshot::take(&server).await;
     for (line, says) in [
-        ("user update ada --attribute email=x@example.com", "standard claim"),
+        (
+            "user update ada --attribute email=x@example.com",
+            "standard claim",
+        ),
         ("user update ada --attribute sub=someone", "standard claim"),
         ("user update ada --attribute username=eve", "standard claim"),
         ("user update ada --attribute novalue", "KEY=VALUE"),
         ("user update ada --unset-attribute nothing", "no attribute"),
-        ("user update ada --attribute a=1 --unset-attribute a", "both set and unset"),
+        (
+            "user update ada --attribute a=1 --unset-attribute a",
+            "both set and unset",
+        ),
         ("user update nobody --attribute a=1", "no user"),
-        ("user create --username eve --attribute name=Eve", "standard claim"),
+        (
+            "user create --username eve --attribute name=Eve",
+            "standard claim",
+        ),
     ] {
         let output = super::portcullis(&server, line);
         assert!(!output.status.success(), "{line}");
@@ -188,9 +225,16 @@ async fn the_groups_claim_is_filtered_and_capped(backend: Backend) {
         groups_of(&access, "groups"),
         Some(json!(["app-billing", "app-hr", "staff"]))
     );
-    assert_eq!(groups_of(&access, "apps"), Some(json!(["app-billing", "app-hr"])));
+    assert_eq!(
+        groups_of(&access, "apps"),
+        Some(json!(["app-billing", "app-hr"]))
+    );
     assert_eq!(groups_of(&access, "chosen"), Some(json!(["staff"])));
-    assert_eq!(groups_of(&access, "capped"), None, "three groups, at most two: left out");
+    assert_eq!(
+        groups_of(&access, "capped"),
+        None,
+        "three groups, at most two: left out"
+    );
     assert_eq!(groups_of(&access, "hr_groups"), None, "for ID tokens only");
     let id_token = crate::jwt::payload(tokens["id_token"].as_str().unwrap());
     assert_eq!(groups_of(&id_token, "hr_groups"), Some(json!(["app-hr"])));
@@ -199,7 +243,10 @@ async fn the_groups_claim_is_filtered_and_capped(backend: Backend) {
     ok(&server, "group remove-member staff --user ada");
     let tokens = password_token(&server, &id, &secret, "ada").await;
     let access = access_claims(&server, tokens["access_token"].as_str().unwrap()).await;
-    assert_eq!(groups_of(&access, "capped"), Some(json!(["app-billing", "app-hr"])));
+    assert_eq!(
+        groups_of(&access, "capped"),
+        Some(json!(["app-billing", "app-hr"]))
+    );
     assert_eq!(groups_of(&access, "chosen"), Some(json!([])));
 
     let before = Snapshot::take(&server).await;
