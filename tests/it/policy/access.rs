@@ -11,7 +11,7 @@ use portcullis::protocol::GrantType;
 use serde_json::Value;
 
 use super::{ok, refused};
-use crate::common::agent::query_param;
+use crate::common::agent::{fragment_param, query_param};
 use crate::common::rp::{Rp, PASSWORD, REDIRECT, USER};
 use crate::common::snapshot::Snapshot;
 use crate::common::{assert_oauth_error, Backend, TestServer};
@@ -493,6 +493,45 @@ async fn an_unassigned_user_gets_access_denied_at_the_authorization_endpoint(bac
     );
     let tokens = rp.code_flow("").await;
     assert!(tokens["access_token"].is_string());
+
+    // The implicit flow is decided as `implicit`: its rule's lifetime, and a deny for it alone.
+    ok(
+        server,
+        "policy create --server default --name web --all-clients",
+    );
+    ok(
+        server,
+        "rule create --server default --policy web --name implicit --grant-type implicit \
+         --access-token-ttl 2m",
+    );
+    ok(
+        server,
+        "rule create --server default --policy web --name code --grant-type authorization_code",
+    );
+    let url = rp
+        .authorize("response_type=token&scope=openid&state=i1")
+        .await;
+    assert_eq!(
+        fragment_param(&url, "expires_in").as_deref(),
+        Some("120"),
+        "{url}"
+    );
+    ok(
+        server,
+        "rule update --server default --policy web --name implicit --deny true",
+    );
+    let url = rp
+        .authorize("response_type=token&scope=openid&state=i2")
+        .await;
+    assert_eq!(
+        fragment_param(&url, "error").as_deref(),
+        Some("access_denied"),
+        "{url}"
+    );
+    assert!(
+        rp.code_flow("").await["access_token"].is_string(),
+        "code still allowed"
+    );
 }
 
 async fn rule_and_policy_errors_change_nothing(backend: Backend) {
