@@ -17,6 +17,7 @@
 # at their 5 s interval in `polls`, beside cc), BENCH_PORT (default 18080),
 # BENCH_SCENARIOS (default: all, space-separated), BENCH_ROUNDS (default 1: with more, each
 # scenario is measured that many times and the round with the median rate is reported),
+# BENCH_POLICY_RULES (default 0: an access policy of that many rules in front of every client),
 # BENCH_NO_BUILD=1 to skip the build, BENCH_PIN_POSTGRES=0 to leave PostgreSQL's backends where
 # the kernel puts them (on both cores, the server's included), BENCH_BIN=PATH to measure another
 # build of the server (an A/B: run it alternately with two binaries, e.g. one built from the
@@ -30,7 +31,7 @@ PG_URL=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --postgres) PG_URL="${2:?--postgres needs a URL}"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -116,6 +117,24 @@ USERNAME=bench
 PASSWORD="bench-password-$$-long-enough"
 printf '%s\n' "$PASSWORD" | "$BIN" user create --username "$USERNAME" --password-stdin \
     --email bench@example.com --email-verified --name "Bench User" >/dev/null
+
+# BENCH_POLICY_RULES=N (issue 17): an access policy of N rules in front of every client, with
+# the bench user in a group. The first N-1 rules name a group nobody is in (so each is
+# evaluated, and the user's groups read), the last allows everyone. Compare a run with 0 and
+# one with 10.
+POLICY_RULES=${BENCH_POLICY_RULES:-0}
+if [ "$POLICY_RULES" -gt 0 ]; then
+    "$BIN" group create --name bench-users >/dev/null
+    "$BIN" group add-member bench-users --user "$USERNAME" >/dev/null
+    "$BIN" group create --name bench-nobody >/dev/null
+    "$BIN" policy create --server default --name bench --all-clients >/dev/null
+    for i in $(seq 1 $((POLICY_RULES - 1))); do
+        "$BIN" rule create --server default --policy bench --name "r$i" \
+            --group bench-nobody --grant-type password >/dev/null
+    done
+    "$BIN" rule create --server default --policy bench --name last --everyone \
+        --access-token-ttl 1h >/dev/null
+fi
 
 # ES256 needs `server create --signing-alg` (another change); without it the scenario is skipped.
 ES_NOTE=""

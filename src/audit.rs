@@ -60,6 +60,17 @@ pub enum Kind {
     DeviceDenied,
     DeviceUserCodeFailed,
     TokenExchanged,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    GroupMembersAdded,
+    GroupMembersRemoved,
+    AccessPolicyCreated,
+    AccessPolicyUpdated,
+    AccessPolicyDeleted,
+    AccessRuleCreated,
+    AccessRuleUpdated,
+    AccessRuleDeleted,
 }
 
 impl Kind {
@@ -92,6 +103,17 @@ impl Kind {
         Self::DeviceDenied,
         Self::DeviceUserCodeFailed,
         Self::TokenExchanged,
+        Self::GroupCreated,
+        Self::GroupUpdated,
+        Self::GroupDeleted,
+        Self::GroupMembersAdded,
+        Self::GroupMembersRemoved,
+        Self::AccessPolicyCreated,
+        Self::AccessPolicyUpdated,
+        Self::AccessPolicyDeleted,
+        Self::AccessRuleCreated,
+        Self::AccessRuleUpdated,
+        Self::AccessRuleDeleted,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -128,6 +150,17 @@ impl Kind {
             Self::DeviceDenied => "device_denied",
             Self::DeviceUserCodeFailed => "device_user_code_failed",
             Self::TokenExchanged => "token_exchanged",
+            Self::GroupCreated => "group_created",
+            Self::GroupUpdated => "group_updated",
+            Self::GroupDeleted => "group_deleted",
+            Self::GroupMembersAdded => "group_members_added",
+            Self::GroupMembersRemoved => "group_members_removed",
+            Self::AccessPolicyCreated => "access_policy_created",
+            Self::AccessPolicyUpdated => "access_policy_updated",
+            Self::AccessPolicyDeleted => "access_policy_deleted",
+            Self::AccessRuleCreated => "access_rule_created",
+            Self::AccessRuleUpdated => "access_rule_updated",
+            Self::AccessRuleDeleted => "access_rule_deleted",
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
 use crate::error::Error;
 use crate::metrics::TokenKind;
-use crate::policy::{self, ClaimTarget, Lifetimes};
+use crate::policy::{self, ClaimTarget, LifetimeOverride, Lifetimes};
 use crate::protocol::scope::OFFLINE_ACCESS;
 use crate::protocol::{GrantType, ScopeSet};
 use crate::security::{hash_secret, random_secret, Secret};
@@ -28,6 +28,9 @@ pub struct Decision {
     /// token with `openid`); the implicit flow's `response_type` chooses.
     pub tokens: Wanted,
     pub refresh: Refresh,
+    /// The lifetimes the access rule that allowed the grant sets (`policy::access`); they win
+    /// over the server's and client's.
+    pub lifetimes: LifetimeOverride,
 }
 
 /// Whom the tokens are about.
@@ -111,16 +114,22 @@ impl Issuer<'_> {
             scope,
             tokens,
             refresh,
+            lifetimes,
         } = decision;
+        let lifetimes = self.lifetimes().with(lifetimes);
         let (user_grant, exchanged) = match &subject {
             Subject::User(grant) => (Some(grant.as_ref()), None),
             Subject::Exchanged(x) => (Some(&x.grant), Some(x.as_ref())),
             Subject::Client => (None, None),
         };
-        let (access_token, id_token) = self.mint(user_grant, exchanged, &scope, tokens).await?;
+        let (access_token, id_token) = self
+            .mint(user_grant, exchanged, &scope, tokens, &lifetimes)
+            .await?;
         let refresh_token = match (refresh, user_grant) {
             (Refresh::Rotated(value), _) => Some(value.expose().to_string()),
-            (Refresh::NewFamily, Some(grant)) => self.new_refresh_token(grant, &scope).await?,
+            (Refresh::NewFamily, Some(grant)) => {
+                self.new_refresh_token(grant, &scope, &lifetimes).await?
+            }
             (Refresh::NewFamily, None) | (Refresh::None, _) => None,
         };
         let jti = access_token.as_ref().map(|(_, jti)| jti.as_str());
@@ -154,7 +163,7 @@ impl Issuer<'_> {
         Ok(Issued {
             access_token: access_token.map(|(token, _)| token),
             token_type: "Bearer",
-            expires_in: self.lifetimes().access_token,
+            expires_in: lifetimes.access_token,
             scope,
             refresh_token,
             id_token,
@@ -174,6 +183,7 @@ impl Issuer<'_> {
         exchanged: Option<&Exchanged>,
         scope: &ScopeSet,
         wanted: Wanted,
+        lifetimes: &Lifetimes,
     ) -> Result<(Option<(String, String)>, Option<String>), Error> {
         let keys = self
             .state
@@ -183,11 +193,11 @@ impl Issuer<'_> {
         let key = keys
             .signing_key(self.now)
             .ok_or_else(|| Error::internal("no signing key"))?;
-        let lifetimes = self.lifetimes();
         // One read of the server's claim definitions serves both tokens.
         let defined = self.state.store.cached_claims(self.server.id()).await?;
         let user = user_grant.map(|g| &g.user);
-        let custom = |target| policy::release(&defined, user, scope, target);
+        let groups = policy::group_names(&self.state.store, &defined, user).await?;
+        let custom = |target| policy::release(&defined, user, &groups, scope, target);
         let access_token = if wanted.access_token {
             let issued = access_token::mint(
                 key,
@@ -245,6 +255,7 @@ impl Issuer<'_> {
         &self,
         grant: &UserGrant,
         scope: &ScopeSet,
+        lifetimes: &Lifetimes,
     ) -> Result<Option<String>, Error> {
         if !self.client.allows(GrantType::RefreshToken) {
             return Ok(None);
@@ -264,8 +275,8 @@ impl Issuer<'_> {
             auth_time: grant.auth_time,
             session_sid: grant.sid.clone(),
             created_at: self.now,
-            expires_at: self.now + self.lifetimes().refresh_token,
-            idle_expires_at: self.now + self.lifetimes().refresh_idle,
+            expires_at: self.now + lifetimes.refresh_token,
+            idle_expires_at: self.now + lifetimes.refresh_idle,
             rotated_at: None,
             revoked_at: None,
             successor_key: Some(SuccessorKey::generate()),

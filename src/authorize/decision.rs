@@ -13,6 +13,7 @@ use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Issuer, Refresh, Subject, UserGrant, Wanted};
+use crate::policy::{self, AccessRequest, Allowed, Grant, LifetimeOverride};
 use crate::protocol::{GrantType, ResponseType, ScopeSet};
 use crate::rate_limit;
 use crate::security::{hash_secret, random_secret, random_token};
@@ -93,6 +94,9 @@ impl Flow<'_> {
                 "the signed-in user is not the one id_token_hint names",
             )));
         }
+        // After sign-in, before consent: a user the client's assignments or the server's access
+        // policy refuse learns nothing more, and the client gets access_denied.
+        let allowed = self.check_access(&request, &user).await?;
         let consented_here = progress.is_some_and(|p| p.consented);
         if !consented_here && self.needs_consent(&request, &user).await? {
             if request.prompt.none {
@@ -117,7 +121,35 @@ impl Flow<'_> {
                 )));
             }
         }
-        self.issue(&request, &user, &session).await
+        self.issue(&request, &user, &session, allowed).await
+    }
+
+    /// App assignments and the server's access policies (`policy::access`), for the grant this
+    /// response type starts.
+    async fn check_access(
+        &self,
+        request: &AuthorizationRequest,
+        user: &User,
+    ) -> Result<Allowed, AuthorizeError> {
+        let grant_type = match request.response_type() {
+            ResponseType::Code => GrantType::AuthorizationCode,
+            _ => GrantType::Implicit,
+        };
+        let scope = request.scopes();
+        let access = AccessRequest {
+            server_id: self.server.id(),
+            client: self.client,
+            grant: Grant::Is(grant_type),
+            user: Some(user),
+            scope: &scope,
+        };
+        match policy::access::check(&self.state.store, access).await? {
+            Ok(allowed) => Ok(allowed),
+            Err(refused) => {
+                tracing::info!(client_id = %self.client.id, server = %self.server.id(), user = %user.id, reason = refused.reason(), "access policy refused the authorization request");
+                Err(request.redirect_error(refused.authorize_error()))
+            }
+        }
     }
 
     async fn needs_consent(
@@ -200,11 +232,12 @@ impl Flow<'_> {
         request: &AuthorizationRequest,
         user: &User,
         session: &Session,
+        allowed: Allowed,
     ) -> Result<Response, AuthorizeError> {
         let fail = |e: Error| request.redirect_error(e);
-        let scope = request.scopes();
+        let Allowed { scope, lifetimes } = allowed;
         let grant_id = random_token(16);
-        let grant_expires_at = self.now + self.issuer().lifetimes().refresh_token;
+        let grant_expires_at = self.now + self.issuer().lifetimes().with(lifetimes).refresh_token;
         let response_type = request.response_type();
         let params = match response_type {
             ResponseType::Code => self
@@ -223,12 +256,20 @@ impl Flow<'_> {
                         &scope.to_string(),
                         self.now,
                         grant_expires_at,
+                        GrantType::Implicit,
                     )
                     .await
                     .map_err(|e| fail(e.into()))?;
-                self.issue_implicit(request, response_type, user, session, &scope, &grant_id)
-                    .await
-                    .map_err(fail)?
+                self.issue_implicit(
+                    request,
+                    response_type,
+                    user,
+                    session,
+                    (&scope, lifetimes),
+                    &grant_id,
+                )
+                .await
+                .map_err(fail)?
             }
         };
         tracing::info!(client_id = %self.client.id, server = %self.server.id(), user = %user.id, response_type = response_type.as_str(), "authorization granted");
@@ -254,7 +295,8 @@ impl Flow<'_> {
             user_id: user.id.clone(),
             session_sid: Some(session.sid.clone()),
             redirect_uri: request.redirect_uri.clone(),
-            scope: request.scope.clone(),
+            // As the access policy narrowed it.
+            scope: scope.to_string(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
             code_challenge_method: request.code_challenge_method.clone(),
@@ -281,7 +323,7 @@ impl Flow<'_> {
         response_type: ResponseType,
         user: &User,
         session: &Session,
-        scope: &ScopeSet,
+        (scope, lifetimes): (&ScopeSet, LifetimeOverride),
         grant_id: &str,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         // Tokens leave from here, not from /token, but through the same issuer.
@@ -303,6 +345,7 @@ impl Flow<'_> {
                 },
                 // RFC 6749 §4.2.2: never a refresh token.
                 refresh: Refresh::None,
+                lifetimes,
             })
             .await?;
         let mut params = Vec::new();

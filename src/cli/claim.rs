@@ -11,16 +11,24 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::protocol::scope::BUILT_IN_SCOPES;
 use crate::protocol::ScopeSet;
-use crate::store::{ClaimSource, ClaimTarget, CustomClaim, Store};
+use crate::store::{
+    ClaimSource, ClaimTarget, CustomClaim, GroupFilter, GroupPattern, GroupsClaim, Store,
+};
 use crate::tokens::claims::is_reserved;
 
 /// Claim names are JSON member names in every token; keep them printable and short.
 const MAX_NAME_CHARS: usize = 256;
 
+/// A groups claim lists at most this many groups by default (`--max-groups`).
+const DEFAULT_MAX_GROUPS: usize = 100;
+/// Tokens travel in headers; no claim may list more groups than this.
+const MAX_GROUPS_CAP: usize = 1000;
+
 #[derive(Debug, Subcommand)]
 pub enum ClaimCommand {
     /// Add a custom claim.
-    #[command(group(ArgGroup::new("source").required(true).args(["attribute", "value"])))]
+    #[command(group(ArgGroup::new("source").required(true).args(["attribute", "value", "groups"])))]
+    #[command(group(ArgGroup::new("filter").args(["filter_prefix", "filter_regex", "filter_equals"])))]
     Create {
         #[arg(long)]
         server: String,
@@ -34,6 +42,22 @@ pub enum ClaimCommand {
         /// A static JSON value, the same for everyone: '"gold"', '42', '["a","b"]'.
         #[arg(long, value_name = "JSON")]
         value: Option<String>,
+        /// The names of the user's groups (all of them, or those a --filter-* keeps).
+        #[arg(long)]
+        groups: bool,
+        /// Only groups whose name starts with this.
+        #[arg(long, requires = "groups")]
+        filter_prefix: Option<String>,
+        /// Only groups whose whole name matches this regular expression.
+        #[arg(long, requires = "groups", value_name = "REGEX")]
+        filter_regex: Option<String>,
+        /// Only these groups (repeatable).
+        #[arg(long = "filter-equals", requires = "groups", value_name = "GROUP")]
+        filter_equals: Vec<String>,
+        /// More matching groups than this and the claim is left out of the token (and the
+        /// reason logged) rather than listing only some.
+        #[arg(long, requires = "groups", default_value_t = DEFAULT_MAX_GROUPS, value_name = "N")]
+        max_groups: usize,
         /// A scope that releases the claim (repeatable; any one of them suffices).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
@@ -73,15 +97,34 @@ async fn execute(store: &Store, command: ClaimCommand) -> Result<(), CliError> {
             name,
             attribute,
             value,
+            groups,
+            filter_prefix,
+            filter_regex,
+            filter_equals,
+            max_groups,
             scopes,
             token_types,
         } => {
             check_server(store, &server).await?;
             check_name(&name)?;
-            let source = match (attribute, value) {
-                (Some(attribute), None) => source_attribute(attribute)?,
-                (None, Some(value)) => source_value(&value)?,
-                _ => return Err(CliError("give either --attribute or --value".into())),
+            if !groups
+                && (filter_prefix.is_some() || filter_regex.is_some() || !filter_equals.is_empty())
+            {
+                return Err(CliError(
+                    "--filter-prefix, --filter-regex and --filter-equals need --groups".into(),
+                ));
+            }
+            let source = match (attribute, value, groups) {
+                (Some(attribute), None, false) => source_attribute(attribute)?,
+                (None, Some(value), false) => source_value(&value)?,
+                (None, None, true) => {
+                    source_groups(filter_prefix, filter_regex, filter_equals, max_groups)?
+                }
+                _ => {
+                    return Err(CliError(
+                        "give one of --attribute, --value or --groups".into(),
+                    ))
+                }
             };
             let scopes = ScopeSet::from_tokens(&scopes).map_err(CliError::from)?;
             check_scopes(store, &server, &scopes).await?;
@@ -148,6 +191,28 @@ fn source_attribute(attribute: String) -> Result<ClaimSource, CliError> {
         return Err(CliError("--attribute must not be empty".into()));
     }
     Ok(ClaimSource::Attribute(attribute.trim().to_string()))
+}
+
+fn source_groups(
+    prefix: Option<String>,
+    regex: Option<String>,
+    equals: Vec<String>,
+    max: usize,
+) -> Result<ClaimSource, CliError> {
+    if max == 0 || max > MAX_GROUPS_CAP {
+        return Err(CliError(format!(
+            "--max-groups must be 1 to {MAX_GROUPS_CAP}"
+        )));
+    }
+    let filter = match (prefix, regex, equals.is_empty()) {
+        (Some(p), None, true) if !p.is_empty() => GroupFilter::Prefix(p),
+        (Some(_), None, true) => return Err(CliError("--filter-prefix must not be empty".into())),
+        (None, Some(r), true) => GroupFilter::Regex(GroupPattern::new(&r).map_err(CliError)?),
+        (None, None, false) => GroupFilter::Equals(equals),
+        (None, None, true) => GroupFilter::All,
+        _ => return Err(CliError("give at most one --filter-* kind".into())),
+    };
+    Ok(ClaimSource::Groups(GroupsClaim { filter, max }))
 }
 
 fn source_value(raw: &str) -> Result<ClaimSource, CliError> {

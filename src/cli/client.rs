@@ -3,6 +3,8 @@
 use clap::Subcommand;
 use serde_json::json;
 
+use super::group::find_group;
+use super::user::find_user;
 use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride};
 use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
@@ -100,8 +102,28 @@ pub enum ClientCommand {
         /// `''` allows none). Needs the token-exchange grant type.
         #[arg(long = "token-exchange-audience", value_name = "AUD")]
         token_exchange_audiences: Option<Vec<String>>,
+        /// Only users assigned to the client (`client assign`), directly or through a group,
+        /// get tokens.
+        #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+        assignment_required: Option<bool>,
         #[command(flatten)]
         logout: LogoutArgs,
+    },
+    /// Assign the client to groups and users (names or ids; repeatable): with
+    /// --assignment-required, only they get tokens. Prints the client with its assignments.
+    Assign {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        #[command(flatten)]
+        assignees: Assignees,
+    },
+    /// Withdraw assignments; prints the client with its assignments. Refresh tokens of users
+    /// no longer assigned stop working.
+    Unassign {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        #[command(flatten)]
+        assignees: Assignees,
     },
     /// Give a confidential client a new secret; prints the client as JSON with the new
     /// `client_secret` (shown only this once). The old secret stops working at once (other
@@ -145,6 +167,18 @@ impl LogoutArgs {
             frontchannel_session_required: self.frontchannel_logout_session_required,
         }
     }
+}
+
+/// Whom `client assign|unassign` names.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = true)]
+pub struct Assignees {
+    /// A group, by name or id (repeatable).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// A user, by username or id (repeatable).
+    #[arg(long = "user")]
+    users: Vec<String>,
 }
 
 /// A list flag given only an empty value (`--scope ''`) means the empty list.
@@ -204,7 +238,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 .await
                 .map_err(CliError::from)?;
             audit_client(store, Kind::ClientCreated, &client.server_id, &client.id).await;
-            print_with_secret(&client, &logout, secret.as_ref());
+            print_with_secret(client.to_json(), &logout, secret.as_ref());
             Ok(())
         }
         ClientCommand::List { server } => {
@@ -224,7 +258,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                     .client_logout(&client.id)
                     .await
                     .map_err(CliError::from)?;
-                print_with_secret(&client, &logout, None);
+                print_with_secret(with_assignments(store, &client).await?, &logout, None);
                 Ok(())
             }
             Ok(None) => Err(CliError(format!("no client `{client_id}`"))),
@@ -244,6 +278,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             refresh_token_ttl,
             logout,
             token_exchange_audiences,
+            assignment_required,
         } => {
             let logout = logout.changes();
             check_logout_changes(&logout).map_err(CliError::from)?;
@@ -260,16 +295,31 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
                 token_exchange_audiences: list(token_exchange_audiences),
             };
-            let client = update_client(store, &client_id, changes, SystemClock.now())
+            let mut client = update_client(store, &client_id, changes, SystemClock.now())
                 .await
                 .map_err(CliError::from)?;
+            if let Some(required) = assignment_required {
+                store
+                    .set_client_assignment_required(&client.id, required, SystemClock.now())
+                    .await
+                    .map_err(CliError::from)?;
+                client.assignment_required = required;
+            }
             let logout = update_client_logout(store, &client.id, logout)
                 .await
                 .map_err(CliError::from)?;
             audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
-            print_with_secret(&client, &logout, None);
+            print_with_secret(with_assignments(store, &client).await?, &logout, None);
             Ok(())
         }
+        ClientCommand::Assign {
+            client_id,
+            assignees,
+        } => change_assignments(store, &client_id, assignees, true).await,
+        ClientCommand::Unassign {
+            client_id,
+            assignees,
+        } => change_assignments(store, &client_id, assignees, false).await,
         ClientCommand::RotateSecret { client_id } => {
             let (client, secret) = rotate_client_secret(store, &client_id, SystemClock.now())
                 .await
@@ -285,7 +335,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 .client_logout(&client.id)
                 .await
                 .map_err(CliError::from)?;
-            print_with_secret(&client, &logout, Some(&secret));
+            print_with_secret(client.to_json(), &logout, Some(&secret));
             Ok(())
         }
         ClientCommand::Delete { client_id } => match store.delete_client(&client_id).await {
@@ -303,10 +353,70 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
     }
 }
 
-/// The client as JSON with its logout settings, and its secret when it was just made: the only
-/// time it is shown.
-fn print_with_secret(client: &Client, logout: &ClientLogout, secret: Option<&Secret>) {
+/// Add (`assign`) or withdraw assignments, all named groups and users found first, so an
+/// unknown one changes nothing.
+async fn change_assignments(
+    store: &Store,
+    client_id: &str,
+    assignees: Assignees,
+    assign: bool,
+) -> Result<(), CliError> {
+    let client = store
+        .client(client_id)
+        .await
+        .map_err(CliError::from)?
+        .ok_or_else(|| CliError(format!("no client `{client_id}`")))?;
+    let mut groups = Vec::new();
+    for key in &assignees.groups {
+        groups.push(find_group(store, key).await?);
+    }
+    let mut users = Vec::new();
+    for key in &assignees.users {
+        users.push(find_user(store, key).await?);
+    }
+    let group_ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+    let user_ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
+    let now = SystemClock.now();
+    if assign {
+        store
+            .assign_client(&client.id, &group_ids, &user_ids, now)
+            .await
+    } else {
+        store
+            .unassign_client(&client.id, &group_ids, &user_ids)
+            .await
+    }
+    .map_err(CliError::from)?;
+    let event = Event::new(Kind::ClientUpdated, now)
+        .server(&client.server_id)
+        .actor("cli")
+        .subject(client.id.as_str())
+        .detail(
+            if assign { "assigned" } else { "unassigned" },
+            serde_json::json!({
+                "groups": groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+                "users": users.iter().map(|u| u.username.as_str()).collect::<Vec<_>>(),
+            }),
+        );
+    audit::write(store, event).await;
+    print_json(&with_assignments(store, &client).await?);
+    Ok(())
+}
+
+/// The client as JSON with its assignments.
+async fn with_assignments(store: &Store, client: &Client) -> Result<serde_json::Value, CliError> {
+    let assignments = store
+        .client_assignments(&client.id)
+        .await
+        .map_err(CliError::from)?;
     let mut out = client.to_json();
+    out["assignments"] = json!(assignments.iter().map(|a| a.to_json()).collect::<Vec<_>>());
+    Ok(out)
+}
+
+/// The client's JSON (`out`) with its logout settings, and its secret when it was just made: the
+/// only time it is shown.
+fn print_with_secret(mut out: serde_json::Value, logout: &ClientLogout, secret: Option<&Secret>) {
     if let Some(map) = out.as_object_mut() {
         map.insert(
             "backchannel_logout_uri".into(),

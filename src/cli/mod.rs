@@ -3,8 +3,11 @@
 mod audit;
 mod claim;
 mod client;
+mod group;
 mod healthcheck;
 mod keys;
+mod policy;
+mod rule;
 mod scope;
 pub mod serve;
 mod server;
@@ -58,6 +61,17 @@ pub enum Command {
     /// Users who sign in; shared by every authorization server.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Groups of users, shared by every authorization server: access rules, app assignments and
+    /// the groups claim name them.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
+    /// Access policies of an authorization server: which clients they apply to, in what order.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Rules of an access policy: who may have tokens, by which grant, with which scopes and
+    /// lifetimes.
+    #[command(subcommand)]
+    Rule(rule::RuleCommand),
     /// The audit log, newest first: sign-ins, lockouts, tokens, client, user and key changes.
     Audit(audit::AuditArgs),
     /// Exit 0 if the server on `listen` answers /healthz (for container health checks).
@@ -92,6 +106,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Client(cmd) => client::run(&config, cmd).await,
         Command::Keys(cmd) => keys::run(&config, cmd).await,
         Command::User(cmd) => user::run(&config, cmd).await,
+        Command::Group(cmd) => group::run(&config, cmd).await,
+        Command::Policy(cmd) => policy::run(&config, cmd).await,
+        Command::Rule(cmd) => rule::run(&config, cmd).await,
         Command::Audit(args) => audit::run(&config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&config, args).await,
     };

@@ -3,6 +3,7 @@
 //! A password is only ever read from standard input (`--password-stdin`), never from an
 //! argument, where it would show in `ps` and in shell history.
 
+mod attributes;
 mod claims;
 
 use clap::Subcommand;
@@ -32,6 +33,10 @@ pub enum UserCommand {
         // Boxed: two dozen optional claims would make every command value that large.
         #[command(flatten)]
         claims: Box<ClaimArgs>,
+        /// A custom attribute, KEY=VALUE (repeatable): VALUE is JSON when it parses as JSON, a
+        /// string otherwise. Attribute claims (`claim create --attribute KEY`) release it.
+        #[arg(long = "attribute", value_name = "KEY=VALUE", value_parser = attributes::parse)]
+        attributes: Vec<(String, serde_json::Value)>,
     },
     /// Change a user's claims; prints the user as JSON. A claim flag replaces that claim
     /// (address parts join the stored address; a new --email or --phone-number is unverified
@@ -44,10 +49,16 @@ pub enum UserCommand {
         unset: Vec<String>,
         #[command(flatten)]
         claims: Box<ClaimArgs>,
+        /// Set a custom attribute, KEY=VALUE (repeatable; VALUE is JSON when it parses as JSON).
+        #[arg(long = "attribute", value_name = "KEY=VALUE", value_parser = attributes::parse)]
+        attributes: Vec<(String, serde_json::Value)>,
+        /// Remove a custom attribute (repeatable).
+        #[arg(long = "unset-attribute", value_name = "KEY")]
+        unset_attributes: Vec<String>,
     },
     /// List users.
     List,
-    /// Show a user, by username or id.
+    /// Show a user, by username or id, with their groups.
     Show { user: String },
     /// Disable a user: no sign-in, and their grants, refresh tokens and sessions are revoked.
     Disable { user: String },
@@ -112,10 +123,15 @@ async fn execute(
 ) -> Result<(), CliError> {
     match command {
         UserCommand::Create {
-            username, claims, ..
+            username,
+            claims,
+            attributes,
+            ..
         } => {
             let username = Username::parse(&username).map_err(CliError)?;
             let claims = claims.into_claims()?;
+            let mut attribute_map = serde_json::Map::new();
+            attributes::merge(&mut attribute_map, attributes, &[])?;
             let password_hash = match &password {
                 Some(password) => Some(hash(config, password).await?),
                 None => None,
@@ -125,35 +141,64 @@ async fn execute(
                 password_hash,
                 claims,
             };
-            let user = store.insert_user(&new, now).await.map_err(CliError::from)?;
+            let mut user = store.insert_user(&new, now).await.map_err(CliError::from)?;
+            if !attribute_map.is_empty() {
+                store
+                    .set_user_attributes(&user.id, &attribute_map, now)
+                    .await
+                    .map_err(CliError::from)?;
+                user = reload(store, &user, true).await?;
+            }
             audit_user(store, Kind::UserCreated, &user, now).await;
-            print_json(&user.to_json());
+            print_json(&user_json(store, &user).await?);
         }
         UserCommand::Update {
             user,
             unset,
             claims,
+            attributes,
+            unset_attributes,
         } => {
             let user = find_user(store, &user).await?;
             let mut updated = user.claims.clone();
-            let changed = claims::merge(&mut updated, claims.into_claims()?, &unset)?;
-            let stored = store
+            let given = claims.into_claims()?;
+            let only_attributes = given.is_empty()
+                && unset.is_empty()
+                && !(attributes.is_empty() && unset_attributes.is_empty());
+            let changed = if only_attributes {
+                Vec::new()
+            } else {
+                claims::merge(&mut updated, given, &unset)?
+            };
+            let mut updated_attributes = user.attributes.clone();
+            let changed_attributes =
+                attributes::merge(&mut updated_attributes, attributes, &unset_attributes)?;
+            let mut stored = store
                 .set_user_claims(&user.id, &updated, now)
                 .await
                 .map_err(CliError::from)?;
+            if stored && !changed_attributes.is_empty() {
+                stored = store
+                    .set_user_attributes(&user.id, &updated_attributes, now)
+                    .await
+                    .map_err(CliError::from)?;
+            }
             if stored {
-                // The names of the claims changed, never their values.
-                let event = user_event(Kind::UserUpdated, &user, now).detail("claims", changed);
+                // The names of the claims and attributes changed, never their values.
+                let event = user_event(Kind::UserUpdated, &user, now)
+                    .detail("claims", changed)
+                    .detail("attributes", changed_attributes);
                 audit::write(store, event).await;
             }
-            print_json(&reload(store, &user, stored).await?.to_json());
+            print_json(&user_json(store, &reload(store, &user, stored).await?).await?);
         }
         UserCommand::List => {
             let users = store.users().await.map_err(CliError::from)?;
             print_json(&json!(users.iter().map(User::to_json).collect::<Vec<_>>()));
         }
         UserCommand::Show { user } => {
-            print_json(&find_user(store, &user).await?.to_json());
+            let user = find_user(store, &user).await?;
+            print_json(&user_json(store, &user).await?);
         }
         UserCommand::Disable { user } => set_disabled(store, &user, true, now).await?,
         UserCommand::Enable { user } => set_disabled(store, &user, false, now).await?,
@@ -180,7 +225,7 @@ async fn execute(
             if changed {
                 audit_user(store, Kind::UserPasswordChanged, &user, now).await;
             }
-            print_json(&reload(store, &user, changed).await?.to_json());
+            print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
         }
         UserCommand::Sessions { command } => sessions(store, command, now).await?,
         UserCommand::Unlock { user } => {
@@ -192,7 +237,7 @@ async fn execute(
             if changed {
                 audit_user(store, Kind::UserUnlocked, &user, now).await;
             }
-            print_json(&reload(store, &user, changed).await?.to_json());
+            print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
         }
     }
     Ok(())
@@ -217,8 +262,19 @@ async fn set_disabled(
         };
         audit_user(store, kind, &user, now).await;
     }
-    print_json(&reload(store, &user, changed).await?.to_json());
+    print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
     Ok(())
+}
+
+/// One user as JSON, with the names of their groups.
+async fn user_json(store: &Store, user: &User) -> Result<serde_json::Value, CliError> {
+    let groups = store
+        .groups_of_user(&user.id)
+        .await
+        .map_err(CliError::from)?;
+    let mut out = user.to_json();
+    out["groups"] = json!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>());
+    Ok(out)
 }
 
 async fn sessions(store: &Store, command: SessionsCommand, now: UnixTime) -> Result<(), CliError> {
@@ -296,7 +352,7 @@ async fn audit_user(store: &Store, kind: Kind, user: &User, now: UnixTime) {
 }
 
 /// A user named by the operator: a username or an id.
-async fn find_user(store: &Store, key: &str) -> Result<User, CliError> {
+pub(crate) async fn find_user(store: &Store, key: &str) -> Result<User, CliError> {
     let by_id = store.user(key).await.map_err(CliError::from)?;
     let by_name = store.user_by_username(key).await.map_err(CliError::from)?;
     match (by_id, by_name) {

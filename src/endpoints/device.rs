@@ -22,7 +22,7 @@ use crate::endpoints::consent::describe;
 use crate::error::Error;
 use crate::http::client_ip::ClientIp;
 use crate::policy::Lifetimes;
-use crate::protocol::{FormParams, ScopeSet, UserCode};
+use crate::protocol::{FormParams, GrantType, ScopeSet, UserCode};
 use crate::rate_limit;
 use crate::security::{hash_secret, random_token, Secret};
 use crate::sessions;
@@ -278,6 +278,7 @@ async fn decide(
                 &pending.scope,
                 now,
                 now + lifetimes.refresh_token,
+                GrantType::DeviceCode,
             )
             .await?;
         let decided = state

@@ -6,6 +6,7 @@ use super::GrantContext;
 use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::issuer::{Decision, Refresh, Subject, UserGrant, Wanted};
+use crate::policy::Grant;
 use crate::protocol::token_request::CodeExchange;
 use crate::protocol::{pkce, GrantType, ScopeSet};
 use crate::security::hash_secret;
@@ -63,6 +64,11 @@ pub async fn decide(cx: &GrantContext<'_>, request: CodeExchange) -> Result<Deci
     };
     // The scope was decided at the authorization endpoint and consented to there.
     let scope = ScopeSet::parse(&record.scope).map_err(|e| Error::internal(e.to_string()))?;
+    // Checked again at the exchange: a user removed from a group since the authorization
+    // request, or a policy changed meanwhile, gets no tokens.
+    let allowed = cx
+        .check_access(Grant::Is(GrantType::AuthorizationCode), Some(&user), &scope)
+        .await?;
     Ok(Decision {
         grant_type: GrantType::AuthorizationCode,
         subject: Subject::User(Box::new(UserGrant {
@@ -72,9 +78,10 @@ pub async fn decide(cx: &GrantContext<'_>, request: CodeExchange) -> Result<Deci
             nonce: record.nonce,
             sid: record.session_sid,
         })),
-        scope,
+        scope: allowed.scope,
         tokens: Wanted::TOKEN_ENDPOINT,
         refresh: Refresh::NewFamily,
+        lifetimes: allowed.lifetimes,
     })
 }
 

@@ -4,7 +4,7 @@
 use super::GrantContext;
 use crate::error::Error;
 use crate::issuer::{Decision, Refresh, Subject, Wanted};
-use crate::policy::{self, ScopeBasis};
+use crate::policy::{self, Grant, ScopeBasis};
 use crate::protocol::token_request::ClientCredentials;
 use crate::protocol::GrantType;
 
@@ -24,11 +24,15 @@ pub async fn decide(cx: &GrantContext<'_>, request: ClientCredentials) -> Result
             defaults: &defaults,
         },
     )?;
+    let allowed = cx
+        .check_access(Grant::Is(GrantType::ClientCredentials), None, &scope)
+        .await?;
     Ok(Decision {
         grant_type: GrantType::ClientCredentials,
         subject: Subject::Client,
-        scope,
+        scope: allowed.scope,
         tokens: Wanted::TOKEN_ENDPOINT,
         refresh: Refresh::None,
+        lifetimes: allowed.lifetimes,
     })
 }

@@ -5,6 +5,7 @@
 //! every replica answers alike. The tokens are those of the code flow.
 
 use super::GrantContext;
+use crate::policy::Grant;
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Refresh, Subject, UserGrant, Wanted};
 use crate::protocol::token_request::DevicePoll as PollRequest;
@@ -76,8 +77,12 @@ async fn redeemed(cx: &GrantContext<'_>, code: DeviceCode) -> Result<Decision, E
         Some(u) if !u.disabled => u,
         _ => return Err(Error::invalid_grant("the user is no longer active")),
     };
-    // The scope was decided at the device authorization endpoint and approved by the user.
+    // The scope was decided at the device authorization endpoint and approved by the user; the
+    // server's access policies (issue 17) decide at issuance, as for every grant.
     let scope = ScopeSet::parse(&code.scope).map_err(|e| Error::internal(e.to_string()))?;
+    let allowed = cx
+        .check_access(Grant::Is(GrantType::DeviceCode), Some(&user), &scope)
+        .await?;
     Ok(Decision {
         grant_type: GrantType::DeviceCode,
         subject: Subject::User(Box::new(UserGrant {
@@ -87,8 +92,9 @@ async fn redeemed(cx: &GrantContext<'_>, code: DeviceCode) -> Result<Decision, E
             nonce: None,
             sid: code.session_sid,
         })),
-        scope,
+        scope: allowed.scope,
         tokens: Wanted::TOKEN_ENDPOINT,
         refresh: Refresh::NewFamily,
+        lifetimes: allowed.lifetimes,
     })
 }

@@ -15,10 +15,10 @@ use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
 use crate::error::Error;
 use crate::issuer::Decision;
-use crate::policy::Lifetimes;
-use crate::protocol::TokenRequest;
+use crate::policy::{self, AccessRequest, Allowed, Grant, Lifetimes};
+use crate::protocol::{ScopeSet, TokenRequest};
 use crate::state::AppState;
-use crate::store::Client;
+use crate::store::{Client, User};
 
 /// What every grant works with: the server, the authenticated client, one `now`.
 pub struct GrantContext<'a> {
@@ -34,6 +34,31 @@ impl GrantContext<'_> {
     /// Token lifetimes under this server's and client's policy.
     pub fn lifetimes(&self) -> Lifetimes {
         Lifetimes::of(&self.state.config.tokens, &self.server.server, self.client)
+    }
+
+    /// May tokens be issued for this grant, to this user (none: the client on its own behalf),
+    /// with this scope? App assignments and the server's access policies
+    /// (`policy::access`) decide; a refusal is the token endpoint's error.
+    pub async fn check_access(
+        &self,
+        grant: Grant<'_>,
+        user: Option<&User>,
+        scope: &ScopeSet,
+    ) -> Result<Allowed, Error> {
+        let request = AccessRequest {
+            server_id: self.server.id(),
+            client: self.client,
+            grant,
+            user,
+            scope,
+        };
+        match policy::access::check(&self.state.store, request).await? {
+            Ok(allowed) => Ok(allowed),
+            Err(refused) => {
+                tracing::info!(client_id = %self.client.id, server = %self.server.id(), user = user.map(|u| u.id.as_str()), reason = refused.reason(), "access policy refused the grant");
+                Err(refused.token_error(user.is_some()))
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::accounts;
 use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::issuer::{Decision, Refresh, Subject, UserGrant, Wanted};
-use crate::policy::{self, ScopeBasis};
+use crate::policy::{self, Grant, ScopeBasis};
 use crate::protocol::token_request::PasswordCredentials;
 use crate::protocol::GrantType;
 use crate::security::random_token;
@@ -47,6 +47,10 @@ pub async fn decide(
             return Err(Error::invalid_grant("invalid username or password"));
         }
     };
+    let allowed = cx
+        .check_access(Grant::Is(GrantType::Password), Some(&user), &scope)
+        .await?;
+    let scope = allowed.scope;
     let grant_id = random_token(16);
     cx.state
         .store
@@ -57,7 +61,8 @@ pub async fn decide(
             Some(&user.id),
             &scope.to_string(),
             cx.now,
-            cx.now + cx.lifetimes().refresh_token,
+            cx.now + cx.lifetimes().with(allowed.lifetimes).refresh_token,
+            GrantType::Password,
         )
         .await?;
     cx.state.audit.record(
@@ -80,5 +85,6 @@ pub async fn decide(
         scope,
         tokens: Wanted::TOKEN_ENDPOINT,
         refresh: Refresh::NewFamily,
+        lifetimes: allowed.lifetimes,
     })
 }

@@ -8,7 +8,7 @@ use super::GrantContext;
 use crate::audit::{Event, Kind};
 use crate::error::Error;
 use crate::issuer::{Decision, Refresh as Successor, Subject, UserGrant, Wanted};
-use crate::policy::{self, ScopeBasis};
+use crate::policy::{self, Grant, ScopeBasis};
 use crate::protocol::token_request::Refresh;
 use crate::protocol::{GrantType, ScopeSet};
 use crate::security::{derive_successor, hash_secret, random_secret};
@@ -43,7 +43,13 @@ pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision,
     if user.disabled {
         return Err(Error::invalid_grant("the user is no longer active"));
     }
-    let lifetimes = cx.lifetimes();
+    // Evaluated as the grant that started the family, with the user's current groups and
+    // assignments: a user removed from a group loses the refresh.
+    let allowed = cx
+        .check_access(Grant::FamilyOf(&current.grant_id), Some(&user), &scope)
+        .await?;
+    let scope = allowed.scope;
+    let lifetimes = cx.lifetimes().with(allowed.lifetimes);
     // Derived, so every retry of this token computes the same successor.
     let new_value = match &current.successor_key {
         Some(key) => derive_successor(&key.0, request.refresh_token.expose()),
@@ -107,5 +113,6 @@ pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision,
         scope,
         tokens: Wanted::TOKEN_ENDPOINT,
         refresh: Successor::Rotated(new_value),
+        lifetimes: allowed.lifetimes,
     })
 }

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 use super::GrantContext;
+use crate::policy::Grant;
 use crate::audit::{Event, Kind};
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Exchanged, Refresh, Subject, UserGrant, Wanted};
@@ -69,6 +70,11 @@ pub async fn decide(cx: &GrantContext<'_>, request: Exchange) -> Result<Decision
         }
     };
     let scope = narrow(cx, &subject, request.scope.as_deref())?;
+    // The server's access policies (issue 17) decide exchanges like every other issuance.
+    let allowed = cx
+        .check_access(Grant::Is(GrantType::TokenExchange), Some(&user), &scope)
+        .await?;
+    let scope = allowed.scope;
     let act = actor.map(|a| delegation(&a, &subject));
     cx.state.audit.record(
         Event::new(Kind::TokenExchanged, cx.now)
@@ -105,6 +111,7 @@ pub async fn decide(cx: &GrantContext<'_>, request: Exchange) -> Result<Decision
             id_token: false,
         },
         refresh: Refresh::None,
+        lifetimes: allowed.lifetimes,
     })
 }
 

@@ -1,16 +1,19 @@
 //! Per-server policy, as the minting code asks for it: how long each token lives (here), which
 //! custom claims a granted scope releases into which token (`claims`), and which scopes a grant
-//! issues (`scope`). Operators set it with `portcullis server update`, `scope …`, `claim …` and
+//! issues (`scope`), and who may have tokens for a client on what terms (`access`: app
+//! assignments, access policies and their rules). Operators set it with `portcullis server update`, `scope …`, `claim …` and
 //! `client update`; every grant reads it here, so tokens carry exactly what the policy grants.
 
+pub mod access;
 mod claims;
 mod scope;
 
 use crate::config::TokenConfig;
 use crate::store::{AuthorizationServer, Client};
 
-pub use crate::store::{ClaimSource, ClaimTarget, CustomClaim};
-pub use claims::{custom_claims, release};
+pub use crate::store::{ClaimSource, ClaimTarget, CustomClaim, GroupFilter, GroupsClaim};
+pub use access::{AccessRequest, Allowed, Grant, LifetimeOverride, Refused};
+pub use claims::{custom_claims, group_names, needs_groups, release};
 pub use scope::{decide_scope, default_scope, ScopeBasis};
 
 /// Token lifetimes in seconds: the client's override, else the server's, else the
@@ -58,6 +61,17 @@ impl Lifetimes {
                 server.refresh_reuse_grace,
                 config.refresh_reuse_grace.as_i64(),
             ),
+        }
+    }
+
+    /// These lifetimes with an access rule's overrides applied (a rule wins over the server
+    /// and the client).
+    pub fn with(self, rule: LifetimeOverride) -> Self {
+        Self {
+            access_token: rule.access_token.unwrap_or(self.access_token),
+            refresh_token: rule.refresh_token.unwrap_or(self.refresh_token),
+            refresh_idle: rule.refresh_idle.unwrap_or(self.refresh_idle),
+            ..self
         }
     }
 }

@@ -2,8 +2,8 @@
 //! clients, custom claims and scopes. Without it a client-credentials token costs four
 //! queries before its one signature (docs/performance.md).
 //!
-//! Invalidation across replicas: every write to `authorization_servers`, `clients`, `scopes` or
-//! `claims` bumps the single-row `config_version` counter, by trigger (migration 0004), so the
+//! Invalidation across replicas: every write to `authorization_servers`, `clients`, `scopes`,
+//! `claims`, `access_policies` or `access_rules` bumps the single-row `config_version` counter, by trigger (migration 0004), so the
 //! CLI, another replica and a hand-written UPDATE all count. Each replica reads the counter at
 //! most once per `cache.refresh_interval` (on the first cached read after it elapses) and drops
 //! everything when it moved. A change therefore reaches every replica within that interval
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{on_pool, AuthorizationServer, Client, CustomClaim, Store, StoreError};
+use super::{on_pool, AccessPolicy, AuthorizationServer, Client, CustomClaim, Store, StoreError};
 use crate::protocol::ScopeSet;
 
 /// Entries per kind beyond which the map is emptied rather than grown (a bound on memory, far
@@ -42,6 +42,7 @@ struct Entries {
     claims: HashMap<String, Arc<Vec<CustomClaim>>>,
     default_scopes: HashMap<String, ScopeSet>,
     scope_names: HashMap<String, Arc<Vec<String>>>,
+    access_policies: HashMap<String, Arc<Vec<AccessPolicy>>>,
 }
 
 impl Entries {
@@ -52,6 +53,7 @@ impl Entries {
         self.claims.clear();
         self.default_scopes.clear();
         self.scope_names.clear();
+        self.access_policies.clear();
     }
 }
 
@@ -239,6 +241,23 @@ impl Store {
         let loaded = Arc::new(self.scope_names(server_id).await?);
         self.cache.put(generation, |e| {
             bounded_insert(&mut e.scope_names, server_id, loaded.clone())
+        });
+        Ok(loaded)
+    }
+
+    /// `access_policies` (with their rules), from the cache.
+    pub async fn cached_access_policies(
+        &self,
+        server_id: &str,
+    ) -> Result<Arc<Vec<AccessPolicy>>, StoreError> {
+        self.revalidate_cache().await?;
+        if let Some(hit) = self.cache.get(|e| e.access_policies.get(server_id)) {
+            return Ok(hit);
+        }
+        let generation = self.cache.generation();
+        let loaded = Arc::new(self.access_policies(server_id).await?);
+        self.cache.put(generation, |e| {
+            bounded_insert(&mut e.access_policies, server_id, loaded.clone())
         });
         Ok(loaded)
     }

@@ -45,6 +45,102 @@ pub enum ClaimSource {
     Attribute(String),
     /// The same JSON value for everyone, released even without a user.
     Static(Value),
+    /// The names of the user's groups, filtered; left out beyond `max`.
+    Groups(GroupsClaim),
+}
+
+/// A groups claim: which of the user's group names it releases, and at most how many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupsClaim {
+    pub filter: GroupFilter,
+    /// More groups than this (after filtering) and the claim is left out, with a warning in
+    /// the log: a token that lists only some groups would mislead whoever reads it.
+    pub max: usize,
+}
+
+/// Which group names a groups claim releases.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupFilter {
+    All,
+    Prefix(String),
+    /// The whole name matches.
+    Regex(GroupPattern),
+    Equals(Vec<String>),
+}
+
+impl GroupFilter {
+    pub fn keeps(&self, name: &str) -> bool {
+        match self {
+            GroupFilter::All => true,
+            GroupFilter::Prefix(p) => name.starts_with(p.as_str()),
+            GroupFilter::Regex(r) => r.0.is_match(name),
+            GroupFilter::Equals(names) => names.iter().any(|n| n == name),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            GroupFilter::All => json!({ "filter": "all" }),
+            GroupFilter::Prefix(p) => json!({ "filter": "prefix", "value": p }),
+            GroupFilter::Regex(r) => json!({ "filter": "regex", "value": r.source() }),
+            GroupFilter::Equals(names) => json!({ "filter": "equals", "value": names }),
+        }
+    }
+}
+
+/// A `--filter-regex`, compiled once, anchored so it must match the whole group name.
+#[derive(Debug, Clone)]
+pub struct GroupPattern(regex::Regex, String);
+
+impl GroupPattern {
+    pub fn new(source: &str) -> Result<Self, String> {
+        regex::Regex::new(&format!("^(?:{source})$"))
+            .map(|r| Self(r, source.to_string()))
+            .map_err(|e| {
+                format!("--filter-regex `{source}` is not a valid regular expression: {e}")
+            })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.1
+    }
+}
+
+impl PartialEq for GroupPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.1 == other.1
+    }
+}
+
+impl GroupsClaim {
+    fn to_json(&self) -> Value {
+        let mut out = self.filter.to_json();
+        if let Some(map) = out.as_object_mut() {
+            map.insert("max".into(), json!(self.max));
+        }
+        out
+    }
+
+    fn parse(stored: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(stored).map_err(|e| e.to_string())?;
+        let max = v["max"].as_u64().ok_or("no max")? as usize;
+        let text = || v["value"].as_str().map(str::to_string).ok_or("no value");
+        let filter = match v["filter"].as_str() {
+            Some("all") => GroupFilter::All,
+            Some("prefix") => GroupFilter::Prefix(text()?),
+            Some("regex") => GroupFilter::Regex(GroupPattern::new(&text()?)?),
+            Some("equals") => GroupFilter::Equals(
+                v["value"]
+                    .as_array()
+                    .ok_or("no names")?
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect(),
+            ),
+            _ => return Err("unknown filter".into()),
+        };
+        Ok(Self { filter, max })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +171,9 @@ impl CustomClaim {
                 }
                 ClaimSource::Static(value) => {
                     map.insert("value".into(), value.clone());
+                }
+                ClaimSource::Groups(groups) => {
+                    map.insert("groups".into(), groups.to_json());
                 }
             }
         }
@@ -107,6 +206,7 @@ impl TryFrom<ClaimRow> for CustomClaim {
             "static" => ClaimSource::Static(
                 serde_json::from_str(&row.value).map_err(|e| corrupt(e.to_string()))?,
             ),
+            "groups" => ClaimSource::Groups(GroupsClaim::parse(&row.value).map_err(corrupt)?),
             other => return Err(corrupt(format!("unknown source `{other}`"))),
         };
         let token_types = split_list(&row.token_types)
@@ -132,6 +232,7 @@ impl Store {
         let (source, value) = match &claim.source {
             ClaimSource::Attribute(attribute) => ("attribute", attribute.clone()),
             ClaimSource::Static(value) => ("static", value.to_string()),
+            ClaimSource::Groups(groups) => ("groups", groups.to_json().to_string()),
         };
         let token_types = claim
             .token_types

@@ -24,6 +24,8 @@ pub struct Client {
     pub refresh_token_ttl: Option<i64>,
     /// RFC 8693: the audiences this client may exchange tokens for; empty: no token exchange.
     pub token_exchange_audiences: Vec<String>,
+    /// Only users assigned to the client (directly or through a group) get tokens.
+    pub assignment_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -82,6 +84,7 @@ impl Client {
             "id_token_ttl": self.id_token_ttl,
             "refresh_token_ttl": self.refresh_token_ttl,
             "token_exchange_audiences": self.token_exchange_audiences,
+            "assignment_required": self.assignment_required,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         })
@@ -124,6 +127,7 @@ impl NewClient {
             id_token_ttl: None,
             refresh_token_ttl: None,
             token_exchange_audiences: Vec::new(),
+            assignment_required: false,
             created_at: now,
             updated_at: now,
         }
@@ -147,6 +151,7 @@ struct ClientRow {
     id_token_ttl: Option<i64>,
     refresh_token_ttl: Option<i64>,
     token_exchange_audiences: String,
+    assignment_required: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -180,6 +185,7 @@ impl TryFrom<ClientRow> for Client {
             id_token_ttl: row.id_token_ttl,
             refresh_token_ttl: row.refresh_token_ttl,
             token_exchange_audiences: split_list(&row.token_exchange_audiences),
+            assignment_required: row.assignment_required,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -188,8 +194,8 @@ impl TryFrom<ClientRow> for Client {
 
 const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
     grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
-    access_token_ttl, id_token_ttl, refresh_token_ttl, token_exchange_audiences, created_at, \
-    updated_at";
+    access_token_ttl, id_token_ttl, refresh_token_ttl, token_exchange_audiences, \
+    assignment_required, created_at, updated_at";
 
 fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
     items

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 
 use super::{on_pool, Db, Store, StoreError};
 use crate::clock::UnixTime;
+use crate::protocol::GrantType;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuthorizationCode {
@@ -56,9 +57,10 @@ impl Store {
         scope: &str,
         now: UnixTime,
         expires_at: UnixTime,
+        grant_type: GrantType,
     ) -> Result<(), StoreError> {
         self.insert_session_grant(
-            id, server_id, client_id, user_id, None, scope, now, expires_at,
+            id, server_id, client_id, user_id, None, scope, now, expires_at, grant_type,
         )
         .await
     }
@@ -76,10 +78,11 @@ impl Store {
         scope: &str,
         now: UnixTime,
         expires_at: UnixTime,
+        grant_type: GrantType,
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO grants (id, server_id, client_id, user_id, session_sid, scope, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             expires_at, grant_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id)
         .bind(server_id)
@@ -89,6 +92,7 @@ impl Store {
         .bind(scope)
         .bind(now)
         .bind(expires_at)
+        .bind(grant_type.as_str())
         .execute(pool)
         .await?
         .rows_affected());
@@ -114,6 +118,18 @@ impl Store {
             .rows_affected()
         });
         Ok(())
+    }
+
+    /// The grant type that started a grant's family (`None` for grants stored before it was
+    /// recorded, or an unknown grant).
+    pub async fn grant_type_of(&self, id: &str) -> Result<Option<GrantType>, StoreError> {
+        let row: Option<(Option<String>,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT grant_type FROM grants WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.and_then(|(g,)| g).and_then(|g| g.parse().ok()))
     }
 
     /// Is the grant still in force?
@@ -162,8 +178,8 @@ impl Store {
                 static SQL: LazyLock<String> = LazyLock::new(|| {
                     format!(
                         "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, session_sid, \
-                         scope, created_at, expires_at) VALUES ($2, $3, $4, $5, $6, $17, $14, $16) \
-                         RETURNING id) \
+                         scope, created_at, expires_at, grant_type) \
+                         VALUES ($2, $3, $4, $5, $6, $17, $14, $16, 'authorization_code') RETURNING id) \
                          {INSERT_CODE} \
                          SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g"
                     )
@@ -185,6 +201,7 @@ impl Store {
                     grant_scope,
                     c.created_at,
                     grant_expires_at,
+                    GrantType::AuthorizationCode,
                 )
                 .await?;
                 self.insert_code(code_hash, c).await

@@ -15,6 +15,7 @@ use sqlx::{Postgres, Sqlite};
 
 use lanes::Lanes;
 
+mod access_policies;
 mod audit;
 mod cache;
 mod claims;
@@ -22,6 +23,7 @@ mod clients;
 mod consents;
 mod device_codes;
 mod grants;
+mod groups;
 mod housekeeping;
 mod interactions;
 mod keys;
@@ -37,11 +39,13 @@ mod sessions;
 mod users;
 pub mod wal;
 
+pub use access_policies::{AccessPolicy, AccessRule, People, PolicyClients};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use claims::{ClaimSource, ClaimTarget, CustomClaim};
+pub use claims::{ClaimSource, ClaimTarget, CustomClaim, GroupFilter, GroupPattern, GroupsClaim};
 pub use clients::{Client, NewClient};
 pub use device_codes::{DeviceCode, DeviceDecision, DevicePoll, NewDeviceCode, SLOW_DOWN_STEP};
 pub use grants::{AuthorizationCode, Redemption};
+pub use groups::{Assignee, Group};
 pub use housekeeping::HousekeepingLock;
 pub use interactions::StoredInteraction;
 pub use keys::{NewestKey, Rewrapped, StoredKey};

@@ -57,6 +57,9 @@ pub struct User {
     pub disabled: bool,
     /// Standard claims (OIDC Core §5.1), `address` as an object (§5.1.1).
     pub claims: Map<String, Value>,
+    /// Custom attributes (`user update --attribute`), read by attribute claims; never a
+    /// standard claim's name.
+    pub attributes: Map<String, Value>,
     pub failed_logins: i64,
     pub locked_until: Option<UnixTime>,
     pub password_changed_at: Option<UnixTime>,
@@ -101,6 +104,7 @@ impl User {
             "disabled": self.disabled,
             "has_password": self.has_password(),
             "claims": self.claims,
+            "attributes": self.attributes,
             "failed_logins": self.failed_logins,
             "locked_until": self.locked_until,
             "password_changed_at": self.password_changed_at,
@@ -134,6 +138,7 @@ struct UserRow {
     password_hash: Option<String>,
     disabled: bool,
     claims: String,
+    attributes: String,
     failed_logins: i64,
     locked_until: Option<i64>,
     password_changed_at: Option<i64>,
@@ -153,12 +158,22 @@ impl TryFrom<UserRow> for User {
                 )))
             }
         };
+        let attributes = match serde_json::from_str(&row.attributes) {
+            Ok(Value::Object(attributes)) => attributes,
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "user {}: attributes are not a JSON object",
+                    row.id
+                )))
+            }
+        };
         Ok(User {
             id: row.id,
             username: row.username,
             password_hash: row.password_hash,
             disabled: row.disabled,
             claims,
+            attributes,
             failed_logins: row.failed_logins,
             locked_until: row.locked_until,
             password_changed_at: row.password_changed_at,
@@ -168,7 +183,7 @@ impl TryFrom<UserRow> for User {
     }
 }
 
-const COLUMNS: &str = "id, username, password_hash, disabled, claims, failed_logins, \
+const COLUMNS: &str = "id, username, password_hash, disabled, claims, attributes, failed_logins, \
     locked_until, password_changed_at, created_at, updated_at";
 
 /// A user read in the same query as the row that names them (a session, a refresh token): the
@@ -186,6 +201,8 @@ pub(super) struct JoinedUserRow {
     disabled: bool,
     #[sqlx(rename = "u_claims")]
     claims: String,
+    #[sqlx(rename = "u_attributes")]
+    attributes: String,
     #[sqlx(rename = "u_failed_logins")]
     failed_logins: i64,
     #[sqlx(rename = "u_locked_until")]
@@ -207,6 +224,7 @@ impl TryFrom<JoinedUserRow> for User {
             password_hash: row.password_hash,
             disabled: row.disabled,
             claims: row.claims,
+            attributes: row.attributes,
             failed_logins: row.failed_logins,
             locked_until: row.locked_until,
             password_changed_at: row.password_changed_at,
@@ -422,6 +440,26 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Replace a user's custom attributes; `false` if there is no such user.
+    pub async fn set_user_attributes(
+        &self,
+        id: &str,
+        attributes: &Map<String, Value>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let attributes = Value::Object(attributes.clone()).to_string();
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE users SET attributes = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(&attributes)
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
     /// Clear a lockout and the failed-login count; `false` if there is no such user.
     pub async fn unlock_user(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
         let done = on_pool!(self, pool => sqlx::query(
@@ -478,6 +516,7 @@ mod tests {
             password_hash: Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA".into()),
             disabled: false,
             claims: Map::new(),
+            attributes: Map::new(),
             failed_logins: 0,
             locked_until: None,
             password_changed_at: Some(1),

@@ -3,7 +3,9 @@
 //! the scopes and tokens that carry them, token lifetimes (client over server over default),
 //! and clients narrowed to fewer grant types or scopes. `cli` covers the commands themselves.
 
+mod access;
 mod cli;
+mod groups;
 
 use std::process::{Command, Output};
 
@@ -69,6 +71,17 @@ pub fn refused(server: &TestServer, code: i32, line: &str) -> String {
         String::from_utf8_lossy(&output.stdout)
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The kinds of the audit log's newest events (`audit --json`, one object per line).
+pub fn audit_kinds(server: &TestServer) -> Vec<String> {
+    let output = portcullis(server, "audit --limit 500 --json");
+    assert!(output.status.success(), "audit");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|event| event["kind"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// A relying party whose user has an attribute beyond the standard claims.
