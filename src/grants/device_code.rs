@@ -5,9 +5,9 @@
 //! every replica answers alike. The tokens are those of the code flow.
 
 use super::GrantContext;
-use crate::policy::Grant;
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Refresh, Subject, UserGrant, Wanted};
+use crate::policy::Grant;
 use crate::protocol::token_request::DevicePoll as PollRequest;
 use crate::protocol::{GrantType, ScopeSet};
 use crate::security::hash_secret;

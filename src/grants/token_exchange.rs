@@ -9,10 +9,10 @@
 use serde_json::{json, Value};
 
 use super::GrantContext;
-use crate::policy::Grant;
 use crate::audit::{Event, Kind};
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Exchanged, Refresh, Subject, UserGrant, Wanted};
+use crate::policy::Grant;
 use crate::protocol::token_request::Exchange;
 use crate::protocol::{GrantType, ScopeSet};
 use crate::security::Secret;
