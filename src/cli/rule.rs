@@ -215,7 +215,7 @@ async fn apply(
         let mut grants = given
             .iter()
             .filter(|g| !g.trim().is_empty())
-            .map(|g| g.trim().parse::<GrantType>())
+            .map(|g| GrantType::from_cli(g.trim()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(CliError)?;
         grants.sort();

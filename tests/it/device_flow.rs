@@ -435,6 +435,50 @@ async fn a_denied_request_gets_access_denied(backend: Backend) {
     assert_eq!(denied.len(), 1);
 }
 
+/// The server's access policies decide the device grant too (issue 17): with a policy whose
+/// rules cover other grants only, an approved device gets `invalid_grant` naming the policy;
+/// a rule for the device grant lets it through with the rule's lifetime.
+async fn access_policies_decide_the_device_grant(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.create_user("ada", "correct horse").await;
+    let client_id = device_client(&server, "default").await;
+    crate::policy::ok(
+        &server,
+        "policy create --server default --name tv --all-clients",
+    );
+    crate::policy::ok(
+        &server,
+        "rule create --server default --policy tv --name passwords-only \
+         --grant-type password --everyone",
+    );
+    let started = start(&server, "", &client_id, "videos.watch").await;
+    approve(&server, &started).await;
+    let response = poll(&server, "", &client_id, &field(&started, "device_code")).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tv"),
+        "{body}"
+    );
+
+    crate::policy::ok(
+        &server,
+        "rule create --server default --policy tv --name devices \
+         --grant-type device_code --everyone --access-token-ttl 5m",
+    );
+    server.clock.advance(2);
+    let started = start(&server, "", &client_id, "videos.watch").await;
+    approve(&server, &started).await;
+    let response = poll(&server, "", &client_id, &field(&started, "device_code")).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["expires_in"], 300, "the rule's lifetime: {body}");
+}
+
 async fn an_expired_device_code_gets_expired_token_and_its_user_code_is_refused(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
         c.tokens.device_code_ttl = portcullis::config::Seconds(120);
@@ -1100,6 +1144,7 @@ on_both_databases!(
     polling_before_a_decision_gets_authorization_pending,
     polling_faster_than_the_interval_gets_slow_down_and_five_more_seconds,
     a_denied_request_gets_access_denied,
+    access_policies_decide_the_device_grant,
     an_expired_device_code_gets_expired_token_and_its_user_code_is_refused,
     a_device_code_is_redeemed_once,
     a_user_code_is_single_use,
