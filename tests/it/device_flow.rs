@@ -170,21 +170,34 @@ async fn device_flow_with_the_oauth2_crate(backend: Backend) {
         .secret()
         .clone();
 
-    // The device polls (its sleeps move the server's clock by the interval) while the user,
-    // with the complete URI (the code pre-filled), signs in and approves.
+    // The device polls while the user, with the complete URI (the code pre-filled), signs in
+    // and approves. Until the user is done, the server's clock stands still, so every poll
+    // comes too soon (`slow_down`, and the client's interval grows with the server's) and
+    // nothing expires however slow the machine; then a sleep moves the clock by the interval
+    // the client was told, and the next poll gets the tokens.
     let polls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let approved = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clock = server.clock.clone();
     let counted = polls.clone();
+    let user_done = approved.clone();
     let device = client.exchange_device_access_token(&details).request_async(
         &server.http,
         move |interval| {
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            clock.advance(interval.as_secs() as i64);
+            if user_done.load(std::sync::atomic::Ordering::SeqCst) {
+                clock.advance(interval.as_secs() as i64);
+            }
             tokio::time::sleep(Duration::from_millis(20))
         },
         None,
     );
+    let waited = polls.clone();
     let user = async {
+        // The user approves only once the device has been told to wait, so the flow always
+        // shows the polling (the first poll could otherwise come after the approval).
+        while waited.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let agent = UserAgent::new();
         let (url, status, body) = agent.navigate(&complete, &server.base).await.page();
         assert_eq!(status, 200);
@@ -205,7 +218,9 @@ async fn device_flow_with_the_oauth2_crate(backend: Backend) {
             )
             .await
             .page();
-        decide(&agent, &server, page, "allow").await
+        let decided = decide(&agent, &server, page, "allow").await;
+        approved.store(true, std::sync::atomic::Ordering::SeqCst);
+        decided
     };
     let (token, (status, _)) = tokio::time::timeout(Duration::from_secs(60), async {
         tokio::join!(device, user)
