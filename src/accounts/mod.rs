@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+pub mod sign_in;
 pub mod turns;
 
 pub use turns::UserTurns;

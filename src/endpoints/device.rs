@@ -14,6 +14,7 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::accounts;
+use crate::accounts::sign_in::{SignIn, SignInForm};
 use crate::audit::{Event, Kind};
 use crate::auth_server::AuthServer;
 use crate::authorize::interaction::{check_csrf, csrf_token};
@@ -151,46 +152,29 @@ async fn sign_in(
 ) -> Result<Result<(crate::store::Session, User, HeaderValue), (StatusCode, &'static str)>, Error> {
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or(""));
-    let limits = &state.config.rate_limits;
-    // Before the password is hashed: a flood of guesses buys no argon2 time.
-    if let Err(limited) =
-        rate_limit::check_sign_in(&state.store, limits, ip, &username, now).await?
-    {
-        state.audit.record(
-            Event::new(Kind::RateLimited, now)
-                .server(server.id())
-                .actor(format!("ip:{ip}"))
-                .detail("limit", limited.limit)
-                .typed_username(&username),
-        );
-        return Ok(Err((StatusCode::TOO_MANY_REQUESTS, SLOW_DOWN)));
-    }
-    let user = match accounts::check_password(state, &username, &password, ip, now).await? {
-        Ok(user) => user,
-        Err(why) => {
-            state.audit.record(
-                Event::new(Kind::SignInFailed, now)
-                    .server(server.id())
-                    .actor(format!("ip:{ip}"))
-                    .detail("via", "device")
-                    .typed_username(&username)
-                    .detail("reason", why.as_str()),
-            );
-            return Ok(Err((StatusCode::UNAUTHORIZED, FAILED_SIGN_IN)));
-        }
-    };
-    let previous = sessions::current(state, server.id(), headers, now).await?;
-    let (session, cookie) =
-        sessions::start(state, server.id(), &user.id, previous.as_ref(), now).await?;
-    state.audit.record(
-        Event::new(Kind::SignIn, now)
-            .server(server.id())
-            .actor(format!("ip:{ip}"))
-            .subject(user.id.as_str())
-            .detail("via", "device")
-            .detail("username", username.as_str()),
-    );
-    Ok(Ok((session, user, cookie)))
+    let signed_in = accounts::sign_in::sign_in(
+        state,
+        SignInForm {
+            server_id: server.id(),
+            ip,
+            headers,
+            username: &username,
+            password: &password,
+            via: "device",
+            client_id: None,
+        },
+        now,
+    )
+    .await?;
+    Ok(match signed_in {
+        SignIn::Limited(_) => Err((StatusCode::TOO_MANY_REQUESTS, SLOW_DOWN)),
+        SignIn::Failed => Err((StatusCode::UNAUTHORIZED, FAILED_SIGN_IN)),
+        SignIn::SignedIn {
+            session,
+            user,
+            cookie,
+        } => Ok((session, user, cookie)),
+    })
 }
 
 /// `step=decide`: the signed-in user allows or denies the request the code names.

@@ -8,8 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::json;
 
-use crate::accounts;
-use crate::audit::{Event, Kind};
+use crate::accounts::sign_in::{self, SignIn, SignInForm};
 use crate::auth_server::AuthServer;
 use crate::authorize::interaction::{self, csrf_token, Authenticated, InteractionState};
 use crate::authorize::{AuthorizeError, Browser};
@@ -17,9 +16,7 @@ use crate::error::Error;
 use crate::http::client_ip::ClientIp;
 use crate::http::pages::form_target;
 use crate::protocol::FormParams;
-use crate::rate_limit;
 use crate::security::Secret;
-use crate::sessions;
 use crate::state::AppState;
 
 const FAILED: &str = "Incorrect username or password.";
@@ -141,61 +138,46 @@ async fn sign_in(
     let mut loaded = submission.state.clone();
     let username = form.get("username").unwrap_or("").trim().to_string();
     let password = Secret::new(form.get("password").unwrap_or(""));
-    // Before the password is hashed: a flood of guesses buys no argon2 time.
-    let limits = &state.config.rate_limits;
-    if let Err(limited) =
-        rate_limit::check_sign_in(&state.store, limits, ip, &username, now).await?
-    {
-        state.audit.record(
-            Event::new(Kind::RateLimited, now)
-                .server(server.id())
-                .actor(format!("ip:{ip}"))
-                .detail("limit", limited.limit)
-                .typed_username(&username),
-        );
-        let mut page = render(
-            state,
-            server,
-            id,
-            browser,
-            &loaded,
-            &username,
-            Some(SLOW_DOWN),
-        )
-        .await;
-        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        page.headers_mut()
-            .insert(header::RETRY_AFTER, limited.retry_after_header());
-        return Ok(page);
-    }
-    let user = match accounts::check_password(state, &username, &password, ip, now).await? {
-        Ok(user) => user,
-        Err(why) => {
-            tracing::info!(server = %server.id(), reason = ?why, "failed sign-in");
-            state.audit.record(
-                Event::new(Kind::SignInFailed, now)
-                    .server(server.id())
-                    .actor(format!("ip:{ip}"))
-                    .detail("via", "login")
-                    .typed_username(&username)
-                    .detail("reason", why.as_str()),
-            );
-            return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await);
+    let signed_in = sign_in::sign_in(
+        state,
+        SignInForm {
+            server_id: server.id(),
+            ip,
+            headers,
+            username: &username,
+            password: &password,
+            via: "login",
+            client_id: Some(loaded.request.client_id.as_str()),
+        },
+        now,
+    )
+    .await?;
+    let (session, user, cookie) = match signed_in {
+        SignIn::Limited(limited) => {
+            let mut page = render(
+                state,
+                server,
+                id,
+                browser,
+                &loaded,
+                &username,
+                Some(SLOW_DOWN),
+            )
+            .await;
+            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            page.headers_mut()
+                .insert(header::RETRY_AFTER, limited.retry_after_header());
+            return Ok(page);
         }
+        SignIn::Failed => {
+            return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await)
+        }
+        SignIn::SignedIn {
+            session,
+            user,
+            cookie,
+        } => (session, user, cookie),
     };
-    let previous = sessions::current(state, server.id(), headers, now).await?;
-    let (session, cookie) =
-        sessions::start(state, server.id(), &user.id, previous.as_ref(), now).await?;
-    tracing::info!(server = %server.id(), user = %user.id, sid = %session.sid, "signed in");
-    state.audit.record(
-        Event::new(Kind::SignIn, now)
-            .server(server.id())
-            .actor(format!("ip:{ip}"))
-            .subject(user.id.as_str())
-            .detail("via", "login")
-            .detail("username", username.as_str())
-            .detail("client_id", loaded.request.client_id.as_str()),
-    );
     loaded.authenticated = Some(Authenticated {
         user_id: user.id.clone(),
         sid: session.sid.clone(),
