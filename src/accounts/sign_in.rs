@@ -35,12 +35,14 @@ pub enum SignIn {
     Limited(Limited),
     /// The password check failed (whatever failed: the form shows one message).
     Failed,
-    /// A new session, with its cookie.
-    SignedIn {
-        session: Session,
-        user: User,
-        cookie: HeaderValue,
-    },
+    /// A new session, with its cookie (boxed: it dwarfs the other variants).
+    SignedIn(Box<Started>),
+}
+
+pub struct Started {
+    pub session: Session,
+    pub user: User,
+    pub cookie: HeaderValue,
 }
 
 pub async fn sign_in(
@@ -99,9 +101,9 @@ pub async fn sign_in(
         event = event.detail("client_id", client_id);
     }
     state.audit.record(event);
-    Ok(SignIn::SignedIn {
+    Ok(SignIn::SignedIn(Box::new(Started {
         session,
         user,
         cookie,
-    })
+    })))
 }

@@ -169,11 +169,7 @@ async fn sign_in(
     Ok(match signed_in {
         SignIn::Limited(_) => Err((StatusCode::TOO_MANY_REQUESTS, SLOW_DOWN)),
         SignIn::Failed => Err((StatusCode::UNAUTHORIZED, FAILED_SIGN_IN)),
-        SignIn::SignedIn {
-            session,
-            user,
-            cookie,
-        } => Ok((session, user, cookie)),
+        SignIn::SignedIn(started) => Ok((started.session, started.user, started.cookie)),
     })
 }
 

@@ -172,11 +172,7 @@ async fn sign_in(
         SignIn::Failed => {
             return Ok(render(state, server, id, browser, &loaded, &username, Some(FAILED)).await)
         }
-        SignIn::SignedIn {
-            session,
-            user,
-            cookie,
-        } => (session, user, cookie),
+        SignIn::SignedIn(started) => (started.session, started.user, started.cookie),
     };
     loaded.authenticated = Some(Authenticated {
         user_id: user.id.clone(),
