@@ -71,6 +71,7 @@ pub enum Kind {
     AccessRuleCreated,
     AccessRuleUpdated,
     AccessRuleDeleted,
+    ServerUpdated,
 }
 
 impl Kind {
@@ -114,6 +115,7 @@ impl Kind {
         Self::AccessRuleCreated,
         Self::AccessRuleUpdated,
         Self::AccessRuleDeleted,
+        Self::ServerUpdated,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -161,6 +163,7 @@ impl Kind {
             Self::AccessRuleCreated => "access_rule_created",
             Self::AccessRuleUpdated => "access_rule_updated",
             Self::AccessRuleDeleted => "access_rule_deleted",
+            Self::ServerUpdated => "server_updated",
         }
     }
 }

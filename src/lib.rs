@@ -10,6 +10,7 @@ pub mod cli;
 pub mod http;
 
 // Endpoints and the flows behind them.
+pub mod admin;
 pub mod authorize;
 pub mod endpoints;
 pub mod grants;

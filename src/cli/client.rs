@@ -10,12 +10,14 @@ use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::manage::clients::{
-    register_client, rotate_client_secret, update_client, ClientChanges, ClientRequest,
+    change_client, create_client, delete_client, rotate_secret, ClientChanges, ClientRecord,
+    ClientRequest,
 };
-use crate::manage::logout::{check_logout_changes, update_client_logout, LogoutChanges};
+use crate::manage::logout::LogoutChanges;
+use crate::manage::Actor;
 use crate::protocol::{ClientAuthMethod, GrantType};
 use crate::security::Secret;
-use crate::store::{Client, ClientLogout, Store};
+use crate::store::{Client, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -217,8 +219,6 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             auth_method,
             logout,
         } => {
-            let logout = logout.changes();
-            check_logout_changes(&logout).map_err(CliError::from)?;
             let request = ClientRequest {
                 server_id: server,
                 name,
@@ -231,14 +231,16 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 first_party,
                 auth_method,
             };
-            let (client, secret) = register_client(store, request, SystemClock.now())
-                .await
-                .map_err(CliError::from)?;
-            let logout = update_client_logout(store, &client.id, logout)
-                .await
-                .map_err(CliError::from)?;
-            audit_client(store, Kind::ClientCreated, &client.server_id, &client.id).await;
-            print_with_secret(client.to_json(), &logout, secret.as_ref());
+            let (record, secret) = create_client(
+                store,
+                request,
+                logout.changes(),
+                &Actor::Cli,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(CliError::from)?;
+            print_with_secret(record.to_json(), secret.as_ref());
             Ok(())
         }
         ClientCommand::List { server } => {
@@ -252,18 +254,16 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 .collect::<Vec<_>>()));
             Ok(())
         }
-        ClientCommand::Show { client_id } => match store.client(&client_id).await {
-            Ok(Some(client)) => {
-                let logout = store
-                    .client_logout(&client.id)
-                    .await
-                    .map_err(CliError::from)?;
-                print_with_secret(with_assignments(store, &client).await?, &logout, None);
-                Ok(())
-            }
-            Ok(None) => Err(CliError(format!("no client `{client_id}`"))),
-            Err(e) => Err(CliError::from(e)),
-        },
+        ClientCommand::Show { client_id } => {
+            let record = ClientRecord::load(store, &client_id)
+                .await
+                .map_err(CliError::from)?
+                .ok_or_else(|| CliError(format!("no client `{client_id}`")))?;
+            let mut out = record.to_json();
+            out["assignments"] = assignments_json(store, &record.client).await?;
+            print_json(&out);
+            Ok(())
+        }
         ClientCommand::Update {
             client_id,
             name,
@@ -280,8 +280,6 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             token_exchange_audiences,
             assignment_required,
         } => {
-            let logout = logout.changes();
-            check_logout_changes(&logout).map_err(CliError::from)?;
             let changes = ClientChanges {
                 name,
                 grant_types,
@@ -295,21 +293,20 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
                 token_exchange_audiences: list(token_exchange_audiences),
             };
-            let mut client = update_client(store, &client_id, changes, SystemClock.now())
-                .await
-                .map_err(CliError::from)?;
-            if let Some(required) = assignment_required {
-                store
-                    .set_client_assignment_required(&client.id, required, SystemClock.now())
-                    .await
-                    .map_err(CliError::from)?;
-                client.assignment_required = required;
-            }
-            let logout = update_client_logout(store, &client.id, logout)
-                .await
-                .map_err(CliError::from)?;
-            audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
-            print_with_secret(with_assignments(store, &client).await?, &logout, None);
+            let record = change_client(
+                store,
+                &client_id,
+                changes,
+                assignment_required,
+                logout.changes(),
+                &Actor::Cli,
+                SystemClock.now(),
+            )
+            .await
+            .map_err(CliError::from)?;
+            let mut out = record.to_json();
+            out["assignments"] = assignments_json(store, &record.client).await?;
+            print_json(&out);
             Ok(())
         }
         ClientCommand::Assign {
@@ -321,35 +318,23 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             assignees,
         } => change_assignments(store, &client_id, assignees, false).await,
         ClientCommand::RotateSecret { client_id } => {
-            let (client, secret) = rotate_client_secret(store, &client_id, SystemClock.now())
+            let (record, secret) = rotate_secret(store, &client_id, &Actor::Cli, SystemClock.now())
                 .await
                 .map_err(CliError::from)?;
-            audit_client(
-                store,
-                Kind::ClientSecretRotated,
-                &client.server_id,
-                &client.id,
-            )
-            .await;
-            let logout = store
-                .client_logout(&client.id)
-                .await
-                .map_err(CliError::from)?;
-            print_with_secret(client.to_json(), &logout, Some(&secret));
+            print_with_secret(record.to_json(), Some(&secret));
             Ok(())
         }
-        ClientCommand::Delete { client_id } => match store.delete_client(&client_id).await {
-            Ok(true) => {
-                let event = Event::new(Kind::ClientDeleted, SystemClock.now())
-                    .actor("cli")
-                    .subject(client_id.as_str());
-                audit::write(store, event).await;
+        ClientCommand::Delete { client_id } => {
+            if delete_client(store, &client_id, &Actor::Cli, SystemClock.now())
+                .await
+                .map_err(CliError::from)?
+            {
                 print_json(&json!({ "deleted": client_id }));
                 Ok(())
+            } else {
+                Err(CliError(format!("no client `{client_id}`")))
             }
-            Ok(false) => Err(CliError(format!("no client `{client_id}`"))),
-            Err(e) => Err(CliError::from(e)),
-        },
+        }
     }
 }
 
@@ -399,53 +384,28 @@ async fn change_assignments(
             }),
         );
     audit::write(store, event).await;
-    print_json(&with_assignments(store, &client).await?);
+    let mut out = client.to_json();
+    out["assignments"] = assignments_json(store, &client).await?;
+    print_json(&out);
     Ok(())
 }
 
-/// The client as JSON with its assignments.
-async fn with_assignments(store: &Store, client: &Client) -> Result<serde_json::Value, CliError> {
+/// The client's app assignments as JSON.
+async fn assignments_json(store: &Store, client: &Client) -> Result<serde_json::Value, CliError> {
     let assignments = store
         .client_assignments(&client.id)
         .await
         .map_err(CliError::from)?;
-    let mut out = client.to_json();
-    out["assignments"] = json!(assignments.iter().map(|a| a.to_json()).collect::<Vec<_>>());
-    Ok(out)
+    Ok(json!(assignments
+        .iter()
+        .map(|a| a.to_json())
+        .collect::<Vec<_>>()))
 }
 
-/// The client's JSON (`out`) with its logout settings, and its secret when it was just made: the
-/// only time it is shown.
-fn print_with_secret(mut out: serde_json::Value, logout: &ClientLogout, secret: Option<&Secret>) {
-    if let Some(map) = out.as_object_mut() {
-        map.insert(
-            "backchannel_logout_uri".into(),
-            json!(logout.backchannel_logout_uri),
-        );
-        map.insert(
-            "backchannel_logout_session_required".into(),
-            json!(logout.backchannel_session_required),
-        );
-        map.insert(
-            "frontchannel_logout_uri".into(),
-            json!(logout.frontchannel_logout_uri),
-        );
-        map.insert(
-            "frontchannel_logout_session_required".into(),
-            json!(logout.frontchannel_session_required),
-        );
-        if let Some(secret) = secret {
-            map.insert("client_secret".into(), json!(secret.expose()));
-        }
+/// The client's JSON (`out`), with its secret when it was just made: the only time it is shown.
+fn print_with_secret(mut out: serde_json::Value, secret: Option<&Secret>) {
+    if let (Some(map), Some(secret)) = (out.as_object_mut(), secret) {
+        map.insert("client_secret".into(), json!(secret.expose()));
     }
     print_json(&out);
-}
-
-/// A client change, in the audit log: which client, never its secret.
-async fn audit_client(store: &Store, kind: Kind, server_id: &str, client_id: &str) {
-    let event = Event::new(kind, SystemClock.now())
-        .server(server_id)
-        .actor("cli")
-        .subject(client_id);
-    audit::write(store, event).await;
 }

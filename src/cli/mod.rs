@@ -131,7 +131,7 @@ pub(crate) async fn open_store(config: &Config) -> Result<Store, CliError> {
     })?;
     store.migrate().await.map_err(CliError::from)?;
     store
-        .ensure_default_server(SystemClock.now())
+        .ensure_builtin_servers(SystemClock.now())
         .await
         .map_err(CliError::from)?;
     Ok(store)

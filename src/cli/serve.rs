@@ -59,7 +59,7 @@ pub async fn open(config: &Config, clock: &dyn Clock) -> Result<Store, ServeErro
     store.migrate().await.map_err(db_error)?;
     store.set_cache_refresh_interval(config.cache.refresh_interval.as_duration());
     store
-        .ensure_default_server(clock.now())
+        .ensure_builtin_servers(clock.now())
         .await
         .map_err(db_error)?;
     Ok(store)

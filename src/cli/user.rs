@@ -12,12 +12,13 @@ use tokio::io::AsyncBufReadExt;
 
 use self::claims::ClaimArgs;
 use super::{open_store, print_json, CliError};
-use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
+use crate::manage::users::{self, UserRequest};
+use crate::manage::Actor;
 use crate::passwords::PasswordHasher;
 use crate::security::Secret;
-use crate::store::{NewUser, Sessions, Store, User, Username};
+use crate::store::{Store, User};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -128,7 +129,6 @@ async fn execute(
             attributes,
             ..
         } => {
-            let username = Username::parse(&username).map_err(CliError)?;
             let claims = claims.into_claims()?;
             let mut attribute_map = serde_json::Map::new();
             attributes::merge(&mut attribute_map, attributes, &[])?;
@@ -136,20 +136,15 @@ async fn execute(
                 Some(password) => Some(hash(config, password).await?),
                 None => None,
             };
-            let new = NewUser {
+            let request = UserRequest {
                 username,
                 password_hash,
                 claims,
+                attributes: attribute_map,
             };
-            let mut user = store.insert_user(&new, now).await.map_err(CliError::from)?;
-            if !attribute_map.is_empty() {
-                store
-                    .set_user_attributes(&user.id, &attribute_map, now)
-                    .await
-                    .map_err(CliError::from)?;
-                user = reload(store, &user, true).await?;
-            }
-            audit_user(store, Kind::UserCreated, &user, now).await;
+            let user = users::create_user(store, request, &Actor::Cli, now)
+                .await
+                .map_err(CliError::from)?;
             print_json(&user_json(store, &user).await?);
         }
         UserCommand::Update {
@@ -165,32 +160,16 @@ async fn execute(
             let only_attributes = given.is_empty()
                 && unset.is_empty()
                 && !(attributes.is_empty() && unset_attributes.is_empty());
-            let changed = if only_attributes {
-                Vec::new()
-            } else {
-                claims::merge(&mut updated, given, &unset)?
-            };
+            if !only_attributes {
+                claims::merge(&mut updated, given, &unset)?;
+            }
             let mut updated_attributes = user.attributes.clone();
-            let changed_attributes =
-                attributes::merge(&mut updated_attributes, attributes, &unset_attributes)?;
-            let mut stored = store
-                .set_user_claims(&user.id, &updated, now)
-                .await
-                .map_err(CliError::from)?;
-            if stored && !changed_attributes.is_empty() {
-                stored = store
-                    .set_user_attributes(&user.id, &updated_attributes, now)
+            attributes::merge(&mut updated_attributes, attributes, &unset_attributes)?;
+            let user =
+                users::update_profile(store, &user, updated, updated_attributes, &Actor::Cli, now)
                     .await
                     .map_err(CliError::from)?;
-            }
-            if stored {
-                // The names of the claims and attributes changed, never their values.
-                let event = user_event(Kind::UserUpdated, &user, now)
-                    .detail("claims", changed)
-                    .detail("attributes", changed_attributes);
-                audit::write(store, event).await;
-            }
-            print_json(&user_json(store, &reload(store, &user, stored).await?).await?);
+            print_json(&user_json(store, &user).await?);
         }
         UserCommand::List => {
             let users = store.users().await.map_err(CliError::from)?;
@@ -204,40 +183,30 @@ async fn execute(
         UserCommand::Enable { user } => set_disabled(store, &user, false, now).await?,
         UserCommand::Delete { user } => {
             let user = find_user(store, &user).await?;
-            if !store
-                .delete_user(&user.id, now)
+            if !users::delete_user(store, &user, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?
             {
-                return Err(no_user(&user.username));
+                return Err(CliError(format!("no user `{}`", user.username)));
             }
-            audit_user(store, Kind::UserDeleted, &user, now).await;
             print_json(&json!({ "deleted": user.id, "username": user.username }));
         }
         UserCommand::SetPassword { user, .. } => {
             let user = find_user(store, &user).await?;
             let password = password.ok_or_else(|| CliError("no password was read".into()))?;
             let hashed = hash(config, &password).await?;
-            let changed = store
-                .set_password_hash(&user.id, &hashed, now)
+            let user = users::set_password(store, &user, &hashed, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?;
-            if changed {
-                audit_user(store, Kind::UserPasswordChanged, &user, now).await;
-            }
-            print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
+            print_json(&user_json(store, &user).await?);
         }
         UserCommand::Sessions { command } => sessions(store, command, now).await?,
         UserCommand::Unlock { user } => {
             let user = find_user(store, &user).await?;
-            let changed = store
-                .unlock_user(&user.id, now)
+            let user = users::unlock(store, &user, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?;
-            if changed {
-                audit_user(store, Kind::UserUnlocked, &user, now).await;
-            }
-            print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
+            print_json(&user_json(store, &user).await?);
         }
     }
     Ok(())
@@ -250,19 +219,10 @@ async fn set_disabled(
     now: UnixTime,
 ) -> Result<(), CliError> {
     let user = find_user(store, key).await?;
-    let changed = store
-        .set_user_disabled(&user.id, disabled, now)
+    let user = users::set_disabled(store, &user, disabled, &Actor::Cli, now)
         .await
         .map_err(CliError::from)?;
-    if changed {
-        let kind = if disabled {
-            Kind::UserDisabled
-        } else {
-            Kind::UserEnabled
-        };
-        audit_user(store, kind, &user, now).await;
-    }
-    print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
+    print_json(&user_json(store, &user).await?);
     Ok(())
 }
 
@@ -299,87 +259,25 @@ async fn sessions(store: &Store, command: SessionsCommand, now: UnixTime) -> Res
         }
         SessionsCommand::Revoke { user, session } => {
             let user = find_user(store, &user).await?;
-            let live = store
-                .live_sessions_of(&user.id, now)
-                .await
-                .map_err(CliError::from)?;
-            let which = match &session {
-                Some(sid) if !live.iter().any(|s| &s.sid == sid) => {
-                    return Err(CliError(format!(
-                        "user `{}` has no live session `{sid}`",
-                        user.username
-                    )))
-                }
-                Some(sid) => Sessions::One(sid),
-                None => Sessions::OfUser(&user.id),
-            };
-            let ended = if session.is_some() { 1 } else { live.len() };
             // Queued in the outbox; a running replica delivers them within
             // `logout.poll_interval`.
-            let queued = store
-                .end_sessions(which, now)
+            let out = users::end_sessions(store, &user, session.as_deref(), &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?;
-            let event = user_event(Kind::SessionsRevoked, &user, now)
-                .detail("sessions", ended)
-                .detail("backchannel_logouts", queued.len());
-            let event = match &session {
-                Some(sid) => event.detail("sid", sid.as_str()),
-                None => event,
-            };
-            audit::write(store, event).await;
             print_json(&json!({
                 "user_id": user.id,
                 "username": user.username,
-                "sessions_ended": ended,
-                "backchannel_logouts_queued": queued.len(),
+                "sessions_ended": out.sessions_ended,
+                "backchannel_logouts_queued": out.backchannel_logouts_queued,
             }));
         }
     }
     Ok(())
 }
 
-/// A user change, in the audit log: id and username, never the password or its hash.
-fn user_event(kind: Kind, user: &User, now: UnixTime) -> Event {
-    Event::new(kind, now)
-        .actor("cli")
-        .subject(user.id.as_str())
-        .detail("username", user.username.as_str())
-}
-
-async fn audit_user(store: &Store, kind: Kind, user: &User, now: UnixTime) {
-    audit::write(store, user_event(kind, user, now)).await;
-}
-
 /// A user named by the operator: a username or an id.
 pub(crate) async fn find_user(store: &Store, key: &str) -> Result<User, CliError> {
-    let by_id = store.user(key).await.map_err(CliError::from)?;
-    let by_name = store.user_by_username(key).await.map_err(CliError::from)?;
-    match (by_id, by_name) {
-        // A username may happen to equal another user's id; acting on either would be a guess.
-        (Some(a), Some(b)) if a.id != b.id => Err(CliError(format!(
-            "`{key}` is both the id of user `{}` and the username of user {}; name one of them another way",
-            a.username, b.id
-        ))),
-        (Some(user), _) | (None, Some(user)) => Ok(user),
-        (None, None) => Err(no_user(key)),
-    }
-}
-
-/// The user as stored after a change; `changed` is false if it vanished in between.
-async fn reload(store: &Store, user: &User, changed: bool) -> Result<User, CliError> {
-    if !changed {
-        return Err(no_user(&user.username));
-    }
-    store
-        .user(&user.id)
-        .await
-        .map_err(CliError::from)?
-        .ok_or_else(|| no_user(&user.username))
-}
-
-fn no_user(key: &str) -> CliError {
-    CliError(format!("no user `{key}`"))
+    users::find_user(store, key).await.map_err(CliError::from)
 }
 
 async fn hash(config: &Config, password: &Secret) -> Result<String, CliError> {

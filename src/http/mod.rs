@@ -1,6 +1,6 @@
 //! HTTP plumbing every endpoint shares, and the router that puts the endpoints and it together:
 //! the client's IP, the request id, request limits, security headers, cookies, the pages, and
-//! form bodies.
+//! form bodies, and RFC 9457 problems (the management API's errors).
 
 pub mod auth_server;
 pub mod client_ip;
@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod discovery_cache;
 pub mod pages;
 pub mod post_form;
+pub mod problem;
 pub mod request_id;
 pub mod request_limits;
 pub mod router;

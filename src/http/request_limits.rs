@@ -1,13 +1,15 @@
 //! Refuse oversized requests before any handler runs: a request target longer than
 //! `http.max_uri_length` (414), headers larger than `http.max_header_bytes` (431), a declared
 //! body larger than `http.body_limit` (413; bodies without a length are cut by the extractors'
-//! `DefaultBodyLimit`, also 413). Each answer is an RFC 6749 `invalid_request` JSON error.
+//! `DefaultBodyLimit`, also 413). Each answer is an RFC 6749 `invalid_request` JSON error, or an
+//! RFC 9457 problem on the management API's paths.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use super::problem::Problem;
 use crate::error::Error;
 
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +26,10 @@ pub async fn enforce(
 ) -> Response {
     let mut response = match check(&limits, &request) {
         Ok(()) => next.run(request).await,
+        // The management API answers every error as an RFC 9457 problem.
+        Err(e) if request.uri().path().starts_with("/admin/") => {
+            Problem::limit(e.status, e.description().to_string()).into_response()
+        }
         Err(e) => e.into_response(),
     };
     // A request refused as oversized may not have been read to its end, so the connection

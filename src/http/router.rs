@@ -103,6 +103,8 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server/oauth2/{server_id}",
             get(discovery::oauth_authorization_server),
         )
+        // The management API (README "Management API"): its own auth, limits and problems.
+        .nest("/admin/v1", crate::admin::router())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(health::not_found)

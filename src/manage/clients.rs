@@ -1,10 +1,13 @@
 //! Clients: the rules for registering and changing one (grant types, redirect URIs, scopes,
 //! authentication method), shared by the CLI and the tests.
 
+use super::logout::{check_logout_changes, update_client_logout, LogoutChanges};
+use super::Actor;
+use crate::audit::{self, Event, Kind};
 use crate::clock::UnixTime;
 use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
 use crate::security::{hash_secret, random_id, random_secret, Secret};
-use crate::store::{Client, NewClient, Store};
+use crate::store::{Client, ClientLogout, NewClient, Store};
 
 /// What an operator asks for.
 #[derive(Debug, Clone)]
@@ -26,12 +29,146 @@ pub struct ClientRequest {
 pub enum RegistrationError {
     #[error("{0}")]
     Invalid(String),
+    /// The client (or user, group, …) named does not exist.
+    #[error("{0}")]
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
 fn invalid(message: impl Into<String>) -> RegistrationError {
     RegistrationError::Invalid(message.into())
+}
+
+fn no_client(client_id: &str) -> RegistrationError {
+    RegistrationError::NotFound(format!("no client `{client_id}`"))
+}
+
+/// A client with its single-logout settings: what `client show` prints and the management API
+/// returns.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub client: Client,
+    pub logout: ClientLogout,
+}
+
+impl ClientRecord {
+    pub async fn load(store: &Store, client_id: &str) -> Result<Option<Self>, RegistrationError> {
+        let Some(client) = store.client(client_id).await? else {
+            return Ok(None);
+        };
+        let logout = store.client_logout(&client.id).await?;
+        Ok(Some(Self { client, logout }))
+    }
+
+    /// The client's JSON (never its secret or the secret's hash) with its logout settings.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut out = self.client.to_json();
+        if let Some(map) = out.as_object_mut() {
+            let l = &self.logout;
+            map.insert(
+                "backchannel_logout_uri".into(),
+                l.backchannel_logout_uri.clone().into(),
+            );
+            map.insert(
+                "backchannel_logout_session_required".into(),
+                l.backchannel_session_required.into(),
+            );
+            map.insert(
+                "frontchannel_logout_uri".into(),
+                l.frontchannel_logout_uri.clone().into(),
+            );
+            map.insert(
+                "frontchannel_logout_session_required".into(),
+                l.frontchannel_session_required.into(),
+            );
+        }
+        out
+    }
+}
+
+/// `client create`: register the client with its logout settings (all checked before anything
+/// is stored) and audit it. The secret, if any, is returned this once.
+pub async fn create_client(
+    store: &Store,
+    request: ClientRequest,
+    logout: LogoutChanges,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<(ClientRecord, Option<Secret>), RegistrationError> {
+    check_logout_changes(&logout)?;
+    let (client, secret) = register_client(store, request, now).await?;
+    let logout = update_client_logout(store, &client.id, logout).await?;
+    audit_client(store, Kind::ClientCreated, &client, actor, now).await;
+    Ok((ClientRecord { client, logout }, secret))
+}
+
+/// `client update`: change the registration, its app-assignment requirement and its logout
+/// settings under the rules of `create`, and audit it.
+pub async fn change_client(
+    store: &Store,
+    client_id: &str,
+    changes: ClientChanges,
+    assignment_required: Option<bool>,
+    logout: LogoutChanges,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<ClientRecord, RegistrationError> {
+    check_logout_changes(&logout)?;
+    let mut client = update_client(store, client_id, changes, now).await?;
+    if let Some(required) = assignment_required {
+        store
+            .set_client_assignment_required(&client.id, required, now)
+            .await?;
+        client.assignment_required = required;
+    }
+    let logout = update_client_logout(store, &client.id, logout).await?;
+    audit_client(store, Kind::ClientUpdated, &client, actor, now).await;
+    Ok(ClientRecord { client, logout })
+}
+
+/// `client rotate-secret`, audited; the new secret is returned this once.
+pub async fn rotate_secret(
+    store: &Store,
+    client_id: &str,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<(ClientRecord, Secret), RegistrationError> {
+    let (client, secret) = rotate_client_secret(store, client_id, now).await?;
+    audit_client(store, Kind::ClientSecretRotated, &client, actor, now).await;
+    let logout = store.client_logout(&client.id).await?;
+    Ok((ClientRecord { client, logout }, secret))
+}
+
+/// `client delete`, with its grants, codes and refresh tokens; audited. False if there was no
+/// such client.
+pub async fn delete_client(
+    store: &Store,
+    client_id: &str,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<bool, RegistrationError> {
+    let server_id = store.client(client_id).await?.map(|c| c.server_id);
+    let deleted = store.delete_client(client_id).await?;
+    if deleted {
+        let mut event = Event::new(Kind::ClientDeleted, now)
+            .actor(actor.label())
+            .subject(client_id);
+        if let Some(server_id) = &server_id {
+            event = event.server(server_id);
+        }
+        audit::write(store, event).await;
+    }
+    Ok(deleted)
+}
+
+/// A client change, in the audit log: which client, never its secret.
+async fn audit_client(store: &Store, kind: Kind, client: &Client, actor: &Actor, now: UnixTime) {
+    let event = Event::new(kind, now)
+        .server(&client.server_id)
+        .actor(actor.label())
+        .subject(client.id.as_str());
+    audit::write(store, event).await;
 }
 
 /// Validate and store a client. The secret (confidential clients only) is returned once and
@@ -122,7 +259,7 @@ pub async fn update_client(
     let mut client = store
         .client(client_id)
         .await?
-        .ok_or_else(|| invalid(format!("no client `{client_id}`")))?;
+        .ok_or_else(|| no_client(client_id))?;
     let parse =
         |tokens: &[String]| ScopeSet::from_tokens(tokens).map_err(|e| invalid(e.to_string()));
     if let Some(name) = changes.name {
@@ -145,6 +282,17 @@ pub async fn update_client(
     }
     if let Some(first_party) = changes.first_party {
         client.first_party = first_party;
+    }
+    for (flag, ttl) in [
+        ("access-token-ttl", changes.access_token_ttl),
+        ("id-token-ttl", changes.id_token_ttl),
+        ("refresh-token-ttl", changes.refresh_token_ttl),
+    ] {
+        if let Some(Some(ttl)) = ttl {
+            if !(1..=super::servers::MAX_TTL).contains(&ttl) {
+                return Err(invalid(format!("--{flag} must be 1s to ten years")));
+            }
+        }
     }
     if let Some(ttl) = changes.access_token_ttl {
         client.access_token_ttl = ttl;
@@ -194,7 +342,7 @@ pub async fn rotate_client_secret(
     let client = store
         .client(client_id)
         .await?
-        .ok_or_else(|| invalid(format!("no client `{client_id}`")))?;
+        .ok_or_else(|| no_client(client_id))?;
     if client.is_public() {
         return Err(invalid(format!(
             "client `{client_id}` is public: it has no secret to rotate"
@@ -206,12 +354,12 @@ pub async fn rotate_client_secret(
         .await?
     {
         // Deleted (or its secret removed) between the read and the write.
-        return Err(invalid(format!("no confidential client `{client_id}`")));
+        return Err(no_client(client_id));
     }
     let client = store
         .client(client_id)
         .await?
-        .ok_or_else(|| invalid(format!("no client `{client_id}`")))?;
+        .ok_or_else(|| no_client(client_id))?;
     Ok((client, secret))
 }
 

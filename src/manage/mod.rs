@@ -1,5 +1,26 @@
-//! What an operator changes, with its rules: the domain operations the CLI calls (and that the
-//! management API will call), so one set of rules holds whichever way a change arrives.
+//! What an operator changes, with its rules: the domain operations the CLI and the management
+//! API (`admin/`) both call, so one set of rules holds whichever way a change arrives, and
+//! every change is audited with who made it.
 
 pub mod clients;
 pub mod logout;
+pub mod servers;
+pub mod users;
+
+/// Who made a change, for the audit log's `actor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// `portcullis …` on the command line (straight on the database).
+    Cli,
+    /// A client of the `admin` server, calling the management API with its token.
+    Client(String),
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        match self {
+            Self::Cli => "cli".to_string(),
+            Self::Client(id) => format!("client:{id}"),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Protocol values as types: parsed once at the edge, trusted afterwards.
 
+pub mod admin_scopes;
 pub mod client_auth;
 pub mod form;
 pub mod grant_type;

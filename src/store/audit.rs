@@ -61,16 +61,29 @@ impl Store {
 
     /// Events matching `filter`, newest first.
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
+        self.audit_events_before(filter, None).await
+    }
+
+    /// Events matching `filter` older than `before` (`(at, id)` of the last event of the
+    /// previous page: the management API's keyset cursor), newest first.
+    pub async fn audit_events_before(
+        &self,
+        filter: &AuditFilter,
+        before: Option<(UnixTime, i64)>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let rows = on_pool!(self, pool => sqlx::query_as::<_, AuditEvent>(
             "SELECT id, at, server_id, kind, actor, subject, detail FROM audit_events \
              WHERE ($1 IS NULL OR server_id = $1) AND ($2 IS NULL OR kind = $2) \
                AND ($3 IS NULL OR at >= $3) \
+               AND ($5 IS NULL OR at < $5 OR (at = $5 AND id < $6)) \
              ORDER BY at DESC, id DESC LIMIT $4",
         )
         .bind(filter.server_id.as_deref())
         .bind(filter.kind.as_deref())
         .bind(filter.since)
         .bind(filter.limit)
+        .bind(before.map(|(at, _)| at))
+        .bind(before.map(|(_, id)| id).unwrap_or(0))
         .fetch_all(pool)
         .await?);
         Ok(rows)

@@ -110,6 +110,43 @@ impl Store {
         Ok(())
     }
 
+    /// The built-in servers: `default`, and `admin`, whose tokens are the keys to the management
+    /// API (ES256: its first key costs nothing to generate at start), with the API's scopes.
+    /// Replicas racing here insert each row once.
+    pub async fn ensure_builtin_servers(&self, now: UnixTime) -> Result<(), StoreError> {
+        use crate::protocol::admin_scopes::{ADMIN_AUDIENCE, ADMIN_SCOPES, ADMIN_SERVER};
+        self.ensure_default_server(now).await?;
+        let added = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO authorization_servers (id, name, audience, signing_alg, created_at, \
+             updated_at) VALUES ($1, $2, $3, 'ES256', $4, $4) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(ADMIN_SERVER)
+        .bind("Portcullis management API")
+        .bind(ADMIN_AUDIENCE)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        let mut scopes_added = 0;
+        for (name, description) in ADMIN_SCOPES {
+            scopes_added += on_pool!(self, pool => sqlx::query(
+                "INSERT INTO scopes (server_id, name, description, is_default, created_at) \
+                 VALUES ($1, $2, $3, FALSE, $4) ON CONFLICT (server_id, name) DO NOTHING",
+            )
+            .bind(ADMIN_SERVER)
+            .bind(name)
+            .bind(description)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected());
+        }
+        if added + scopes_added > 0 {
+            self.cache.invalidate();
+        }
+        Ok(())
+    }
+
     pub async fn create_server(
         &self,
         id: &str,

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod admin_api;
 mod attacks;
 mod audit;
 mod browser;

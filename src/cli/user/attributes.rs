@@ -4,10 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::cli::CliError;
-use crate::tokens::claims::is_reserved;
-
-/// Attribute keys are JSON member names in tokens; keep them printable and short.
-const MAX_KEY_CHARS: usize = 256;
+use crate::manage::users::check_attribute_key;
 
 /// `KEY=VALUE`: VALUE is JSON when it parses as JSON, a string otherwise.
 pub fn parse(raw: &str) -> Result<(String, Value), String> {
@@ -24,24 +21,8 @@ pub fn parse(raw: &str) -> Result<(String, Value), String> {
     Ok((key, value))
 }
 
-/// A key that is not a standard or protocol claim's name (those have their own flags, and an
-/// attribute must never stand in for them), nor `username`.
 fn check_key(key: &str) -> Result<String, String> {
-    let key = key.trim();
-    if key.is_empty()
-        || key.chars().count() > MAX_KEY_CHARS
-        || key.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(format!(
-            "attribute name `{key}` must be 1 to {MAX_KEY_CHARS} characters without spaces or control characters"
-        ));
-    }
-    if is_reserved(key) || key == "username" {
-        return Err(format!(
-            "`{key}` is a standard claim or protocol name, not a custom attribute; use its own flag"
-        ));
-    }
-    Ok(key.to_string())
+    check_attribute_key(key)
 }
 
 /// Set and remove attributes in `stored`; the names changed, for the audit log.

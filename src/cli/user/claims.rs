@@ -1,5 +1,6 @@
 //! The standard claims of a user (OpenID Connect Core §5.1), from `user create` flags.
 
+use crate::manage::users::{is_birthdate, is_web_url, looks_like_email};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
@@ -246,34 +247,6 @@ fn insert_strings<const N: usize>(
         }
     }
     Ok(())
-}
-
-fn looks_like_email(value: &str) -> bool {
-    matches!(value.split_once('@'), Some((local, domain))
-        if !local.is_empty() && !domain.is_empty() && !value.chars().any(char::is_whitespace))
-}
-
-fn is_web_url(value: &str) -> bool {
-    url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
-}
-
-/// §5.1 `birthdate`: YYYY-MM-DD, or YYYY alone.
-fn is_birthdate(value: &str) -> bool {
-    let number = |s: &str, range: std::ops::RangeInclusive<u32>| {
-        s.bytes().all(|b| b.is_ascii_digit()) && s.parse().is_ok_and(|n| range.contains(&n))
-    };
-    match value.split('-').collect::<Vec<_>>()[..] {
-        [year] => year.len() == 4 && number(year, 0..=9999),
-        [year, month, day] => {
-            year.len() == 4
-                && month.len() == 2
-                && day.len() == 2
-                && number(year, 0..=9999)
-                && number(month, 1..=12)
-                && number(day, 1..=31)
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
