@@ -72,6 +72,8 @@ pub enum Kind {
     AccessRuleUpdated,
     AccessRuleDeleted,
     ServerUpdated,
+    RegistrationTokenCreated,
+    RegistrationTokenRevoked,
 }
 
 impl Kind {
@@ -116,6 +118,8 @@ impl Kind {
         Self::AccessRuleUpdated,
         Self::AccessRuleDeleted,
         Self::ServerUpdated,
+        Self::RegistrationTokenCreated,
+        Self::RegistrationTokenRevoked,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -164,6 +168,8 @@ impl Kind {
             Self::AccessRuleUpdated => "access_rule_updated",
             Self::AccessRuleDeleted => "access_rule_deleted",
             Self::ServerUpdated => "server_updated",
+            Self::RegistrationTokenCreated => "registration_token_created",
+            Self::RegistrationTokenRevoked => "registration_token_revoked",
         }
     }
 }

@@ -40,6 +40,10 @@ pub enum ErrorCode {
     ExpiredToken,
     /// RFC 8693 §2.2.2: an audience or resource the client may not have.
     InvalidTarget,
+    /// RFC 7591 §3.2.2: a redirect URI registration refuses.
+    InvalidRedirectUri,
+    /// RFC 7591 §3.2.2: client metadata registration refuses.
+    InvalidClientMetadata,
     /// Not an RFC code: an unknown authorization server or path.
     NotFound,
 }
@@ -70,6 +74,8 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::NotFound => "not_found",
         }
     }

@@ -215,6 +215,30 @@ pub async fn check_interaction(
     Ok(Ok(()))
 }
 
+/// Count a dynamic client registration (RFC 7591) from `ip`, in the database, whatever its
+/// outcome: registrations write rows, so the limit bounds what one address can make us store.
+pub async fn check_registration(
+    store: &Store,
+    config: &RateLimitConfig,
+    ip: IpAddr,
+    now: UnixTime,
+) -> Result<Result<(), Limited>, StoreError> {
+    if !config.enabled || config.registrations_per_ip == 0 {
+        return Ok(Ok(()));
+    }
+    let (start, retry_after) = window(config, now);
+    let hits = store
+        .hit_rate_limit(&bucket("registration_ip", &ip_key(ip)), start)
+        .await?;
+    if hits > limit(config.registrations_per_ip) {
+        return Ok(Err(Limited {
+            retry_after,
+            limit: "registrations_per_ip",
+        }));
+    }
+    Ok(Ok(()))
+}
+
 /// Count a user code entered on `/device` from `ip` in the browser session `sid` (RFC 8628
 /// §5.1), in the database, before it is looked up: one failure per address and per session,
 /// reserved now and given back by [`user_code_matched`], so only wrong codes count.

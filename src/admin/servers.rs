@@ -16,9 +16,11 @@ use super::PathId;
 use crate::http::problem::Problem;
 use crate::keys::schedule::KeyStatus;
 use crate::keys::Rotation;
-use crate::manage::servers::update_server;
+use crate::manage::registration;
+use crate::manage::servers::{check_changes, update_server};
 use crate::protocol::admin_scopes::{KEYS_MANAGE, SERVERS_MANAGE};
 use crate::state::AppState;
+use crate::store::registration::RegistrationPolicy;
 use crate::store::servers::ServerChanges;
 use crate::store::AuthorizationServer;
 
@@ -40,13 +42,20 @@ pub struct ServerView {
     /// RS256 or ES256.
     pub signing_alg: String,
     pub require_pkce: bool,
+    /// Dynamic client registration (RFC 7591): closed, token or open.
+    pub registration: String,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
 }
 
 impl ServerView {
-    fn of(server: &AuthorizationServer, base: &str) -> Self {
+    async fn load(state: &AppState, server: &AuthorizationServer) -> Result<Self, Problem> {
+        let policy = state.store.registration_policy(&server.id).await?;
+        Ok(Self::of(server, &state.config.issuer, policy))
+    }
+
+    fn of(server: &AuthorizationServer, base: &str, registration: RegistrationPolicy) -> Self {
         Self {
             id: server.id.clone(),
             name: server.name.clone(),
@@ -60,6 +69,7 @@ impl ServerView {
             refresh_requires_offline_access: server.refresh_requires_offline_access,
             signing_alg: server.signing_alg.clone(),
             require_pkce: server.require_pkce,
+            registration: registration.as_str().to_string(),
             created_at: server.created_at,
             updated_at: server.updated_at,
             version: server.version,
@@ -81,6 +91,8 @@ pub struct ServerPatch {
     pub refresh_requires_offline_access: Option<bool>,
     pub signing_alg: Option<String>,
     pub require_pkce: Option<bool>,
+    /// closed, token or open.
+    pub registration: Option<String>,
 }
 
 const READ_ONLY: &[&str] = &["id", "issuer", "created_at", "updated_at", "version"];
@@ -105,10 +117,10 @@ pub async fn list(
     caller.require(SERVERS_MANAGE)?;
     let page = Page::from_query(&query)?;
     let (servers, next) = page.cut(state.store.servers().await?, |s| s.id.as_str());
-    let items = servers
-        .iter()
-        .map(|s| ServerView::of(s, &state.config.issuer))
-        .collect();
+    let mut items = Vec::with_capacity(servers.len());
+    for server in &servers {
+        items.push(ServerView::load(&state, server).await?);
+    }
     Ok(listing("/admin/v1/servers", &page, &[], items, next))
 }
 
@@ -125,10 +137,7 @@ pub async fn show(
 ) -> Result<Response, Problem> {
     caller.require(SERVERS_MANAGE)?;
     let server = find(&state, &id).await?;
-    Ok(resource(
-        &ServerView::of(&server, &state.config.issuer),
-        None,
-    ))
+    Ok(resource(&ServerView::load(&state, &server).await?, None))
 }
 
 /// Change a server's name, audience or token policy (JSON Merge Patch). A new signing
@@ -147,7 +156,7 @@ pub async fn update(
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, Problem> {
     caller.require(SERVERS_MANAGE)?;
-    let current = ServerView::of(&find(&state, &id).await?, &state.config.issuer);
+    let current = ServerView::load(&state, &find(&state, &id).await?).await?;
     let p: ServerPatch = patch_of(&current, patch, READ_ONLY)?;
     if_match.check(Some(&etag_of(&current)))?;
     let changes = ServerChanges {
@@ -162,6 +171,17 @@ pub async fn update(
         signing_alg: p.signing_alg,
         require_pkce: p.require_pkce,
     };
+    let registration = p
+        .registration
+        .as_deref()
+        .map(RegistrationPolicy::parse)
+        .transpose()
+        .map_err(Problem::invalid)?;
+    check_changes(&changes)?;
+    let actor = caller.actor();
+    if let Some(policy) = registration.filter(|p| p.as_str() != current.registration) {
+        registration::set_policy(&state.store, &id, policy, &actor, state.now()).await?;
+    }
     let (server, _) = update_server(
         &state.store,
         &state.keys,
@@ -173,10 +193,7 @@ pub async fn update(
     )
     .await?;
     state.keys.invalidate(&server.id);
-    Ok(resource(
-        &ServerView::of(&server, &state.config.issuer),
-        None,
-    ))
+    Ok(resource(&ServerView::load(&state, &server).await?, None))
 }
 
 /// A signing key and where it is in its life.

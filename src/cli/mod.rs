@@ -7,6 +7,7 @@ mod group;
 mod healthcheck;
 mod keys;
 mod policy;
+mod registration_token;
 mod rule;
 mod scope;
 pub mod serve;
@@ -72,6 +73,10 @@ pub enum Command {
     /// lifetimes.
     #[command(subcommand)]
     Rule(rule::RuleCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591) at servers with
+    /// `server update --registration token`.
+    #[command(subcommand)]
+    RegistrationToken(registration_token::RegistrationTokenCommand),
     /// The audit log, newest first: sign-ins, lockouts, tokens, client, user and key changes.
     Audit(audit::AuditArgs),
     /// Exit 0 if the server on `listen` answers /healthz (for container health checks).
@@ -109,6 +114,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Group(cmd) => group::run(&config, cmd).await,
         Command::Policy(cmd) => policy::run(&config, cmd).await,
         Command::Rule(cmd) => rule::run(&config, cmd).await,
+        Command::RegistrationToken(cmd) => registration_token::run(&config, cmd).await,
         Command::Audit(args) => audit::run(&config, args).await,
         Command::Healthcheck(args) => healthcheck::run(&config, args).await,
     };

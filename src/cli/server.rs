@@ -9,6 +9,10 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::{KeyRing, Rotation, SigningAlg};
+use crate::manage::registration;
+use crate::manage::servers::{check_changes, update_server};
+use crate::manage::Actor;
+use crate::store::registration::RegistrationPolicy;
 use crate::store::servers::is_valid_server_id;
 use crate::store::{AuthorizationServer, ServerChanges, Store};
 
@@ -76,6 +80,10 @@ pub enum ServerCommand {
         /// §2.1.1); authorization requests without a code_challenge are then refused.
         #[arg(long, value_name = "true|false", value_parser = parse_bool)]
         require_pkce: Option<bool>,
+        /// Dynamic client registration (RFC 7591) at {issuer}/register: closed (the default),
+        /// token (with an initial access token from `registration-token create`) or open.
+        #[arg(long, value_name = "closed|token|open", value_parser = RegistrationPolicy::parse)]
+        registration: Option<RegistrationPolicy>,
     },
 }
 
@@ -155,7 +163,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 .await
                 .map_err(CliError::from)?
                 .ok_or_else(|| CliError(format!("no authorization server `{id}`")))?;
-            print_json(&describe(&server, config));
+            print_json(&describe_with_policy(store, &server, config).await?);
         }
         ServerCommand::Update {
             id,
@@ -169,13 +177,8 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             refresh_requires_offline_access,
             signing_alg,
             require_pkce,
+            registration,
         } => {
-            if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-                return Err(CliError("--name must not be empty".into()));
-            }
-            if audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
-                return Err(CliError("--audience must not be empty".into()));
-            }
             let changes = ServerChanges {
                 name: name.map(|n| n.trim().to_string()),
                 audience: audience.map(|a| a.trim().to_string()),
@@ -188,54 +191,41 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 signing_alg: signing_alg.map(|a| a.as_str().to_string()),
                 require_pkce,
             };
-            let before = store.server(&id).await.map_err(CliError::from)?;
-            let server = match store.update_server(&id, &changes, now).await {
-                Err(crate::store::StoreError::NotFound(_)) => {
-                    return Err(CliError(format!("no authorization server `{id}`")))
-                }
-                other => other.map_err(CliError::from)?,
-            };
-            let alg_changed = before.is_some_and(|b| b.signing_alg != server.signing_alg);
-            if alg_changed {
-                rotate_in_new_alg(config, store, &server, now).await?;
+            check_changes(&changes).map_err(CliError::from)?;
+            if let Some(policy) = registration {
+                registration::set_policy(store, &id, policy, &Actor::Cli, now)
+                    .await
+                    .map_err(CliError::from)?;
             }
-            print_json(&describe(&server, config));
+            let ring = KeyRing::new(store.clone(), config);
+            let delay = config.keys.activation_delay.as_i64();
+            let (server, rotation) =
+                update_server(store, &ring, &id, &changes, delay, &Actor::Cli, now)
+                    .await
+                    .map_err(CliError::from)?;
+            if let Some(Rotation::Added { kid, not_before }) = rotation {
+                eprintln!(
+                    "rotated in {} key {kid}, signing from {not_before}",
+                    server.signing_alg
+                );
+            }
+            print_json(&describe_with_policy(store, &server, config).await?);
         }
     }
     Ok(())
 }
 
-/// A change of algorithm takes a key of the new type, rotated in like any other: published at
-/// once, signing after keys.activation_delay.
-async fn rotate_in_new_alg(
-    config: &Config,
+/// The server as JSON with its registration policy.
+async fn describe_with_policy(
     store: &Store,
     server: &AuthorizationServer,
-    now: i64,
-) -> Result<(), CliError> {
-    let ring = KeyRing::new(store.clone(), config);
-    let newest = store.newest_key(&server.id).await.map_err(CliError::from)?;
-    let Some(newest) = newest else {
-        // No key yet: the first one is generated with the new algorithm on first use.
-        return Ok(());
-    };
-    if newest.alg == server.signing_alg {
-        return Ok(());
-    }
-    let delay = config.keys.activation_delay.as_i64();
-    match ring
-        .rotate_to(server, newest.generation + 1, now, delay)
+    config: &Config,
+) -> Result<serde_json::Value, CliError> {
+    let mut out = describe(server, config);
+    let policy = store
+        .registration_policy(&server.id)
         .await
-        .map_err(CliError::from)?
-    {
-        Rotation::Added { kid, not_before } => {
-            eprintln!(
-                "rotated in {} key {kid}, signing from {not_before}",
-                server.signing_alg
-            )
-        }
-        // A replica's scheduled check rotated it in at the same moment.
-        Rotation::LostRace => {}
-    }
-    Ok(())
+        .map_err(CliError::from)?;
+    out["registration"] = json!(policy.as_str());
+    Ok(out)
 }

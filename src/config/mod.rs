@@ -122,6 +122,9 @@ pub struct RateLimitConfig {
     pub device_user_code_per_ip: u64,
     /// Wrong user codes entered on `/device` per browser session per window; 0 turns it off.
     pub device_user_code_per_session: u64,
+    /// Dynamic client registrations (`/register`, RFC 7591) per client IP per window, counted
+    /// whatever their outcome; 0 turns it off.
+    pub registrations_per_ip: u64,
 }
 
 impl Default for RateLimitConfig {
@@ -140,6 +143,9 @@ impl Default for RateLimitConfig {
             // (a few thousand at once) takes years.
             device_user_code_per_ip: 20,
             device_user_code_per_session: 5,
+            // A CI fleet registering a client per pipeline behind one address stays under it;
+            // a script filling the clients table does not.
+            registrations_per_ip: 30,
         }
     }
 }

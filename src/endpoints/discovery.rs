@@ -13,6 +13,7 @@ use crate::http::discovery_cache::{DocumentKind as Kind, Rendered};
 use crate::protocol::scope::OIDC_SCOPES;
 use crate::protocol::{response_type, ScopeSet, TokenGrant};
 use crate::state::AppState;
+use crate::store::registration::RegistrationPolicy;
 use crate::tokens::claims;
 
 /// `/.well-known/oauth-authorization-server`
@@ -154,7 +155,16 @@ async fn common_metadata(
         "authorization_response_iss_parameter_supported": true,
     });
     match metadata {
-        Value::Object(map) => Ok(map),
+        Value::Object(mut map) => {
+            // RFC 8414 §2 / RFC 7591 §3: only where registrations are taken.
+            if state.store.registration_policy(server.id()).await? != RegistrationPolicy::Closed {
+                map.insert(
+                    "registration_endpoint".into(),
+                    json!(server.endpoint("/register")),
+                );
+            }
+            Ok(map)
+        }
         _ => Err(Error::internal("metadata is not an object")),
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method, Request};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -17,7 +17,7 @@ use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
 use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
-    logout, metrics, revoke, token, userinfo,
+    logout, metrics, register, revoke, token, userinfo,
 };
 use crate::state::AppState;
 
@@ -37,7 +37,15 @@ fn server_endpoints() -> Router<AppState> {
         // RFC 8628 §3.3: the verification pages.
         .route("/device", get(device::show).post(device::submit))
         .route("/logout", get(logout::logout).post(logout::logout))
-        .route("/introspect", any(introspect::introspect));
+        .route("/introspect", any(introspect::introspect))
+        // RFC 7591 / RFC 7592: dynamic client registration, when the server's policy allows it.
+        .route("/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        );
     pages.merge(api_endpoints())
 }
 

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod logout;
+pub mod registration;
 pub mod servers;
 pub mod users;
 
@@ -14,6 +15,9 @@ pub enum Actor {
     Cli,
     /// A client of the `admin` server, calling the management API with its token.
     Client(String),
+    /// Dynamic client registration (RFC 7591) from this address, or (RFC 7592) the
+    /// registered client itself.
+    Registrant(String),
 }
 
 impl Actor {
@@ -21,6 +25,7 @@ impl Actor {
         match self {
             Self::Cli => "cli".to_string(),
             Self::Client(id) => format!("client:{id}"),
+            Self::Registrant(who) => format!("registration:{who}"),
         }
     }
 }

@@ -32,6 +32,7 @@ mod login_attempts;
 pub mod logout;
 mod rate_limits;
 mod refresh_tokens;
+pub mod registration;
 mod revocations;
 mod scopes;
 pub mod servers;

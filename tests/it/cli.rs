@@ -108,8 +108,9 @@ async fn the_readme_walkthrough_works_with_the_binary(backend: Backend) {
         ],
     ));
     assert_eq!(legacy["require_pkce"], false);
+    // default, admin (built in), tenant and legacy.
     let listed = json_of(&portcullis(&env, &["server", "list"]));
-    assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    assert_eq!(listed.as_array().map(Vec::len), Some(4));
 
     // Rotation from the CLI reaches the running server (its key cache lives 1s).
     let rotated = json_of(&portcullis(

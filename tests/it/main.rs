@@ -30,6 +30,7 @@ mod metrics;
 mod policy;
 mod properties;
 mod rate_limits;
+mod registration;
 mod replicas;
 mod request_id;
 mod revocation;
