@@ -71,6 +71,13 @@ pub enum Kind {
     AccessRuleCreated,
     AccessRuleUpdated,
     AccessRuleDeleted,
+    MfaEnrolled,
+    MfaVerified,
+    MfaFailed,
+    MfaReset,
+    MfaRecoveryCodeUsed,
+    MfaRecoveryCodesGenerated,
+    MfaPolicyChanged,
 }
 
 impl Kind {
@@ -114,6 +121,13 @@ impl Kind {
         Self::AccessRuleCreated,
         Self::AccessRuleUpdated,
         Self::AccessRuleDeleted,
+        Self::MfaEnrolled,
+        Self::MfaVerified,
+        Self::MfaFailed,
+        Self::MfaReset,
+        Self::MfaRecoveryCodeUsed,
+        Self::MfaRecoveryCodesGenerated,
+        Self::MfaPolicyChanged,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -161,6 +175,13 @@ impl Kind {
             Self::AccessRuleCreated => "access_rule_created",
             Self::AccessRuleUpdated => "access_rule_updated",
             Self::AccessRuleDeleted => "access_rule_deleted",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaVerified => "mfa_verified",
+            Self::MfaFailed => "mfa_failed",
+            Self::MfaReset => "mfa_reset",
+            Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+            Self::MfaRecoveryCodesGenerated => "mfa_recovery_codes_generated",
+            Self::MfaPolicyChanged => "mfa_policy_changed",
         }
     }
 }

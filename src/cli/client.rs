@@ -108,6 +108,10 @@ pub enum ClientCommand {
         assignment_required: Option<bool>,
         #[command(flatten)]
         logout: LogoutArgs,
+        /// Second factor at sign-in: `default` (the server's policy), `off`, `optional` or
+        /// `required`; the stricter of the client's and the server's applies.
+        #[arg(long, value_name = "default|off|optional|required", value_parser = parse_client_mfa)]
+        mfa: Option<crate::mfa::ClientMfa>,
     },
     /// Assign the client to groups and users (names or ids; repeatable): with
     /// --assignment-required, only they get tokens. Prints the client with its assignments.
@@ -279,6 +283,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             logout,
             token_exchange_audiences,
             assignment_required,
+            mfa,
         } => {
             let logout = logout.changes();
             check_logout_changes(&logout).map_err(CliError::from)?;
@@ -304,6 +309,24 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                     .await
                     .map_err(CliError::from)?;
                 client.assignment_required = required;
+            }
+            if let Some(mfa) = mfa.filter(|m| *m != client.mfa) {
+                let now = SystemClock.now();
+                store
+                    .set_client_mfa(&client.id, mfa.as_str(), now)
+                    .await
+                    .map_err(CliError::from)?;
+                client.mfa = mfa;
+                audit::write(
+                    store,
+                    Event::new(Kind::MfaPolicyChanged, now)
+                        .server(&client.server_id)
+                        .actor("cli")
+                        .subject(client.id.as_str())
+                        .detail("client_id", client.id.as_str())
+                        .detail("mfa", mfa.as_str()),
+                )
+                .await;
             }
             let logout = update_client_logout(store, &client.id, logout)
                 .await
@@ -448,4 +471,9 @@ async fn audit_client(store: &Store, kind: Kind, server_id: &str, client_id: &st
         .actor("cli")
         .subject(client_id);
     audit::write(store, event).await;
+}
+
+fn parse_client_mfa(s: &str) -> Result<crate::mfa::ClientMfa, String> {
+    crate::mfa::ClientMfa::parse(s)
+        .ok_or_else(|| format!("`{s}`: expected default, off, optional or required"))
 }

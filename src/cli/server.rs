@@ -9,6 +9,7 @@ use super::{
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::keys::{KeyRing, Rotation, SigningAlg};
+use crate::mfa::MfaPolicy;
 use crate::store::servers::is_valid_server_id;
 use crate::store::{AuthorizationServer, ServerChanges, Store};
 
@@ -76,7 +77,15 @@ pub enum ServerCommand {
         /// §2.1.1); authorization requests without a code_challenge are then refused.
         #[arg(long, value_name = "true|false", value_parser = parse_bool)]
         require_pkce: Option<bool>,
+        /// Second factor at sign-in: `off`, `optional` (asked of users who have one) or
+        /// `required` (users without one enrol at their next sign-in).
+        #[arg(long, value_name = "off|optional|required", value_parser = parse_mfa)]
+        mfa: Option<MfaPolicy>,
     },
+}
+
+fn parse_mfa(s: &str) -> Result<MfaPolicy, String> {
+    MfaPolicy::parse(s).ok_or_else(|| format!("`{s}`: expected off, optional or required"))
 }
 
 fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value {
@@ -93,6 +102,7 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "refresh_requires_offline_access": server.refresh_requires_offline_access,
         "signing_alg": server.signing_alg,
         "require_pkce": server.require_pkce,
+        "mfa": server.mfa,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "version": server.version,
@@ -169,6 +179,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             refresh_requires_offline_access,
             signing_alg,
             require_pkce,
+            mfa,
         } => {
             if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
                 return Err(CliError("--name must not be empty".into()));
@@ -194,6 +205,10 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                     return Err(CliError(format!("no authorization server `{id}`")))
                 }
                 other => other.map_err(CliError::from)?,
+            };
+            let server = match mfa {
+                Some(mfa) => set_mfa(store, server, mfa, now).await?,
+                None => server,
             };
             let alg_changed = before.is_some_and(|b| b.signing_alg != server.signing_alg);
             if alg_changed {
@@ -238,4 +253,34 @@ async fn rotate_in_new_alg(
         Rotation::LostRace => {}
     }
     Ok(())
+}
+
+/// `server update --mfa`: written on its own, audited when it changed.
+async fn set_mfa(
+    store: &Store,
+    server: AuthorizationServer,
+    mfa: MfaPolicy,
+    now: i64,
+) -> Result<AuthorizationServer, CliError> {
+    let changed = store
+        .set_server_mfa(&server.id, mfa.as_str(), now)
+        .await
+        .map_err(CliError::from)?;
+    if !changed {
+        return Ok(server);
+    }
+    crate::audit::write(
+        store,
+        crate::audit::Event::new(crate::audit::Kind::MfaPolicyChanged, now)
+            .server(&server.id)
+            .actor("cli")
+            .subject(server.id.as_str())
+            .detail("mfa", mfa.as_str()),
+    )
+    .await;
+    store
+        .server(&server.id)
+        .await
+        .map_err(CliError::from)?
+        .ok_or_else(|| CliError(format!("no authorization server `{}`", server.id)))
 }

@@ -5,6 +5,7 @@
 
 mod attributes;
 mod claims;
+mod mfa;
 
 use clap::Subcommand;
 use serde_json::json;
@@ -79,6 +80,11 @@ pub enum UserCommand {
     Sessions {
         #[command(subcommand)]
         command: SessionsCommand,
+    },
+    /// A user's second factors: enrol an authenticator app, list, reset, new recovery codes.
+    Mfa {
+        #[command(subcommand)]
+        command: mfa::MfaCommand,
     },
 }
 
@@ -228,6 +234,7 @@ async fn execute(
             print_json(&user_json(store, &reload(store, &user, changed).await?).await?);
         }
         UserCommand::Sessions { command } => sessions(store, command, now).await?,
+        UserCommand::Mfa { command } => mfa::execute(config, store, command, now).await?,
         UserCommand::Unlock { user } => {
             let user = find_user(store, &user).await?;
             let changed = store

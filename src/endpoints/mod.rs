@@ -12,6 +12,7 @@ pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod metrics;
+pub mod mfa;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

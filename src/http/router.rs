@@ -15,6 +15,7 @@ use super::client_ip::ClientIp;
 use super::request_id::{self, RequestId};
 use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
+use crate::endpoints::mfa;
 use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
     logout, metrics, revoke, token, userinfo,
@@ -37,7 +38,9 @@ fn server_endpoints() -> Router<AppState> {
         // RFC 8628 §3.3: the verification pages.
         .route("/device", get(device::show).post(device::submit))
         .route("/logout", get(logout::logout).post(logout::logout))
-        .route("/introspect", any(introspect::introspect));
+        .route("/introspect", any(introspect::introspect))
+        // Multi-factor sign-in: the second-factor and enrolment page.
+        .route("/mfa", get(mfa::show).post(mfa::submit));
     pages.merge(api_endpoints())
 }
 
