@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use portcullis::audit::Kind;
 use portcullis::config::SecretValue;
 use portcullis::keys::kek::Kek;
+use portcullis::manage::clients::ClientRequest;
 use portcullis::protocol::GrantType;
 use portcullis::store::{AuditFilter, User};
 use serde_json::Value;
@@ -754,6 +755,76 @@ async fn totp_secrets_are_sealed_under_the_kek_for_their_user(backend: Backend) 
     .is_err());
 }
 
+async fn the_device_page_cannot_approve_without_a_needed_second_factor(backend: Backend) {
+    let rp = Rp::start(backend, true).await;
+    set_server_mfa(&rp, "required").await;
+    let (tv, _) = rp
+        .server
+        .register(ClientRequest {
+            server_id: "default".into(),
+            name: "Living-room TV".into(),
+            grant_types: vec![GrantType::DeviceCode],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec![],
+            default_scopes: vec![],
+            public: true,
+            first_party: false,
+            auth_method: None,
+        })
+        .await;
+    let started: Value = rp
+        .server
+        .post_form(
+            "/device/authorize",
+            None,
+            &[("client_id", tv.id.as_str()), ("scope", "openid")],
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let agent = UserAgent::new();
+    let verification = started["verification_uri"].as_str().unwrap();
+    let (url, status, body) = agent.navigate(verification, &rp.server.base).await.page();
+    assert_eq!(status, 200, "{body}");
+    let user_code = started["user_code"].as_str().unwrap();
+    let (url, status, body) = agent
+        .submit(
+            &url,
+            &body,
+            &[
+                ("user_code", user_code),
+                ("username", USER),
+                ("password", PASSWORD),
+            ],
+            &rp.server.base,
+        )
+        .await
+        .page();
+    assert_eq!(status, 200, "decision page: {body}");
+    let (_, status, body) = agent
+        .submit(&url, &body, &[("decision", "allow")], &rp.server.base)
+        .await
+        .page();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("second factor"), "{body}");
+    // Not approved: the device keeps waiting.
+    let response = rp
+        .server
+        .post_form(
+            "/token",
+            None,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", tv.id.as_str()),
+                ("device_code", started["device_code"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    crate::common::assert_oauth_error(response, 400, "authorization_pending").await;
+}
+
 on_both_databases!(
     enrolment_through_the_pages_completes_after_a_valid_code,
     an_abandoned_enrolment_stores_no_factor,
@@ -770,4 +841,5 @@ on_both_databases!(
     recovery_codes_are_single_use_and_show_in_amr,
     bad_second_factor_input_is_refused_with_nothing_stored,
     totp_secrets_are_sealed_under_the_kek_for_their_user,
+    the_device_page_cannot_approve_without_a_needed_second_factor,
 );
