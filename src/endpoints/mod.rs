@@ -13,6 +13,7 @@ pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod mfa;
+pub mod mfa_recovery;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -15,11 +15,11 @@ use super::client_ip::ClientIp;
 use super::request_id::{self, RequestId};
 use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
-use crate::endpoints::mfa;
 use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
     logout, metrics, revoke, token, userinfo,
 };
+use crate::endpoints::{mfa, mfa_recovery};
 use crate::state::AppState;
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
@@ -40,7 +40,11 @@ fn server_endpoints() -> Router<AppState> {
         .route("/logout", get(logout::logout).post(logout::logout))
         .route("/introspect", any(introspect::introspect))
         // Multi-factor sign-in: the second-factor and enrolment page.
-        .route("/mfa", get(mfa::show).post(mfa::submit));
+        .route("/mfa", get(mfa::show).post(mfa::submit))
+        .route(
+            "/mfa/recovery-codes",
+            get(mfa_recovery::show).post(mfa_recovery::regenerate),
+        );
     pages.merge(api_endpoints())
 }
 

@@ -142,11 +142,7 @@ async fn enrol_through_pages(rp: &Rp, agent: &UserAgent) -> (Vec<u8>, Vec<String
     let code = totp(&secret, rp.server.clock_now(), 0);
     let (_, status, body) = submit(rp, agent, &page, &[("otp", &code)]).await.page();
     assert_eq!(status, 200, "{body}");
-    let codes: Vec<String> = body
-        .split("<li><code>")
-        .skip(1)
-        .filter_map(|s| s.split("</code>").next().map(str::to_string))
-        .collect();
+    let codes = listed_codes(&body);
     assert_eq!(codes.len(), 10, "ten recovery codes: {body}");
     let interaction = hidden_inputs(&body)
         .into_iter()
@@ -163,6 +159,14 @@ async fn enrol_through_pages(rp: &Rp, agent: &UserAgent) -> (Vec<u8>, Vec<String
         .await
         .client_url();
     (secret, codes, url)
+}
+
+/// The recovery codes a page lists.
+fn listed_codes(body: &str) -> Vec<String> {
+    body.split("<li><code>")
+        .skip(1)
+        .filter_map(|s| s.split("</code>").next().map(str::to_string))
+        .collect()
 }
 
 async fn audit_kinds(rp: &Rp, kind: Kind) -> Vec<Value> {
@@ -596,7 +600,8 @@ async fn the_password_grant_refuses_a_required_second_factor(backend: Backend) {
 async fn recovery_codes_are_single_use_and_show_in_amr(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     set_server_mfa(&rp, "required").await;
-    let (_, codes, _) = enrol_through_pages(&rp, &UserAgent::new()).await;
+    let enrolling = UserAgent::new();
+    let (_, codes, _) = enrol_through_pages(&rp, &enrolling).await;
     let agent = UserAgent::new();
     let page = mfa_page(password_step(&rp, &agent, CODE_FLOW).await);
     // As typed from paper: lower case, spaces for dashes.
@@ -628,6 +633,58 @@ async fn recovery_codes_are_single_use_and_show_in_amr(backend: Backend) {
     submit(&rp, &agent, &page, &[("recovery_code", fresh_code)])
         .await
         .client_url();
+
+    // Self-service: a session that presented its second factor makes new codes, shown once;
+    // the previous ones stop working.
+    let url = rp.server.url("/mfa/recovery-codes");
+    let (page_url, status, body) = enrolling.navigate(&url, &rp.server.base).await.page();
+    assert_eq!(status, 200, "{body}");
+    let (_, status, body) = enrolling
+        .submit(&page_url, &body, &[], &rp.server.base)
+        .await
+        .page();
+    assert_eq!(status, 200, "{body}");
+    let mine = listed_codes(&body);
+    assert_eq!(mine.len(), 10);
+    let agent = UserAgent::new();
+    let page = mfa_page(password_step(&rp, &agent, CODE_FLOW).await);
+    let stale = fresh["recovery_codes"][1].as_str().unwrap();
+    let (_, status, _) = submit(&rp, &agent, &page, &[("recovery_code", stale)])
+        .await
+        .page();
+    assert_eq!(status, 401);
+    submit(&rp, &agent, &page, &[("recovery_code", &mine[0])])
+        .await
+        .client_url();
+    // Not without a session, nor with a password-only one, nor without the CSRF token.
+    let (_, status, _) = UserAgent::new()
+        .navigate(&url, &rp.server.base)
+        .await
+        .page();
+    assert_eq!(status, 403);
+    set_server_mfa(&rp, "off").await;
+    let password_only = UserAgent::new();
+    password_step(&rp, &password_only, CODE_FLOW)
+        .await
+        .client_url();
+    let (_, status, _) = password_only.navigate(&url, &rp.server.base).await.page();
+    assert_eq!(status, 403);
+    let response = enrolling
+        .http
+        .post(&url)
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(
+        rp.server
+            .store()
+            .recovery_codes_left(&rp.user_id)
+            .await
+            .unwrap(),
+        9
+    );
 }
 
 async fn bad_second_factor_input_is_refused_with_nothing_stored(backend: Backend) {
