@@ -74,6 +74,13 @@ pub enum Kind {
     ServerUpdated,
     RegistrationTokenCreated,
     RegistrationTokenRevoked,
+    MfaEnrolled,
+    MfaVerified,
+    MfaFailed,
+    MfaReset,
+    MfaRecoveryCodeUsed,
+    MfaRecoveryCodesGenerated,
+    MfaPolicyChanged,
 }
 
 impl Kind {
@@ -120,6 +127,13 @@ impl Kind {
         Self::ServerUpdated,
         Self::RegistrationTokenCreated,
         Self::RegistrationTokenRevoked,
+        Self::MfaEnrolled,
+        Self::MfaVerified,
+        Self::MfaFailed,
+        Self::MfaReset,
+        Self::MfaRecoveryCodeUsed,
+        Self::MfaRecoveryCodesGenerated,
+        Self::MfaPolicyChanged,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -170,6 +184,13 @@ impl Kind {
             Self::ServerUpdated => "server_updated",
             Self::RegistrationTokenCreated => "registration_token_created",
             Self::RegistrationTokenRevoked => "registration_token_revoked",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaVerified => "mfa_verified",
+            Self::MfaFailed => "mfa_failed",
+            Self::MfaReset => "mfa_reset",
+            Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+            Self::MfaRecoveryCodesGenerated => "mfa_recovery_codes_generated",
+            Self::MfaPolicyChanged => "mfa_policy_changed",
         }
     }
 }

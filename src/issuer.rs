@@ -60,6 +60,10 @@ pub struct UserGrant {
     pub nonce: Option<String>,
     /// The session the tokens were issued in (`sid`).
     pub sid: Option<String>,
+    /// The factors the user signed in with (RFC 8176 `amr`), when known.
+    pub amr: Option<crate::mfa::Amr>,
+    /// The `acr` of the ID token, when requested or when an MFA policy applied.
+    pub acr: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -232,6 +236,8 @@ impl Issuer<'_> {
                         auth_time: grant.auth_time,
                         nonce: grant.nonce.as_deref(),
                         sid: grant.sid.as_deref(),
+                        amr: grant.amr.as_ref().map(|a| a.claim()),
+                        acr: grant.acr.as_deref(),
                         access_token: access_token.as_ref().map(|(t, _)| t.as_str()),
                         code: None,
                         scope,

@@ -30,6 +30,7 @@ pub mod housekeeping;
 pub mod keys;
 pub mod manage;
 pub mod metrics;
+pub mod mfa;
 pub mod passwords;
 pub mod policy;
 pub mod rate_limit;

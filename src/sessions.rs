@@ -66,6 +66,8 @@ pub async fn start(
         last_seen_at: now,
         expires_at: now + ttl,
         ended_at: None,
+        // A password sign-in; a second factor is added by `add_factor`.
+        amr: crate::mfa::Amr::password().to_string(),
     };
     state
         .store
@@ -80,6 +82,27 @@ pub async fn start(
         Some(ttl),
     );
     Ok((session, cookie))
+}
+
+/// A second factor was presented in `session`: record it with the others, and make now its
+/// `auth_time` (OIDC Core §2: the time of the last factor). The session keeps its id.
+pub async fn add_factor(
+    state: &AppState,
+    session: &Session,
+    factor: &str,
+    now: UnixTime,
+) -> Result<crate::mfa::Amr, Error> {
+    let amr = crate::mfa::Amr::parse(&session.amr).with(factor);
+    if !state
+        .store
+        .add_session_factor(&session.sid, &amr.to_string(), now)
+        .await?
+    {
+        return Err(Error::invalid_request(
+            "your session has ended; go back to the application and start again",
+        ));
+    }
+    Ok(amr)
 }
 
 /// A `Set-Cookie` that removes the session cookie.

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+pub mod second_factor;
 pub mod sign_in;
 pub mod turns;
 

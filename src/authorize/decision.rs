@@ -8,11 +8,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::interaction::{self, Browser, InteractionState};
 use super::request::AuthorizationRequest;
+use crate::accounts::second_factor;
 use crate::audit::{Event, Kind};
 use crate::auth_server::AuthServer;
 use crate::clock::UnixTime;
 use crate::error::{Error, ErrorCode};
 use crate::issuer::{Decision, Issuer, Refresh, Subject, UserGrant, Wanted};
+use crate::mfa::{self, Amr, MfaPolicy};
 use crate::policy::{self, AccessRequest, Allowed, Grant, LifetimeOverride};
 use crate::protocol::{GrantType, ResponseType, ScopeSet};
 use crate::rate_limit;
@@ -94,6 +96,18 @@ impl Flow<'_> {
                 "the signed-in user is not the one id_token_hint names",
             )));
         }
+        // After the password, before anything else is decided: a second factor when the
+        // policy or the request asks for one. A password-only session steps up here, asked for
+        // the second factor and not for its password again.
+        if self.needs_second_factor(&request, &session, &user).await? {
+            if request.prompt.none {
+                return Err(request.redirect_error(Error::new(
+                    ErrorCode::InteractionRequired,
+                    "a second factor is required",
+                )));
+            }
+            return self.interact("mfa", request, continuing).await;
+        }
         // After sign-in, before consent: a user the client's assignments or the server's access
         // policy refuse learns nothing more, and the client gets access_denied.
         let allowed = self.check_access(&request, &user).await?;
@@ -150,6 +164,49 @@ impl Flow<'_> {
                 Err(request.redirect_error(refused.authorize_error()))
             }
         }
+    }
+
+    /// The policy this client's sign-ins follow (the stricter of the server's and its own).
+    fn mfa_policy(&self) -> MfaPolicy {
+        mfa::policy::effective(
+            MfaPolicy::from_stored(&self.server.server.mfa),
+            self.client.mfa,
+        )
+    }
+
+    /// Must the user present a second factor before this request goes on? Not when the session
+    /// already has one.
+    async fn needs_second_factor(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+        user: &User,
+    ) -> Result<bool, AuthorizeError> {
+        if Amr::parse(&session.amr).is_multi_factor() {
+            return Ok(false);
+        }
+        let requested = mfa::policy::acr_requests_mfa(&request.acr_values);
+        Ok(second_factor::needed(
+            self.state,
+            &self.server.server,
+            self.client,
+            user,
+            requested,
+        )
+        .await?)
+    }
+
+    /// The `amr` and `acr` of the tokens issued in `session`: `acr` when the request asked for
+    /// one or a policy applied (OIDC Core §2).
+    fn authentication_context(
+        &self,
+        request: &AuthorizationRequest,
+        session: &Session,
+    ) -> (Amr, Option<String>) {
+        let amr = Amr::parse(&session.amr);
+        let acr = (!request.acr_values.is_empty() || self.mfa_policy() != MfaPolicy::Off)
+            .then(|| amr.acr().to_string());
+        (amr, acr)
     }
 
     async fn needs_consent(
@@ -288,6 +345,7 @@ impl Flow<'_> {
         grant_expires_at: UnixTime,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         let code = random_secret();
+        let (amr, acr) = self.authentication_context(request, session);
         let record = AuthorizationCode {
             grant_id: grant_id.to_string(),
             server_id: self.server.id().to_string(),
@@ -302,6 +360,8 @@ impl Flow<'_> {
             code_challenge_method: request.code_challenge_method.clone(),
             auth_time: session.auth_time,
             claims_request: None,
+            amr: Some(amr.to_string()),
+            acr,
             created_at: self.now,
             expires_at: self.now + self.state.config.tokens.authorization_code_ttl.as_i64(),
         };
@@ -327,6 +387,7 @@ impl Flow<'_> {
         grant_id: &str,
     ) -> Result<Vec<(&'static str, String)>, Error> {
         // Tokens leave from here, not from /token, but through the same issuer.
+        let (amr, acr) = self.authentication_context(request, session);
         let issued = self
             .issuer()
             .issue(Decision {
@@ -337,6 +398,8 @@ impl Flow<'_> {
                     auth_time: session.auth_time,
                     nonce: request.nonce.clone(),
                     sid: Some(session.sid.clone()),
+                    amr: Some(amr),
+                    acr,
                 })),
                 scope: scope.clone(),
                 tokens: Wanted {

@@ -28,6 +28,9 @@ pub struct AuthorizationRequest {
     /// The `sub` of a valid `id_token_hint` (checked by the endpoint, which has the keys).
     pub hinted_subject: Option<String>,
     pub target: RedirectTarget,
+    /// OIDC Core §3.1.2.1 `acr_values`, in order of preference (`mfa::policy`).
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -161,6 +164,10 @@ pub fn check_rest(
         login_hint: params.get("login_hint").map(str::to_string),
         hinted_subject: None,
         target,
+        acr_values: params
+            .get("acr_values")
+            .map(|v| v.split_ascii_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
     })
 }
 

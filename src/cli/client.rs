@@ -110,6 +110,10 @@ pub enum ClientCommand {
         assignment_required: Option<bool>,
         #[command(flatten)]
         logout: LogoutArgs,
+        /// Second factor at sign-in: `default` (the server's policy), `off`, `optional` or
+        /// `required`; the stricter of the client's and the server's applies.
+        #[arg(long, value_name = "default|off|optional|required", value_parser = parse_client_mfa)]
+        mfa: Option<crate::mfa::ClientMfa>,
     },
     /// Assign the client to groups and users (names or ids; repeatable): with
     /// --assignment-required, only they get tokens. Prints the client with its assignments.
@@ -279,6 +283,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             logout,
             token_exchange_audiences,
             assignment_required,
+            mfa,
         } => {
             let changes = ClientChanges {
                 name,
@@ -293,7 +298,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
                 token_exchange_audiences: list(token_exchange_audiences),
             };
-            let record = change_client(
+            let mut record = change_client(
                 store,
                 &client_id,
                 changes,
@@ -304,6 +309,25 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             )
             .await
             .map_err(CliError::from)?;
+            if let Some(mfa) = mfa.filter(|m| *m != record.client.mfa) {
+                let now = SystemClock.now();
+                let client = &mut record.client;
+                store
+                    .set_client_mfa(&client.id, mfa.as_str(), now)
+                    .await
+                    .map_err(CliError::from)?;
+                client.mfa = mfa;
+                audit::write(
+                    store,
+                    Event::new(Kind::MfaPolicyChanged, now)
+                        .server(&client.server_id)
+                        .actor("cli")
+                        .subject(client.id.as_str())
+                        .detail("client_id", client.id.as_str())
+                        .detail("mfa", mfa.as_str()),
+                )
+                .await;
+            }
             let mut out = record.to_json();
             out["assignments"] = assignments_json(store, &record.client).await?;
             print_json(&out);
@@ -408,4 +432,9 @@ fn print_with_secret(mut out: serde_json::Value, secret: Option<&Secret>) {
         map.insert("client_secret".into(), json!(secret.expose()));
     }
     print_json(&out);
+}
+
+fn parse_client_mfa(s: &str) -> Result<crate::mfa::ClientMfa, String> {
+    crate::mfa::ClientMfa::parse(s)
+        .ok_or_else(|| format!("`{s}`: expected default, off, optional or required"))
 }

@@ -12,6 +12,7 @@ use crate::keys::{KeyRing, Rotation, SigningAlg};
 use crate::manage::registration;
 use crate::manage::servers::{check_changes, update_server};
 use crate::manage::Actor;
+use crate::mfa::MfaPolicy;
 use crate::store::registration::RegistrationPolicy;
 use crate::store::servers::is_valid_server_id;
 use crate::store::{AuthorizationServer, ServerChanges, Store};
@@ -84,7 +85,15 @@ pub enum ServerCommand {
         /// token (with an initial access token from `registration-token create`) or open.
         #[arg(long, value_name = "closed|token|open", value_parser = RegistrationPolicy::parse)]
         registration: Option<RegistrationPolicy>,
+        /// Second factor at sign-in: `off`, `optional` (asked of users who have one) or
+        /// `required` (users without one enrol at their next sign-in).
+        #[arg(long, value_name = "off|optional|required", value_parser = parse_mfa)]
+        mfa: Option<MfaPolicy>,
     },
+}
+
+fn parse_mfa(s: &str) -> Result<MfaPolicy, String> {
+    MfaPolicy::parse(s).ok_or_else(|| format!("`{s}`: expected off, optional or required"))
 }
 
 fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value {
@@ -101,6 +110,7 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "refresh_requires_offline_access": server.refresh_requires_offline_access,
         "signing_alg": server.signing_alg,
         "require_pkce": server.require_pkce,
+        "mfa": server.mfa,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "version": server.version,
@@ -178,6 +188,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             signing_alg,
             require_pkce,
             registration,
+            mfa,
         } => {
             let changes = ServerChanges {
                 name: name.map(|n| n.trim().to_string()),
@@ -203,6 +214,10 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 update_server(store, &ring, &id, &changes, delay, &Actor::Cli, now)
                     .await
                     .map_err(CliError::from)?;
+            let server = match mfa {
+                Some(mfa) => set_mfa(store, server, mfa, now).await?,
+                None => server,
+            };
             if let Some(Rotation::Added { kid, not_before }) = rotation {
                 eprintln!(
                     "rotated in {} key {kid}, signing from {not_before}",
@@ -228,4 +243,34 @@ async fn describe_with_policy(
         .map_err(CliError::from)?;
     out["registration"] = json!(policy.as_str());
     Ok(out)
+}
+
+/// `server update --mfa`: written on its own, audited when it changed.
+async fn set_mfa(
+    store: &Store,
+    server: AuthorizationServer,
+    mfa: MfaPolicy,
+    now: i64,
+) -> Result<AuthorizationServer, CliError> {
+    let changed = store
+        .set_server_mfa(&server.id, mfa.as_str(), now)
+        .await
+        .map_err(CliError::from)?;
+    if !changed {
+        return Ok(server);
+    }
+    crate::audit::write(
+        store,
+        crate::audit::Event::new(crate::audit::Kind::MfaPolicyChanged, now)
+            .server(&server.id)
+            .actor("cli")
+            .subject(server.id.as_str())
+            .detail("mfa", mfa.as_str()),
+    )
+    .await;
+    store
+        .server(&server.id)
+        .await
+        .map_err(CliError::from)?
+        .ok_or_else(|| CliError(format!("no authorization server `{}`", server.id)))
 }

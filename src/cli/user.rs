@@ -5,6 +5,7 @@
 
 mod attributes;
 mod claims;
+mod mfa;
 
 use clap::Subcommand;
 use serde_json::json;
@@ -80,6 +81,11 @@ pub enum UserCommand {
     Sessions {
         #[command(subcommand)]
         command: SessionsCommand,
+    },
+    /// A user's second factors: enrol an authenticator app, list, reset, new recovery codes.
+    Mfa {
+        #[command(subcommand)]
+        command: mfa::MfaCommand,
     },
 }
 
@@ -201,6 +207,7 @@ async fn execute(
             print_json(&user_json(store, &user).await?);
         }
         UserCommand::Sessions { command } => sessions(store, command, now).await?,
+        UserCommand::Mfa { command } => mfa::execute(config, store, command, now).await?,
         UserCommand::Unlock { user } => {
             let user = find_user(store, &user).await?;
             let user = users::unlock(store, &user, &Actor::Cli, now)

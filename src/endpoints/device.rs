@@ -245,6 +245,19 @@ async fn decide(
             .client(&pending.client_id)
             .await?
             .ok_or_else(|| Error::invalid_request("unknown client"))?;
+        // The device page asks for no second factor: where one is needed and the session has
+        // none, it cannot approve (rather than let a password alone through).
+        if !crate::mfa::Amr::parse(&session.amr).is_multi_factor()
+            && crate::accounts::second_factor::needed(state, &server.server, &client, &user, false)
+                .await?
+        {
+            return Err(Error::new(
+                crate::error::ErrorCode::AccessDenied,
+                "this app requires a second factor: sign in with it in this browser first \
+                 (through the app's web sign-in), then enter the code again",
+            )
+            .with_status(StatusCode::FORBIDDEN));
+        }
         // As at the authorization endpoint: the grant lives as long as its refresh tokens may.
         let lifetimes = Lifetimes::of(&state.config.tokens, &server.server, &client);
         let grant_id = random_token(16);

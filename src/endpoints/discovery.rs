@@ -121,6 +121,7 @@ async fn common_metadata(
         "auth_time",
         "nonce",
         "acr",
+        "amr",
         "azp",
         "at_hash",
         "sid",
@@ -153,6 +154,8 @@ async fn common_metadata(
         "claims_supported": claims_supported,
         // RFC 9207: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
+        // OIDC Discovery §3: the `acr` values `acr_values` may ask for (`mfa::policy`).
+        "acr_values_supported": crate::mfa::policy::ACR_VALUES_SUPPORTED,
     });
     match metadata {
         Value::Object(mut map) => {

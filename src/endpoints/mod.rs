@@ -13,6 +13,8 @@ pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod register;
+pub mod mfa;
+pub mod mfa_recovery;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -77,6 +77,8 @@ pub async fn decide(cx: &GrantContext<'_>, request: CodeExchange) -> Result<Deci
             auth_time: record.auth_time,
             nonce: record.nonce,
             sid: record.session_sid,
+            amr: record.amr.as_deref().map(crate::mfa::Amr::parse),
+            acr: record.acr,
         })),
         scope: allowed.scope,
         tokens: Wanted::TOKEN_ENDPOINT,

@@ -91,6 +91,8 @@ async fn redeemed(cx: &GrantContext<'_>, code: DeviceCode) -> Result<Decision, E
             auth_time,
             nonce: None,
             sid: code.session_sid,
+            amr: None,
+            acr: None,
         })),
         scope: allowed.scope,
         tokens: Wanted::TOKEN_ENDPOINT,

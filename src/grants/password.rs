@@ -47,6 +47,25 @@ pub async fn decide(
             return Err(Error::invalid_grant("invalid username or password"));
         }
     };
+    // The grant carries a password and nothing else: where a second factor is required (or,
+    // under `optional`, where the user has one), it cannot satisfy the policy. Checked after
+    // the password, so the answer tells nothing to whoever does not know it.
+    if accounts::second_factor::needed(cx.state, &cx.server.server, cx.client, &user, false).await?
+    {
+        tracing::info!(client_id = %cx.client.id, user = %user.id, "password grant refused: a second factor is required");
+        cx.state.audit.record(
+            Event::new(Kind::SignInFailed, cx.now)
+                .server(cx.server.id())
+                .actor(format!("client:{}", cx.client.id))
+                .subject(user.id.as_str())
+                .detail("via", "password_grant")
+                .detail("reason", "second_factor_required"),
+        );
+        return Err(Error::invalid_grant(
+            "a second factor is required for this user and client, and the password grant cannot \
+             carry one; sign in through the authorization endpoint",
+        ));
+    }
     let allowed = cx
         .check_access(Grant::Is(GrantType::Password), Some(&user), &scope)
         .await?;
@@ -81,6 +100,9 @@ pub async fn decide(
             auth_time: cx.now,
             nonce: None,
             sid: None,
+            // RFC 8176: a password, and nothing else (a required second factor refused above).
+            amr: Some(crate::mfa::Amr::password()),
+            acr: None,
         })),
         scope,
         tokens: Wanted::TOKEN_ENDPOINT,

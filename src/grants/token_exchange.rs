@@ -100,6 +100,8 @@ pub async fn decide(cx: &GrantContext<'_>, request: Exchange) -> Result<Decision
                 auth_time: subject.auth_time.unwrap_or(subject.iat),
                 nonce: None,
                 sid: None,
+                amr: None,
+                acr: None,
             },
             audience,
             act,

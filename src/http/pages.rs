@@ -38,6 +38,11 @@ impl Pages {
                 "device_done.html",
                 include_str!("templates/device_done.html"),
             ),
+            ("mfa.html", include_str!("templates/mfa.html")),
+            (
+                "mfa_recovery_codes.html",
+                include_str!("templates/mfa_recovery_codes.html"),
+            ),
         ] {
             // The templates are compiled into the binary; a broken one fails every test.
             if let Err(e) = env.add_template(name, source) {

@@ -19,6 +19,7 @@ use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
     logout, metrics, register, revoke, token, userinfo,
 };
+use crate::endpoints::{mfa, mfa_recovery};
 use crate::state::AppState;
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
@@ -45,6 +46,12 @@ fn server_endpoints() -> Router<AppState> {
             get(register::read)
                 .put(register::update)
                 .delete(register::delete),
+        )
+        // Multi-factor sign-in: the second-factor and enrolment page.
+        .route("/mfa", get(mfa::show).post(mfa::submit))
+        .route(
+            "/mfa/recovery-codes",
+            get(mfa_recovery::show).post(mfa_recovery::regenerate),
         );
     pages.merge(api_endpoints())
 }

@@ -62,6 +62,11 @@ impl Kek {
     }
 
     pub fn seal(&self, plaintext: &[u8], server_id: &str, kid: &str) -> Result<Vec<u8>, String> {
+        self.seal_with_aad(plaintext, &aad(server_id, kid))
+    }
+
+    /// Seal under an AAD of the caller's (a TOTP secret binds its user, `mfa::secret`).
+    fn seal_with_aad(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, String> {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&random_bytes(NONCE_LEN));
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + 16);
@@ -72,7 +77,7 @@ impl Kek {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(server_id, kid)),
+                Aad::from(aad),
                 &mut body,
             )
             .map_err(|_| "encryption failed".to_string())?;
@@ -80,7 +85,7 @@ impl Kek {
         Ok(out)
     }
 
-    fn open(&self, envelope: &[u8], server_id: &str, kid: &str) -> Result<Vec<u8>, String> {
+    fn open(&self, envelope: &[u8], aad: &[u8], kid: &str) -> Result<Vec<u8>, String> {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&envelope[1 + KEK_ID_LEN..HEADER_LEN]);
         let mut body = envelope[HEADER_LEN..].to_vec();
@@ -88,7 +93,7 @@ impl Kek {
             .key
             .open_in_place(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(server_id, kid)),
+                Aad::from(aad),
                 &mut body,
             )
             .map_err(|_| {
@@ -138,8 +143,17 @@ impl Keks {
         server_id: &str,
         kid: &str,
     ) -> Result<(&'static str, Vec<u8>), String> {
+        self.wrap_with_aad(plaintext, &aad(server_id, kid))
+    }
+
+    /// [`Keks::wrap`] with the caller's AAD: the same envelope for other secrets (TOTP).
+    pub fn wrap_with_aad(
+        &self,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<(&'static str, Vec<u8>), String> {
         match &self.current {
-            Some(kek) => Ok((AES_256_GCM_STORAGE, kek.seal(plaintext, server_id, kid)?)),
+            Some(kek) => Ok((AES_256_GCM_STORAGE, kek.seal_with_aad(plaintext, aad)?)),
             None => Ok((PLAIN, plaintext.to_vec())),
         }
     }
@@ -150,6 +164,17 @@ impl Keks {
         storage: &str,
         stored: &[u8],
         server_id: &str,
+        kid: &str,
+    ) -> Result<Vec<u8>, String> {
+        self.unwrap_with_aad(storage, stored, &aad(server_id, kid), kid)
+    }
+
+    /// [`Keks::unwrap`] with the caller's AAD; `kid` names the secret in messages.
+    pub fn unwrap_with_aad(
+        &self,
+        storage: &str,
+        stored: &[u8],
+        aad: &[u8],
         kid: &str,
     ) -> Result<Vec<u8>, String> {
         match storage {
@@ -164,7 +189,7 @@ impl Keks {
                     .flatten()
                     .find(|k| k.id == id);
                 match kek {
-                    Some(kek) => kek.open(stored, server_id, kid),
+                    Some(kek) => kek.open(stored, aad, kid),
                     None if self.current.is_none() && self.previous.is_none() => Err(format!(
                         "key {kid} is encrypted, but no KEK is configured (set keys.kek or keys.kek_file)"
                     )),

@@ -182,7 +182,8 @@ impl KeyRing {
         }
     }
 
-    fn keks(&self) -> Result<&Keks, KeyError> {
+    /// The KEKs, for other secrets sealed the same way (TOTP secrets, `mfa::secret`).
+    pub fn keks(&self) -> Result<&Keks, KeyError> {
         self.keks.as_ref().map_err(|e| KeyError::Kek(e.clone()))
     }
 

@@ -28,6 +28,8 @@ pub struct Client {
     pub assignment_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Second factors at sign-in: the server's policy, or a stricter one of its own.
+    pub mfa: crate::mfa::ClientMfa,
 }
 
 impl std::fmt::Debug for Client {
@@ -87,6 +89,7 @@ impl Client {
             "assignment_required": self.assignment_required,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "mfa": self.mfa.as_str(),
         })
     }
 }
@@ -130,6 +133,7 @@ impl NewClient {
             assignment_required: false,
             created_at: now,
             updated_at: now,
+            mfa: crate::mfa::ClientMfa::Default,
         }
     }
 }
@@ -154,6 +158,7 @@ struct ClientRow {
     assignment_required: bool,
     created_at: i64,
     updated_at: i64,
+    mfa: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -188,6 +193,7 @@ impl TryFrom<ClientRow> for Client {
             assignment_required: row.assignment_required,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            mfa: crate::mfa::ClientMfa::from_stored(&row.mfa),
         })
     }
 }
@@ -195,7 +201,7 @@ impl TryFrom<ClientRow> for Client {
 const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
     grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
     access_token_ttl, id_token_ttl, refresh_token_ttl, token_exchange_audiences, \
-    assignment_required, created_at, updated_at";
+    assignment_required, created_at, updated_at, mfa";
 
 fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
     items

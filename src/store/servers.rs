@@ -25,6 +25,8 @@ pub struct AuthorizationServer {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    /// Second factors at sign-in: `off`, `optional` or `required` (`mfa::MfaPolicy`).
+    pub mfa: String,
 }
 
 impl AuthorizationServer {
@@ -90,7 +92,7 @@ pub fn is_valid_server_id(id: &str) -> bool {
 }
 
 const COLUMNS: &str = "id, name, audience, access_token_ttl, id_token_ttl, refresh_token_ttl, \
-    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, require_pkce, created_at, updated_at, version";
+    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, require_pkce, created_at, updated_at, version, mfa";
 
 impl Store {
     /// The `default` server always exists; replicas racing here insert it once.

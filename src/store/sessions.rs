@@ -18,16 +18,18 @@ pub struct Session {
     pub last_seen_at: i64,
     pub expires_at: i64,
     pub ended_at: Option<i64>,
+    /// The factors signed in with (RFC 8176 values, space-separated; `mfa::Amr`).
+    pub amr: String,
 }
 
 const COLUMNS: &str =
-    "sid, server_id, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at";
+    "sid, server_id, user_id, auth_time, created_at, last_seen_at, expires_at, ended_at, amr";
 
 impl Store {
     pub async fn insert_session(&self, id_hash: &[u8], s: &Session) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO sessions (id_hash, sid, server_id, user_id, auth_time, created_at, \
-             last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             last_seen_at, expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id_hash)
         .bind(&s.sid)
@@ -37,6 +39,7 @@ impl Store {
         .bind(s.created_at)
         .bind(s.last_seen_at)
         .bind(s.expires_at)
+        .bind(&s.amr)
         .execute(pool)
         .await?
         .rows_affected());

@@ -16,6 +16,10 @@ pub struct IdTokenRequest<'a> {
     pub auth_time: UnixTime,
     pub nonce: Option<&'a str>,
     pub sid: Option<&'a str>,
+    /// RFC 8176 authentication method references (OIDC Core §2 `amr`).
+    pub amr: Option<Vec<String>>,
+    /// OIDC Core §2 `acr`.
+    pub acr: Option<&'a str>,
     /// Issued alongside: its `at_hash` goes in.
     pub access_token: Option<&'a str>,
     /// Issued alongside from the authorization endpoint: its `c_hash` goes in.
@@ -53,6 +57,12 @@ pub fn mint(key: &LoadedKey, r: IdTokenRequest<'_>, now: UnixTime) -> Result<Str
     }
     if let Some(sid) = r.sid {
         c.insert("sid".into(), json!(sid));
+    }
+    if let Some(amr) = r.amr {
+        c.insert("amr".into(), json!(amr));
+    }
+    if let Some(acr) = r.acr {
+        c.insert("acr".into(), json!(acr));
     }
     if let Some(at) = r.access_token {
         c.insert("at_hash".into(), json!(half_hash(at)));

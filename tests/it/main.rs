@@ -27,6 +27,7 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod mfa;
 mod policy;
 mod properties;
 mod rate_limits;
