@@ -92,11 +92,15 @@ async fn no_duplicate_first_key_under_concurrent_first_use(backend: Backend) {
         a.create_server(&id).await;
         let (client, secret) = a.service_client(&id, &["read"]).await;
         let creds = (client.id.as_str(), secret.expose());
+        let (a_keys, b_keys) = (
+            a.url(&format!("/oauth2/{id}/keys")),
+            b.url(&format!("/oauth2/{id}/keys")),
+        );
         let (x, y, xs, ys) = tokio::join!(
             verified_token(&a, &id, creds),
             verified_token(&b, &id, creds),
-            fetch_jwks(&a.http, &a.url(&format!("/oauth2/{id}/keys"))),
-            fetch_jwks(&b.http, &b.url(&format!("/oauth2/{id}/keys"))),
+            fetch_jwks(&a.http, &a_keys),
+            fetch_jwks(&b.http, &b_keys),
         );
         let stored = a.store().keys(&id).await.unwrap();
         assert_eq!(stored.len(), 1, "one first key for {id}");
