@@ -74,10 +74,7 @@ impl DiscoveryCache {
         if let Ok(mut documents) = self.documents.lock() {
             // Only servers that exist get here (the extractor resolved them).
             let id = rendered.sources.server.id.clone();
-            let mut both = match documents.remove(&id) {
-                Some(both) => both,
-                None => [None, None],
-            };
+            let mut both = documents.remove(&id).unwrap_or_default();
             both[kind as usize] = Some(rendered);
             documents.insert(id, both);
         }
