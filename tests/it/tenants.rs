@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use portcullis::config::{Config, SecretValue};
+use portcullis::housekeeping::{self, CONFIG_CHANGES_RETENTION, MAX_BATCHES};
 use portcullis::keys::kek::Kek;
 use portcullis::keys::rotation::{self, ROTATIONS_PER_TICK};
 use portcullis::store::ServerChanges;
@@ -251,10 +252,44 @@ async fn scheduled_rotation_is_spread_over_ticks(backend: Backend) {
         assert!(ticks <= servers, "rotation does not finish");
     }
     assert_eq!(rotated, servers + 1, "every server, the default too");
+    let started = Instant::now();
     assert!(rotation::tick(&a.state, due_at).await.unwrap().is_empty());
+    eprintln!("tick with nothing due: {:?}", started.elapsed());
     for i in 0..servers {
         assert_eq!(a.store().keys(&format!("r{i:02}")).await.unwrap().len(), 2);
     }
+}
+
+/// One housekeeping run deletes at most `MAX_BATCHES` batches per table; what piled up beyond
+/// that goes in the next run.
+async fn housekeeping_is_bounded_per_run(backend: Backend) {
+    let a = TestServer::start_with(backend, |c| c.housekeeping.batch_size = 1).await;
+    for i in 0..MAX_BATCHES + 20 {
+        a.create_server(&format!("h{i:03}")).await;
+    }
+    // Every server created is one recorded configuration change, purged after a day.
+    let later = a.clock_now() + CONFIG_CHANGES_RETENTION + DAY;
+    let run = || {
+        housekeeping::run(
+            a.store(),
+            &a.state.config.housekeeping,
+            a.state.config.audit.retention,
+            later,
+        )
+    };
+    let started = Instant::now();
+    let first = run().await.unwrap();
+    eprintln!(
+        "housekeeping run of {MAX_BATCHES} batches: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(first.config_changes, u64::from(MAX_BATCHES));
+    let second = run().await.unwrap();
+    assert!(
+        (21..u64::from(MAX_BATCHES)).contains(&second.config_changes),
+        "{second:?}"
+    );
+    assert_eq!(run().await.unwrap().config_changes, 0);
 }
 
 /// `server list --limit --after` walks every server once, in id order; bad paging arguments
@@ -318,5 +353,6 @@ on_both_databases!(
     start_up_loads_only_the_default_servers_keys,
     a_change_to_one_server_reloads_only_that_server,
     scheduled_rotation_is_spread_over_ticks,
+    housekeeping_is_bounded_per_run,
     server_list_pages_by_id,
 );
