@@ -36,42 +36,42 @@ BEGIN
 END
 $$;
 
-DROP TRIGGER authorization_servers_bump_config ON authorization_servers;
+DROP TRIGGER IF EXISTS authorization_servers_bump_config ON authorization_servers;
 CREATE TRIGGER authorization_servers_record_config_change
     AFTER INSERT OR UPDATE OR DELETE ON authorization_servers
     FOR EACH ROW EXECUTE FUNCTION record_config_change();
 CREATE TRIGGER authorization_servers_truncate_bumps_config
     AFTER TRUNCATE ON authorization_servers
     FOR EACH STATEMENT EXECUTE FUNCTION bump_config_version();
-DROP TRIGGER clients_bump_config ON clients;
+DROP TRIGGER IF EXISTS clients_bump_config ON clients;
 CREATE TRIGGER clients_record_config_change
     AFTER INSERT OR UPDATE OR DELETE ON clients
     FOR EACH ROW EXECUTE FUNCTION record_config_change();
 CREATE TRIGGER clients_truncate_bumps_config
     AFTER TRUNCATE ON clients
     FOR EACH STATEMENT EXECUTE FUNCTION bump_config_version();
-DROP TRIGGER scopes_bump_config ON scopes;
+DROP TRIGGER IF EXISTS scopes_bump_config ON scopes;
 CREATE TRIGGER scopes_record_config_change
     AFTER INSERT OR UPDATE OR DELETE ON scopes
     FOR EACH ROW EXECUTE FUNCTION record_config_change();
 CREATE TRIGGER scopes_truncate_bumps_config
     AFTER TRUNCATE ON scopes
     FOR EACH STATEMENT EXECUTE FUNCTION bump_config_version();
-DROP TRIGGER claims_bump_config ON claims;
+DROP TRIGGER IF EXISTS claims_bump_config ON claims;
 CREATE TRIGGER claims_record_config_change
     AFTER INSERT OR UPDATE OR DELETE ON claims
     FOR EACH ROW EXECUTE FUNCTION record_config_change();
 CREATE TRIGGER claims_truncate_bumps_config
     AFTER TRUNCATE ON claims
     FOR EACH STATEMENT EXECUTE FUNCTION bump_config_version();
-DROP TRIGGER access_policies_bump_config ON access_policies;
+DROP TRIGGER IF EXISTS access_policies_bump_config ON access_policies;
 CREATE TRIGGER access_policies_record_config_change
     AFTER INSERT OR UPDATE OR DELETE ON access_policies
     FOR EACH ROW EXECUTE FUNCTION record_config_change();
 CREATE TRIGGER access_policies_truncate_bumps_config
     AFTER TRUNCATE ON access_policies
     FOR EACH STATEMENT EXECUTE FUNCTION bump_config_version();
-DROP TRIGGER access_rules_bump_config ON access_rules;
+DROP TRIGGER IF EXISTS access_rules_bump_config ON access_rules;
 CREATE TRIGGER access_rules_record_config_change
     AFTER INSERT OR UPDATE OR DELETE ON access_rules
     FOR EACH ROW EXECUTE FUNCTION record_config_change();

@@ -11,24 +11,24 @@ CREATE TABLE config_changes (
     changed_at  BIGINT NOT NULL
 );
 
-DROP TRIGGER authorization_servers_insert_bumps_config;
-DROP TRIGGER authorization_servers_update_bumps_config;
-DROP TRIGGER authorization_servers_delete_bumps_config;
-DROP TRIGGER clients_insert_bumps_config;
-DROP TRIGGER clients_update_bumps_config;
-DROP TRIGGER clients_delete_bumps_config;
-DROP TRIGGER scopes_insert_bumps_config;
-DROP TRIGGER scopes_update_bumps_config;
-DROP TRIGGER scopes_delete_bumps_config;
-DROP TRIGGER claims_insert_bumps_config;
-DROP TRIGGER claims_update_bumps_config;
-DROP TRIGGER claims_delete_bumps_config;
-DROP TRIGGER access_policies_insert_bumps_config;
-DROP TRIGGER access_policies_update_bumps_config;
-DROP TRIGGER access_policies_delete_bumps_config;
-DROP TRIGGER access_rules_insert_bumps_config;
-DROP TRIGGER access_rules_update_bumps_config;
-DROP TRIGGER access_rules_delete_bumps_config;
+DROP TRIGGER IF EXISTS authorization_servers_insert_bumps_config;
+DROP TRIGGER IF EXISTS authorization_servers_update_bumps_config;
+DROP TRIGGER IF EXISTS authorization_servers_delete_bumps_config;
+DROP TRIGGER IF EXISTS clients_insert_bumps_config;
+DROP TRIGGER IF EXISTS clients_update_bumps_config;
+DROP TRIGGER IF EXISTS clients_delete_bumps_config;
+DROP TRIGGER IF EXISTS scopes_insert_bumps_config;
+DROP TRIGGER IF EXISTS scopes_update_bumps_config;
+DROP TRIGGER IF EXISTS scopes_delete_bumps_config;
+DROP TRIGGER IF EXISTS claims_insert_bumps_config;
+DROP TRIGGER IF EXISTS claims_update_bumps_config;
+DROP TRIGGER IF EXISTS claims_delete_bumps_config;
+DROP TRIGGER IF EXISTS access_policies_insert_bumps_config;
+DROP TRIGGER IF EXISTS access_policies_update_bumps_config;
+DROP TRIGGER IF EXISTS access_policies_delete_bumps_config;
+DROP TRIGGER IF EXISTS access_rules_insert_bumps_config;
+DROP TRIGGER IF EXISTS access_rules_update_bumps_config;
+DROP TRIGGER IF EXISTS access_rules_delete_bumps_config;
 
 CREATE TRIGGER authorization_servers_insert_bumps_config AFTER INSERT ON authorization_servers
 BEGIN
