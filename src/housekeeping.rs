@@ -2,8 +2,9 @@
 //!
 //! Every replica runs it every `housekeeping.interval` (`spawn`); one run (`run`) is a plain
 //! function of the store and `now`, so tests drive it with a manual clock. Each table is purged
-//! in batches of `housekeeping.batch_size` rows per statement, until a batch comes back short:
-//! no statement holds locks for long. Every delete is idempotent, so replicas running at once
+//! in batches of `housekeeping.batch_size` rows per statement, until a batch comes back short
+//! or `MAX_BATCHES` batches were deleted: no statement holds locks for long, and a run is
+//! bounded however much has piled up (the rest goes in the next runs). Every delete is idempotent, so replicas running at once
 //! are harmless; on PostgreSQL an advisory lock lets one of them do the work each time anyway.
 
 use std::future::Future;
@@ -30,7 +31,16 @@ pub struct Report {
     pub revoked_tokens: u64,
     pub rate_limits: u64,
     pub audit_events: u64,
+    /// Recorded configuration changes older than `CONFIG_CHANGES_RETENTION` (`store/cache.rs`).
+    pub config_changes: u64,
 }
+
+/// Batches one table may delete in one run: `MAX_BATCHES × housekeeping.batch_size` rows.
+pub const MAX_BATCHES: u32 = 100;
+
+/// How long a recorded configuration change is kept: a replica that has not checked for
+/// changes for longer drops its whole cache instead of reading them.
+pub const CONFIG_CHANGES_RETENTION: i64 = 86_400;
 
 impl Report {
     pub fn total(&self) -> u64 {
@@ -38,7 +48,7 @@ impl Report {
     }
 
     /// (table, rows deleted) pairs, for logs and metrics.
-    pub fn tables(&self) -> [(&'static str, u64); 9] {
+    pub fn tables(&self) -> [(&'static str, u64); 10] {
         [
             ("authorization_codes", self.authorization_codes),
             ("refresh_tokens", self.refresh_tokens),
@@ -49,6 +59,7 @@ impl Report {
             ("rate_limits", self.rate_limits),
             ("audit_events", self.audit_events),
             ("device_codes", self.device_codes),
+            ("config_changes", self.config_changes),
         ]
     }
 }
@@ -94,23 +105,29 @@ async fn purge_all(
             store.delete_audit_before(audit_cutoff, i64::from(n))
         })
         .await?,
+        config_changes: purge(batch, move |n| {
+            store.delete_config_changes_before(now - CONFIG_CHANGES_RETENTION, n)
+        })
+        .await?,
     })
 }
 
-/// Repeat one batched delete until a batch deletes fewer rows than it could.
+/// Repeat one batched delete until a batch deletes fewer rows than it could, at most
+/// `MAX_BATCHES` times.
 async fn purge<F, Fut>(batch: u32, mut delete: F) -> Result<u64, StoreError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<u64, StoreError>>,
 {
     let mut total = 0;
-    loop {
+    for _ in 0..MAX_BATCHES {
         let deleted = delete(batch).await?;
         total += deleted;
         if deleted < u64::from(batch) {
-            return Ok(total);
+            break;
         }
     }
+    Ok(total)
 }
 
 /// Run housekeeping every `housekeeping.interval` on this replica, until the task is aborted;

@@ -40,6 +40,7 @@ pub mod tokens;
 pub mod store;
 
 // Foundations: no dependencies on anything above.
+pub mod bounded;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -55,10 +55,12 @@ pub enum ClientCommand {
         #[command(flatten)]
         logout: LogoutArgs,
     },
-    /// List clients, of one server or of all.
+    /// List clients, of one server or of all, by server, name and id (`--after` a client id).
     List {
         #[arg(long)]
         server: Option<String>,
+        #[command(flatten)]
+        page: super::page::PageArgs,
     },
     /// Show one client.
     Show {
@@ -247,9 +249,9 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             print_with_secret(record.to_json(), secret.as_ref());
             Ok(())
         }
-        ClientCommand::List { server } => {
+        ClientCommand::List { server, page } => {
             let clients = store
-                .clients(server.as_deref())
+                .list_clients(server.as_deref(), page.page())
                 .await
                 .map_err(CliError::from)?;
             print_json(&json!(clients

@@ -25,8 +25,8 @@ pub enum GroupCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// List groups.
-    List,
+    /// List groups, by name (`--after` a group name).
+    List(super::page::PageArgs),
     /// Show a group, by name or id, with its members.
     Show { group: String },
     /// Rename a group or change its description.
@@ -71,8 +71,11 @@ async fn execute(store: &Store, command: GroupCommand, now: UnixTime) -> Result<
             audit_group(store, Kind::GroupCreated, &group, now).await;
             print_json(&group.to_json());
         }
-        GroupCommand::List => {
-            let groups = store.groups().await.map_err(CliError::from)?;
+        GroupCommand::List(page) => {
+            let groups = store
+                .list_groups(page.page())
+                .await
+                .map_err(CliError::from)?;
             print_json(&json!(groups
                 .iter()
                 .map(Group::to_json)

@@ -6,6 +6,7 @@ mod client;
 mod group;
 mod healthcheck;
 mod keys;
+mod page;
 mod policy;
 mod registration_token;
 mod rule;

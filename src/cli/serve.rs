@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogConfig, LogFormat, Mode};
 use crate::http::{metrics_router, router};
 use crate::state::AppState;
+use crate::store::servers::DEFAULT_SERVER;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +66,10 @@ pub async fn open(config: &Config, clock: &dyn Clock) -> Result<Store, ServeErro
     Ok(store)
 }
 
-/// Load (or generate) every server's keys before taking traffic. Private keys are sealed
-/// under the KEK first; a wrong or missing KEK stops the start here, not a request later.
+/// Check the signing keys before taking traffic: keys not under the KEK are sealed under it,
+/// and a wrong or missing KEK stops the start here, not a request later. Only the default
+/// server's keys are loaded (or its first key generated): every other server's are read and
+/// unsealed on first use (`KeyRing::key_set`), so start-up does not grow with their number.
 pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
     if state.keys.encrypts()? {
         let sealed = state.keys.seal_stored_keys().await?;
@@ -81,20 +84,22 @@ pub async fn prepare(state: &AppState) -> Result<(), ServeError> {
              Set keys.kek or keys.kek_file (required with mode = production)."
         );
     }
-    let servers = state
+    state.keys.check_readable_without_kek().await?;
+    let db_error = |source| ServeError::Database {
+        url: redact_url(&state.config.database_url),
+        source,
+    };
+    let default = state
         .store
-        .servers()
+        .server(DEFAULT_SERVER)
         .await
-        .map_err(|source| ServeError::Database {
-            url: redact_url(&state.config.database_url),
-            source,
-        })?;
-    for server in servers {
-        let set = state.keys.key_set(&server, state.now()).await?;
-        let undecryptable = set.undecryptable().next().map(|(_, r)| r.to_string());
-        if let Some(reason) = undecryptable {
-            return Err(ServeError::Keys(crate::keys::KeyError::Kek(reason)));
-        }
+        .map_err(db_error)?
+        .ok_or_else(|| db_error(StoreError::NotFound(format!("server `{DEFAULT_SERVER}`"))))?;
+    // One server's keys actually opened with this KEK: every key is under it now.
+    let set = state.keys.key_set(&default, state.now()).await?;
+    let undecryptable = set.undecryptable().next().map(|(_, r)| r.to_string());
+    if let Some(reason) = undecryptable {
+        return Err(ServeError::Keys(crate::keys::KeyError::Kek(reason)));
     }
     Ok(())
 }

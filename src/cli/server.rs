@@ -37,8 +37,8 @@ pub enum ServerCommand {
         #[arg(long, value_name = "true|false", value_parser = parse_bool, default_value = "true", action = clap::ArgAction::Set)]
         require_pkce: bool,
     },
-    /// List authorization servers.
-    List,
+    /// List authorization servers, by id (`--after` a server id).
+    List(super::page::PageArgs),
     /// Show a server with its policy (a null lifetime means the configuration's default).
     Show {
         #[arg(long)]
@@ -155,15 +155,15 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 .update_server(&id, &changes, now)
                 .await
                 .map_err(CliError::from)?;
-            // Generate its first signing key now rather than on its first request.
-            KeyRing::new(store.clone(), config)
-                .key_set(&server, now)
-                .await
-                .map_err(CliError::from)?;
+            // No key is generated here: the first replica to use the server generates its first
+            // key, exactly once across replicas (keys/mod.rs), so creating one stays cheap.
             print_json(&describe(&server, config));
         }
-        ServerCommand::List => {
-            let servers = store.servers().await.map_err(CliError::from)?;
+        ServerCommand::List(page) => {
+            let servers = store
+                .list_servers(page.page())
+                .await
+                .map_err(CliError::from)?;
             let list: Vec<_> = servers.iter().map(|s| describe(s, config)).collect();
             print_json(&json!(list));
         }

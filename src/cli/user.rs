@@ -58,8 +58,8 @@ pub enum UserCommand {
         #[arg(long = "unset-attribute", value_name = "KEY")]
         unset_attributes: Vec<String>,
     },
-    /// List users.
-    List,
+    /// List users, by username (`--after` a username).
+    List(super::page::PageArgs),
     /// Show a user, by username or id, with their groups.
     Show { user: String },
     /// Disable a user: no sign-in, and their grants, refresh tokens and sessions are revoked.
@@ -177,8 +177,11 @@ async fn execute(
                     .map_err(CliError::from)?;
             print_json(&user_json(store, &user).await?);
         }
-        UserCommand::List => {
-            let users = store.users().await.map_err(CliError::from)?;
+        UserCommand::List(page) => {
+            let users = store
+                .list_users(page.page())
+                .await
+                .map_err(CliError::from)?;
             print_json(&json!(users.iter().map(User::to_json).collect::<Vec<_>>()));
         }
         UserCommand::Show { user } => {

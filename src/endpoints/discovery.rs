@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth_server::AuthServer;
 use crate::error::Error;
-use crate::http::discovery_cache::{DocumentKind as Kind, Rendered};
+use crate::http::discovery_cache::{DocumentKind as Kind, Rendered, Sources};
 use crate::protocol::scope::OIDC_SCOPES;
 use crate::protocol::{response_type, ScopeSet, TokenGrant};
 use crate::state::AppState;
@@ -33,9 +33,6 @@ pub async fn openid_configuration(
 }
 
 async fn document(state: &AppState, server: &AuthServer, kind: Kind) -> Result<Response, Error> {
-    // Read before the policy is: a change while building leaves a stale generation behind,
-    // which the next request does not match.
-    let generation = state.store.cache_generation();
     let algs = match kind {
         Kind::OAuth => Vec::new(),
         Kind::OpenId => {
@@ -47,20 +44,24 @@ async fn document(state: &AppState, server: &AuthServer, kind: Kind) -> Result<R
                 .published_algs(now)
         }
     };
-    if let Some(body) = state.discovery.get(server.id(), kind, generation, &algs) {
+    let sources = Sources {
+        server: server.server.clone(),
+        scope_names: state.store.cached_scope_names(server.id()).await?,
+        claims: state.store.cached_claims(server.id()).await?,
+        algs,
+    };
+    if let Some(body) = state.discovery.get(kind, &sources) {
         return Ok(render(body));
     }
-    let mut metadata = common_metadata(state, server).await?;
+    let mut metadata = common_metadata(server, &sources)?;
     if kind == Kind::OpenId {
-        openid_metadata(&mut metadata, server, &algs);
+        openid_metadata(&mut metadata, server, &sources.algs);
     }
     let body = Bytes::from(serde_json::to_vec(&metadata).map_err(Error::internal)?);
     state.discovery.put(
-        server.id(),
         kind,
         Rendered {
-            policy_generation: generation,
-            algs,
+            sources,
             body: body.clone(),
         },
     );
@@ -96,13 +97,10 @@ fn openid_metadata(metadata: &mut Map<String, Value>, server: &AuthServer, algs:
     metadata.insert("request_uri_parameter_supported".into(), json!(false));
 }
 
-async fn common_metadata(
-    state: &AppState,
-    server: &AuthServer,
-) -> Result<Map<String, Value>, Error> {
-    let custom_scopes = state.store.cached_scope_names(server.id()).await?;
+fn common_metadata(server: &AuthServer, sources: &Sources) -> Result<Map<String, Value>, Error> {
+    let custom_scopes = &sources.scope_names;
     // Per-server policy: the custom claims this server may release.
-    let custom_claims = state.store.cached_claims(server.id()).await?;
+    let custom_claims = &sources.claims;
     let mut scopes = ScopeSet::from_tokens(custom_scopes.iter().cloned()).unwrap_or_default();
     for s in OIDC_SCOPES {
         scopes.insert(s);

@@ -56,6 +56,11 @@ impl Kek {
         Secret::new(STANDARD.encode(random_bytes(32)))
     }
 
+    /// The identifier every envelope sealed under this KEK carries after its version byte.
+    pub fn id(&self) -> &[u8] {
+        &self.id
+    }
+
     /// The KEK's public identifier, for messages: the first bytes of its SHA-256.
     pub fn id_hex(&self) -> String {
         self.id.iter().map(|b| format!("{b:02x}")).collect()

@@ -1,5 +1,11 @@
 //! Signing keys: generated on first need, stored in the database (so every replica signs with
 //! the same keys), cached in memory per server, published as a JWKS, rotated.
+//!
+//! Nothing is done per server at start: a server's keys are read, unsealed and parsed when it
+//! is first used on this replica (`KeyRing::key_set`), and its first key is generated then by
+//! whichever replica gets there first; the unique (server, generation) lets exactly one first
+//! key be stored, and the others read it. So creating a server costs one row, and start-up
+//! does not grow with the number of servers.
 
 pub mod generate;
 pub mod kek;
@@ -7,7 +13,7 @@ pub mod rotation;
 pub mod schedule;
 pub mod signer;
 
-use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -16,6 +22,7 @@ use axum::body::Bytes;
 use jsonwebtoken::DecodingKey;
 
 use crate::audit::{self, Event, Kind};
+use crate::bounded::BoundedMap;
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::store::{AuthorizationServer, Rewrapped, Store, StoredKey};
@@ -153,6 +160,15 @@ pub enum Rotation {
     LostRace,
 }
 
+/// Servers whose parsed keys one replica keeps: a bound on memory (a parsed RSA key with its
+/// JWKS is a few KiB). A server beyond it in active use is read and parsed again when asked.
+const MAX_KEY_SETS: usize = 2048;
+
+/// Loads (and first-key generations) run one at a time per stripe of servers, so a stale entry
+/// does not send every request for one server to the database, while other servers' loads go
+/// on meanwhile (a first RSA key takes a while to generate).
+const LOAD_STRIPES: usize = 64;
+
 pub struct KeyRing {
     store: Store,
     /// The KEKs from the configuration, or why they could not be read (reported at start).
@@ -160,9 +176,10 @@ pub struct KeyRing {
     rsa_bits: usize,
     cache_ttl: std::time::Duration,
     default_max_ttl: i64,
-    cache: RwLock<HashMap<String, Arc<KeySet>>>,
-    /// One reload at a time, so a stale cache does not send every request to the database.
-    reload: tokio::sync::Mutex<()>,
+    /// Each server's keys as last loaded; at most `MAX_KEY_SETS` servers.
+    cache: RwLock<BoundedMap<String, Arc<KeySet>>>,
+    /// One load at a time per stripe of servers (`LOAD_STRIPES`).
+    reload: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl KeyRing {
@@ -177,8 +194,10 @@ impl KeyRing {
                 .access_token_ttl
                 .as_i64()
                 .max(config.tokens.id_token_ttl.as_i64()),
-            cache: RwLock::new(HashMap::new()),
-            reload: tokio::sync::Mutex::new(()),
+            cache: RwLock::new(BoundedMap::new(MAX_KEY_SETS)),
+            reload: (0..LOAD_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -210,7 +229,7 @@ impl KeyRing {
         if let Some(set) = self.cached(&server.id, now) {
             return Ok(set);
         }
-        let _guard = self.reload.lock().await;
+        let _guard = self.load_lock(&server.id).lock().await;
         if let Some(set) = self.cached(&server.id, now) {
             return Ok(set);
         }
@@ -218,6 +237,8 @@ impl KeyRing {
         let read_at = Instant::now();
         let mut stored = self.store.keys(&server.id).await?;
         if stored.is_empty() {
+            // The first key, on first use. Two replicas may both get here: the unique
+            // (server, generation 1) stores one of the two keys, and both read that one.
             let alg = server_alg(server)?;
             self.add_key(&server.id, alg, 1, now, now).await?;
             stored = self.store.keys(&server.id).await?;
@@ -227,6 +248,12 @@ impl KeyRing {
             cache.insert(server.id.clone(), set.clone());
         }
         Ok(set)
+    }
+
+    fn load_lock(&self, server_id: &str) -> &tokio::sync::Mutex<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        server_id.hash(&mut hasher);
+        &self.reload[(hasher.finish() as usize) % self.reload.len()]
     }
 
     async fn build_set(
@@ -385,6 +412,25 @@ impl KeyRing {
         Ok(outcome)
     }
 
+    /// Refuse to start when keys are sealed but no KEK is configured: without this one query,
+    /// a server's keys would be found unreadable only when it is first used.
+    pub async fn check_readable_without_kek(&self) -> Result<(), KeyError> {
+        if self.encrypts()? {
+            return Ok(());
+        }
+        match self.store.a_sealed_key().await? {
+            Some(kid) => Err(KeyError::Kek(format!(
+                "key {kid} is encrypted, but no KEK is configured (set keys.kek or keys.kek_file)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// How many servers' keys this replica holds parsed (at most `MAX_KEY_SETS`).
+    pub fn loaded_servers(&self) -> usize {
+        self.cache.read().map(|c| c.len()).unwrap_or(0)
+    }
+
     /// Forget the cached keys of a server; the next use reloads them. Keys already parsed
     /// are kept (a reload decrypts only keys it has not seen).
     pub fn invalidate(&self, server_id: &str) {
@@ -401,13 +447,16 @@ impl KeyRing {
     /// KEK) in one transaction. Serve does this at start; returns how many were re-encrypted.
     pub async fn seal_stored_keys(&self) -> Result<usize, KeyError> {
         let keks = self.keks()?;
-        if keks.current.is_none() {
+        let Some(current) = &keks.current else {
             return Ok(0);
-        }
+        };
         let mut attempt = 0;
         loop {
+            // Only the keys not yet under it are read: at start, usually none, however many
+            // servers there are.
+            let stale = self.store.keys_not_sealed_under(current.id()).await?;
             let outcome = self
-                .rewrap_into(keks, keks, |k| {
+                .rewrap_into(stale, keks, keks, |k| {
                     !keks.is_current(&k.key_storage, &k.private_key)
                 })
                 .await;
@@ -425,17 +474,19 @@ impl KeyRing {
     /// (`portcullis keys rewrap`).
     pub async fn rewrap(&self, new: Kek) -> Result<usize, KeyError> {
         let target = Keks::with_current(Some(new));
-        self.rewrap_into(self.keks()?, &target, |_| true).await
+        let all = self.store.all_keys().await?;
+        self.rewrap_into(all, self.keks()?, &target, |_| true).await
     }
 
     async fn rewrap_into(
         &self,
+        keys: Vec<StoredKey>,
         from: &Keks,
         to: &Keks,
         wanted: impl Fn(&StoredKey) -> bool,
     ) -> Result<usize, KeyError> {
         let mut changes = Vec::new();
-        for key in self.store.all_keys().await? {
+        for key in keys {
             if !wanted(&key) {
                 continue;
             }

@@ -12,25 +12,36 @@ use super::{KeyError, Rotation};
 use crate::clock::UnixTime;
 use crate::state::AppState;
 
-/// One pass over every server at `now`: the rotations this replica performed or lost.
+/// Rotations one replica performs per tick at most. Servers created together age together: ten
+/// thousand keys due at once are rotated this many per tick (every `keys.cache_ttl`, 30 s by
+/// default: 10,000 in about 10 hours), oldest first, rather than ten thousand key generations
+/// in one tick. A key is used a little longer than `keys.rotation_interval`, never less.
+pub const ROTATIONS_PER_TICK: u32 = 8;
+
+/// One pass at `now`: the rotations this replica performed or lost. One query finds the servers
+/// due, so a tick costs the same with ten servers or ten thousand.
 pub async fn tick(state: &AppState, now: UnixTime) -> Result<Vec<(String, Rotation)>, KeyError> {
     let interval = state.config.keys.rotation_interval.as_i64();
     let delay = state.config.keys.activation_delay.as_i64();
+    // Aged: created `interval` ago or earlier. Interval 0: only a change of algorithm whose
+    // rotation did not happen (the CLI failed half-way) is due.
+    let created_before = if interval > 0 {
+        now - interval
+    } else {
+        i64::MIN
+    };
     let mut done = Vec::new();
-    for server in state.store.servers().await? {
-        let Some(newest) = state.store.newest_key(&server.id).await? else {
-            // No key yet: the first is generated on first use.
+    for due in state
+        .store
+        .due_rotations(created_before, ROTATIONS_PER_TICK)
+        .await?
+    {
+        let Some(server) = state.store.server(&due.server_id).await? else {
             continue;
         };
-        let aged = interval > 0 && now - newest.created_at >= interval;
-        // A change of algorithm whose rotation did not happen (the CLI failed half-way).
-        let alg_changed = newest.alg != server.signing_alg;
-        if !(aged || alg_changed) {
-            continue;
-        }
         let outcome = state
             .keys
-            .rotate_to(&server, newest.generation + 1, now, delay)
+            .rotate_to(&server, due.generation + 1, now, delay)
             .await?;
         done.push((server.id.clone(), outcome));
     }

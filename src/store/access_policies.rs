@@ -244,7 +244,7 @@ impl Store {
         or_already_exists(result, || {
             format!("policy `{}` of server `{}`", policy.name, policy.server_id)
         })?;
-        self.cache.invalidate();
+        self.cache.invalidate_server(&policy.server_id);
         Ok(())
     }
 
@@ -268,7 +268,7 @@ impl Store {
         let done = or_already_exists(result, || {
             format!("policy `{}` of server `{}`", policy.name, policy.server_id)
         })?;
-        self.cache.invalidate();
+        self.cache.invalidate_server(&policy.server_id);
         Ok(done == 1)
     }
 

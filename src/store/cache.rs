@@ -3,24 +3,35 @@
 //! queries before its one signature (docs/performance.md).
 //!
 //! Invalidation across replicas: every write to `authorization_servers`, `clients`, `scopes`,
-//! `claims`, `access_policies` or `access_rules` bumps the single-row `config_version` counter, by trigger (migration 0004), so the
-//! CLI, another replica and a hand-written UPDATE all count. Each replica reads the counter at
-//! most once per `cache.refresh_interval` (on the first cached read after it elapses) and drops
-//! everything when it moved. A change therefore reaches every replica within that interval
-//! (plus one query); writes through this process's own `Store` clear the cache at once.
+//! `claims`, `access_policies` or `access_rules` bumps the single-row `config_version` counter
+//! and records the server it touched in `config_changes` under the new version, by trigger
+//! (migrations 0004 and 0013), so the CLI, another replica and a hand-written UPDATE all count.
+//! Each replica reads the counter at most once per `cache.refresh_interval` (on the first cached
+//! read after it elapses); when it moved it reads the changes since the version it last saw and
+//! drops only the entries of the servers named there, so the cost of a change does not grow
+//! with the number of servers. When it cannot account for every version in between (more than
+//! `MAX_INCREMENTAL` changes, rows already purged by housekeeping, a TRUNCATE) it drops
+//! everything. A change therefore reaches every replica within that interval (plus one or two
+//! queries); writes through this process's own `Store` drop that server's entries at once.
 //!
-//! Only rows that exist are cached, so unknown ids (anyone can send them) cannot grow it.
+//! Bounds: only rows that exist are cached, so unknown ids (anyone can send them) cannot grow
+//! it, and each kind holds at most `MAX_ENTRIES` entries (`BoundedMap`: the least recently
+//! loaded go first), so ten thousand servers cost at most that many entries per kind.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::{on_pool, AccessPolicy, AuthorizationServer, Client, CustomClaim, Store, StoreError};
+use crate::bounded::BoundedMap;
 use crate::protocol::ScopeSet;
 
-/// Entries per kind beyond which the map is emptied rather than grown (a bound on memory, far
-/// above any real deployment's number of clients).
-const MAX_ENTRIES: usize = 10_000;
+/// Entries per kind (servers, clients, claims, scopes, policies): a bound on memory. Servers
+/// beyond it in active use are reloaded from the database now and then, not refused.
+const MAX_ENTRIES: usize = 4096;
+
+/// The most changes a replica applies one by one; more since its last check and it drops
+/// everything instead (a bulk change: one reload per server is cheaper than reading them all).
+const MAX_INCREMENTAL: i64 = 1000;
 
 pub(crate) struct Cache {
     refresh_interval: RwLock<Duration>,
@@ -29,7 +40,6 @@ pub(crate) struct Cache {
     checking: tokio::sync::Mutex<()>,
 }
 
-#[derive(Default)]
 struct Entries {
     /// Moves on every invalidation; a load that began before one is not stored.
     generation: u64,
@@ -37,12 +47,28 @@ struct Entries {
     version: Option<i64>,
     checked_at: Option<Instant>,
     // Shared, not cloned per request: a client or server is a dozen strings and lists.
-    servers: HashMap<String, Arc<AuthorizationServer>>,
-    clients: HashMap<String, Arc<Client>>,
-    claims: HashMap<String, Arc<Vec<CustomClaim>>>,
-    default_scopes: HashMap<String, ScopeSet>,
-    scope_names: HashMap<String, Arc<Vec<String>>>,
-    access_policies: HashMap<String, Arc<Vec<AccessPolicy>>>,
+    servers: BoundedMap<String, Arc<AuthorizationServer>>,
+    clients: BoundedMap<String, Arc<Client>>,
+    claims: BoundedMap<String, Arc<Vec<CustomClaim>>>,
+    default_scopes: BoundedMap<String, ScopeSet>,
+    scope_names: BoundedMap<String, Arc<Vec<String>>>,
+    access_policies: BoundedMap<String, Arc<Vec<AccessPolicy>>>,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            version: None,
+            checked_at: None,
+            servers: BoundedMap::new(MAX_ENTRIES),
+            clients: BoundedMap::new(MAX_ENTRIES),
+            claims: BoundedMap::new(MAX_ENTRIES),
+            default_scopes: BoundedMap::new(MAX_ENTRIES),
+            scope_names: BoundedMap::new(MAX_ENTRIES),
+            access_policies: BoundedMap::new(MAX_ENTRIES),
+        }
+    }
 }
 
 impl Entries {
@@ -55,6 +81,17 @@ impl Entries {
         self.scope_names.clear();
         self.access_policies.clear();
     }
+
+    /// Drop one server's entries (its record, clients, claims, scopes and policies).
+    fn forget_server(&mut self, server_id: &str) {
+        self.generation += 1;
+        self.servers.remove(server_id);
+        self.clients.retain(|_, c| c.server_id != server_id);
+        self.claims.remove(server_id);
+        self.default_scopes.remove(server_id);
+        self.scope_names.remove(server_id);
+        self.access_policies.remove(server_id);
+    }
 }
 
 impl Cache {
@@ -66,10 +103,25 @@ impl Cache {
         }
     }
 
-    /// After a write through this process: nothing cached survives it.
+    /// After a write through this process that may touch any server: nothing cached survives.
     pub(crate) fn invalidate(&self) {
         if let Ok(mut entries) = self.entries.write() {
             entries.clear();
+        }
+    }
+
+    /// After a write through this process to one server's configuration.
+    pub(crate) fn invalidate_server(&self, server_id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.forget_server(server_id);
+        }
+    }
+
+    /// After a write through this process to one client.
+    pub(crate) fn invalidate_client(&self, client_id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.generation += 1;
+            entries.clients.remove(client_id);
         }
     }
 
@@ -91,26 +143,12 @@ impl Cache {
     }
 }
 
-/// Insert into a bounded map.
-fn bounded_insert<T>(map: &mut HashMap<String, T>, key: &str, value: T) {
-    if map.len() >= MAX_ENTRIES {
-        map.clear();
-    }
-    map.insert(key.to_string(), value);
-}
-
 impl Store {
     /// How stale a replica may be: `cache.refresh_interval` (0: check on every read).
     pub fn set_cache_refresh_interval(&self, interval: Duration) {
         if let Ok(mut current) = self.cache.refresh_interval.write() {
             *current = interval;
         }
-    }
-
-    /// Moves whenever the cache is dropped (a local write, or `config_version` moved): what was
-    /// derived from cached policy before is stale once it differs.
-    pub fn cache_generation(&self) -> u64 {
-        self.cache.generation()
     }
 
     /// The counter every write to servers, clients, scopes and claims bumps.
@@ -152,14 +190,62 @@ impl Store {
         };
         let checked_at = Instant::now();
         let version = self.config_version().await?;
+        let seen = self.cache.entries.read().ok().and_then(|e| e.version);
+        // The servers changed since the version last seen, when every change is accounted for.
+        let changed = match seen {
+            Some(seen) if seen == version => Some(Vec::new()),
+            Some(seen) if seen < version && version - seen <= MAX_INCREMENTAL => {
+                let changes = self.config_changes(seen, version).await?;
+                (changes.len() as i64 == version - seen).then_some(changes)
+            }
+            _ => None,
+        };
         if let Ok(mut entries) = self.cache.entries.write() {
-            if entries.version != Some(version) {
-                entries.clear();
+            // Another check (interval 0) may have moved on meanwhile: apply only forward.
+            if entries.version == seen {
+                match changed {
+                    Some(servers) => {
+                        for server in servers.iter().filter(|s| !s.is_empty()) {
+                            entries.forget_server(server);
+                        }
+                    }
+                    None => entries.clear(),
+                }
                 entries.version = Some(version);
             }
             entries.checked_at = Some(checked_at);
         }
         Ok(())
+    }
+
+    /// The servers named by the changes with a version in `(after, upto]`, one per version.
+    async fn config_changes(&self, after: i64, upto: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT server_id FROM config_changes WHERE version > $1 AND version <= $2",
+        )
+        .bind(after)
+        .bind(upto)
+        .fetch_all(pool)
+        .await?);
+        Ok(rows.into_iter().map(|(s,)| s).collect())
+    }
+
+    /// Housekeeping: forget changes recorded before `cutoff`, at most `limit` of them. A
+    /// replica that has not checked since then drops its whole cache instead.
+    pub async fn delete_config_changes_before(
+        &self,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query(
+            "DELETE FROM config_changes WHERE version IN \
+             (SELECT version FROM config_changes WHERE changed_at < $1 ORDER BY version LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(i64::from(limit))
+        .execute(pool)
+        .await?
+        .rows_affected()))
     }
 
     /// `server`, from the cache.
@@ -175,7 +261,7 @@ impl Store {
         let loaded = self.server(id).await?.map(Arc::new);
         if let Some(server) = &loaded {
             self.cache.put(generation, |e| {
-                bounded_insert(&mut e.servers, id, server.clone())
+                e.servers.insert(id.to_string(), server.clone())
             });
         }
         Ok(loaded)
@@ -191,7 +277,7 @@ impl Store {
         let loaded = self.client(id).await?.map(Arc::new);
         if let Some(client) = &loaded {
             self.cache.put(generation, |e| {
-                bounded_insert(&mut e.clients, id, client.clone())
+                e.clients.insert(id.to_string(), client.clone())
             });
         }
         Ok(loaded)
@@ -209,7 +295,7 @@ impl Store {
         let generation = self.cache.generation();
         let loaded = Arc::new(self.claims(server_id).await?);
         self.cache.put(generation, |e| {
-            bounded_insert(&mut e.claims, server_id, loaded.clone())
+            e.claims.insert(server_id.to_string(), loaded.clone())
         });
         Ok(loaded)
     }
@@ -223,7 +309,8 @@ impl Store {
         let generation = self.cache.generation();
         let loaded = self.default_scopes(server_id).await?;
         self.cache.put(generation, |e| {
-            bounded_insert(&mut e.default_scopes, server_id, loaded.clone())
+            e.default_scopes
+                .insert(server_id.to_string(), loaded.clone())
         });
         Ok(loaded)
     }
@@ -240,7 +327,7 @@ impl Store {
         let generation = self.cache.generation();
         let loaded = Arc::new(self.scope_names(server_id).await?);
         self.cache.put(generation, |e| {
-            bounded_insert(&mut e.scope_names, server_id, loaded.clone())
+            e.scope_names.insert(server_id.to_string(), loaded.clone())
         });
         Ok(loaded)
     }
@@ -257,7 +344,8 @@ impl Store {
         let generation = self.cache.generation();
         let loaded = Arc::new(self.access_policies(server_id).await?);
         self.cache.put(generation, |e| {
-            bounded_insert(&mut e.access_policies, server_id, loaded.clone())
+            e.access_policies
+                .insert(server_id.to_string(), loaded.clone())
         });
         Ok(loaded)
     }

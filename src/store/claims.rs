@@ -257,7 +257,7 @@ impl Store {
         or_already_exists(result, || {
             format!("claim `{}` of server `{}`", claim.name, claim.server_id)
         })?;
-        self.cache.invalidate();
+        self.cache.invalidate_server(&claim.server_id);
         Ok(claim.clone())
     }
 
@@ -280,7 +280,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_server(server_id);
         Ok(done == 1)
     }
 }

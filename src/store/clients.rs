@@ -235,7 +235,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_server(&new.server_id);
         self.client(&new.id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("client `{}`", new.id)))
@@ -256,6 +256,33 @@ impl Store {
         );
         let rows = on_pool!(self, pool => sqlx::query_as::<_, ClientRow>(&sql)
             .bind(server_id)
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// A page of clients, of one server or of all, in the order of `clients` (server, name,
+    /// id); `Page::after` is a client id. `NotFound` when that client does not exist.
+    pub async fn list_clients(
+        &self,
+        server_id: Option<&str>,
+        page: super::Page<'_>,
+    ) -> Result<Vec<Client>, StoreError> {
+        if let Some(after) = page.after {
+            if self.client(after).await?.is_none() {
+                return Err(StoreError::NotFound(format!("client `{after}`")));
+            }
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE ($1 IS NULL OR server_id = $1) \
+             AND ($2 IS NULL OR (server_id, name, id) > \
+                 (SELECT a.server_id, a.name, a.id FROM clients a WHERE a.id = $2)) \
+             ORDER BY server_id, name, id LIMIT $3"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, ClientRow>(&sql)
+            .bind(server_id)
+            .bind(page.after)
+            .bind(page.sql_limit())
             .fetch_all(pool)
             .await?);
         rows.into_iter().map(Client::try_from).collect()
@@ -288,7 +315,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_server(&client.server_id);
         if done == 0 {
             return Err(StoreError::NotFound(format!("client `{}`", client.id)));
         }
@@ -315,7 +342,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_client(id);
         Ok(done == 1)
     }
 
@@ -326,7 +353,7 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_client(id);
         Ok(done == 1)
     }
 }

@@ -102,6 +102,19 @@ impl Store {
             .await?))
     }
 
+    /// A page of groups by name (`Page::after` is a group name).
+    pub async fn list_groups(&self, page: super::Page<'_>) -> Result<Vec<Group>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM user_groups WHERE ($1 IS NULL OR name > $1) \
+             ORDER BY name LIMIT $2"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Group>(&sql)
+            .bind(page.after)
+            .bind(page.sql_limit())
+            .fetch_all(pool)
+            .await?))
+    }
+
     /// Rename a group or change its description; `AlreadyExists` when the new name is taken,
     /// `false` when there is no such group.
     pub async fn update_group(
@@ -231,7 +244,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_client(client_id);
         Ok(done == 1)
     }
 

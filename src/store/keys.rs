@@ -38,6 +38,13 @@ pub struct NewestKey {
     pub created_at: i64,
 }
 
+/// A server whose newest key is due for rotation.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueRotation {
+    pub server_id: String,
+    pub generation: i64,
+}
+
 /// A private key re-encrypted: written only if the row still holds `old`.
 pub struct Rewrapped {
     pub kid: String,
@@ -66,6 +73,34 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, StoredKey>(&sql)
             .fetch_all(pool)
             .await?))
+    }
+
+    /// The keys not sealed under the KEK whose id is `kek_id` (the envelope's bytes 2 to 9, see
+    /// keys::kek): what start-up re-encrypts, without reading every key of every server.
+    pub async fn keys_not_sealed_under(&self, kek_id: &[u8]) -> Result<Vec<StoredKey>, StoreError> {
+        let condition = match &self.db {
+            super::Db::Sqlite(_) => "substr(private_key, 2, 8)",
+            super::Db::Postgres(_) => "substring(private_key FROM 2 FOR 8)",
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM signing_keys \
+             WHERE NOT (key_storage = 'aes-256-gcm' AND {condition} = $1) \
+             ORDER BY server_id, generation"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, StoredKey>(&sql)
+            .bind(kek_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
+    /// The kid of any key stored sealed (not plaintext), if there is one.
+    pub async fn a_sealed_key(&self) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT kid FROM signing_keys WHERE key_storage <> 'plain' LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await?);
+        Ok(row.map(|(kid,)| kid))
     }
 
     /// Insert a key as the next generation. Returns false when another writer took that
@@ -150,6 +185,29 @@ impl Store {
         )
         .bind(server_id)
         .fetch_optional(pool)
+        .await?))
+    }
+
+    /// Servers whose newest key was created at or before `created_before`, or is of another
+    /// algorithm than the server's: at most `limit`, the oldest keys first. One query however
+    /// many servers there are (servers without a key yet are not due: their first key comes on
+    /// first use).
+    pub async fn due_rotations(
+        &self,
+        created_before: i64,
+        limit: u32,
+    ) -> Result<Vec<DueRotation>, StoreError> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, DueRotation>(
+            "SELECT k.server_id, k.generation FROM signing_keys k \
+             JOIN authorization_servers s ON s.id = k.server_id \
+             WHERE k.generation = \
+                 (SELECT MAX(n.generation) FROM signing_keys n WHERE n.server_id = k.server_id) \
+             AND (k.created_at <= $1 OR k.alg <> s.signing_alg) \
+             ORDER BY k.created_at, k.server_id LIMIT $2",
+        )
+        .bind(created_before)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
         .await?))
     }
 }

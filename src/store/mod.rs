@@ -50,7 +50,7 @@ pub use grants::{AuthorizationCode, Redemption};
 pub use groups::{Assignee, Group};
 pub use housekeeping::HousekeepingLock;
 pub use interactions::StoredInteraction;
-pub use keys::{NewestKey, Rewrapped, StoredKey};
+pub use keys::{DueRotation, NewestKey, Rewrapped, StoredKey};
 pub use login_attempts::LoginAttempt;
 pub use logout::{ClientLogout, FrontChannelLogout, LogoutDelivery, Sessions};
 pub use mfa::{MfaFactor, TOTP};
@@ -91,6 +91,22 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// One page of a list (keyset paging): the rows after the key `after` in the list's order, at
+/// most `limit` of them (all without a limit). Used by the CLI's `--after` / `--limit` and
+/// meant for the management API's lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Page<'a> {
+    pub after: Option<&'a str>,
+    pub limit: Option<u32>,
+}
+
+impl Page<'_> {
+    /// The limit as bound in SQL (both databases accept a huge LIMIT as "no limit").
+    pub(crate) fn sql_limit(&self) -> i64 {
+        self.limit.map_or(i64::MAX, i64::from)
+    }
+}
 
 /// Errors of the store that callers distinguish.
 #[derive(Debug, thiserror::Error)]

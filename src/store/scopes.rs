@@ -49,7 +49,7 @@ impl Store {
             .await?
             .rows_affected());
         }
-        self.cache.invalidate();
+        self.cache.invalidate_server(server_id);
         Ok(())
     }
 
@@ -74,7 +74,7 @@ impl Store {
         .await
         .map(|_| ()));
         or_already_exists(result, || format!("scope `{name}` of server `{server_id}`"))?;
-        self.cache.invalidate();
+        self.cache.invalidate_server(server_id);
         self.scope(server_id, name)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("scope `{name}`")))
@@ -129,7 +129,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_server(server_id);
         if done == 0 {
             return Ok(None);
         }
@@ -145,7 +145,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_server(server_id);
         Ok(done == 1)
     }
 

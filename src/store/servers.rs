@@ -108,7 +108,7 @@ impl Store {
         .execute(pool)
         .await?
         .rows_affected());
-        self.cache.invalidate();
+        self.cache.invalidate_server(DEFAULT_SERVER);
         Ok(())
     }
 
@@ -168,7 +168,7 @@ impl Store {
         .await
         .map(|_| ()));
         or_already_exists(result, || format!("server `{id}`"))?;
-        self.cache.invalidate();
+        self.cache.invalidate_server(id);
         self.server(id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("server `{id}`")))
@@ -188,6 +188,24 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM authorization_servers ORDER BY id");
         Ok(
             on_pool!(self, pool => sqlx::query_as::<_, AuthorizationServer>(&sql)
+            .fetch_all(pool)
+            .await?),
+        )
+    }
+
+    /// A page of servers by id (`Page::after` is a server id).
+    pub async fn list_servers(
+        &self,
+        page: super::Page<'_>,
+    ) -> Result<Vec<AuthorizationServer>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM authorization_servers WHERE ($1 IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2"
+        );
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, AuthorizationServer>(&sql)
+            .bind(page.after)
+            .bind(page.sql_limit())
             .fetch_all(pool)
             .await?),
         )
@@ -236,7 +254,7 @@ impl Store {
             .await?
             .rows_affected());
             if written == 1 {
-                self.cache.invalidate();
+                self.cache.invalidate_server(id);
                 return self
                     .server(id)
                     .await?

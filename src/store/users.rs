@@ -330,6 +330,20 @@ impl Store {
         rows.into_iter().map(User::try_from).collect()
     }
 
+    /// A page of users by username (`Page::after` is a username).
+    pub async fn list_users(&self, page: super::Page<'_>) -> Result<Vec<User>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users WHERE ($1 IS NULL OR username > $1) \
+             ORDER BY username, id LIMIT $2"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, UserRow>(&sql)
+            .bind(page.after)
+            .bind(page.sql_limit())
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(User::try_from).collect()
+    }
+
     /// Disable or enable a user; `false` if there is no such user. Disabling also withdraws
     /// their grants, refresh tokens and sessions, in the same transaction; enabling does not
     /// bring them back.

@@ -37,6 +37,7 @@ mod request_id;
 mod revocation;
 mod servers;
 mod single_logout;
+mod tenants;
 mod token_errors;
 mod token_exchange;
 mod users;
