@@ -71,6 +71,8 @@ pub enum Kind {
     AccessRuleCreated,
     AccessRuleUpdated,
     AccessRuleDeleted,
+    // High-assurance clients (issue 21).
+    ClientAuthenticationFailed,
 }
 
 impl Kind {
@@ -114,6 +116,8 @@ impl Kind {
         Self::AccessRuleCreated,
         Self::AccessRuleUpdated,
         Self::AccessRuleDeleted,
+        // High-assurance clients (issue 21).
+        Self::ClientAuthenticationFailed,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -161,6 +165,8 @@ impl Kind {
             Self::AccessRuleCreated => "access_rule_created",
             Self::AccessRuleUpdated => "access_rule_updated",
             Self::AccessRuleDeleted => "access_rule_deleted",
+            // High-assurance clients (issue 21).
+            Self::ClientAuthenticationFailed => "client_authentication_failed",
         }
     }
 }

@@ -42,6 +42,14 @@ pub enum ErrorCode {
     InvalidTarget,
     /// Not an RFC code: an unknown authorization server or path.
     NotFound,
+    /// RFC 9449 §5, §7.1: a DPoP proof that is missing where required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the server's current nonce (`DPoP-Nonce`).
+    UseDpopNonce,
+    /// RFC 9101 §6.2: a `request_uri` that is unknown, expired or used.
+    InvalidRequestUri,
+    /// RFC 9101 §6.2: a request object that is not validly signed or fails its checks.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -71,6 +79,10 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::InvalidTarget => "invalid_target",
             Self::NotFound => "not_found",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 

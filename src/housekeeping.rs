@@ -30,6 +30,9 @@ pub struct Report {
     pub revoked_tokens: u64,
     pub rate_limits: u64,
     pub audit_events: u64,
+    // High-assurance clients (issue 21).
+    pub used_jtis: u64,
+    pub pushed_requests: u64,
 }
 
 impl Report {
@@ -38,7 +41,7 @@ impl Report {
     }
 
     /// (table, rows deleted) pairs, for logs and metrics.
-    pub fn tables(&self) -> [(&'static str, u64); 9] {
+    pub fn tables(&self) -> [(&'static str, u64); 11] {
         [
             ("authorization_codes", self.authorization_codes),
             ("refresh_tokens", self.refresh_tokens),
@@ -49,6 +52,8 @@ impl Report {
             ("rate_limits", self.rate_limits),
             ("audit_events", self.audit_events),
             ("device_codes", self.device_codes),
+            ("used_jtis", self.used_jtis),
+            ("pushed_requests", self.pushed_requests),
         ]
     }
 }
@@ -94,6 +99,9 @@ async fn purge_all(
             store.delete_audit_before(audit_cutoff, i64::from(n))
         })
         .await?,
+        used_jtis: purge(batch, move |n| store.delete_expired_jtis(now, n)).await?,
+        pushed_requests: purge(batch, move |n| store.delete_expired_pushed_requests(now, n))
+            .await?,
     })
 }
 

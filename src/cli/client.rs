@@ -9,6 +9,9 @@ use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride
 use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::manage::client_security::{
+    check_security_changes, update_client_security, SecurityChanges,
+};
 use crate::manage::clients::{
     register_client, rotate_client_secret, update_client, ClientChanges, ClientRequest,
 };
@@ -47,11 +50,15 @@ pub enum ClientCommand {
         /// Trusted: no consent page.
         #[arg(long)]
         first_party: bool,
-        /// client_secret_basic (default) or client_secret_post.
+        /// client_secret_basic (default), client_secret_post or private_key_jwt (with
+        /// --jwks, --jwks-file or --jwks-uri). client_secret_jwt is refused: it needs the secret
+        /// in clear, and only its hash is stored.
         #[arg(long, value_parser = parse_auth_method)]
         auth_method: Option<ClientAuthMethod>,
         #[command(flatten)]
         logout: LogoutArgs,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// List clients, of one server or of all.
     List {
@@ -108,6 +115,13 @@ pub enum ClientCommand {
         assignment_required: Option<bool>,
         #[command(flatten)]
         logout: LogoutArgs,
+        /// Change how a confidential client authenticates: client_secret_basic,
+        /// client_secret_post (a new secret is printed once) or private_key_jwt (its secret is
+        /// dropped; needs keys).
+        #[arg(long, value_parser = parse_auth_method)]
+        auth_method: Option<ClientAuthMethod>,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// Assign the client to groups and users (names or ids; repeatable): with
     /// --assignment-required, only they get tokens. Prints the client with its assignments.
@@ -169,6 +183,49 @@ impl LogoutArgs {
     }
 }
 
+/// High-assurance clients (README "private_key_jwt", "DPoP", "Pushed authorization requests").
+#[derive(Debug, clap::Args)]
+pub struct SecurityArgs {
+    /// The client's public keys, a JWK Set as JSON ('' removes them).
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["jwks_file", "jwks_uri"])]
+    jwks: Option<String>,
+    /// The client's public keys, a JWK Set in a JSON file.
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWK Set (https; '' removes it).
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// Refuse token requests without a DPoP proof (RFC 9449).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    require_dpop: Option<bool>,
+    /// Refuse authorization requests that were not pushed to /par (RFC 9126).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    require_par: Option<bool>,
+    /// Refuse authorization requests without a signed request object (RFC 9101).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    require_signed_request_object: Option<bool>,
+}
+
+impl SecurityArgs {
+    fn changes(self) -> Result<SecurityChanges, CliError> {
+        let jwks = match (self.jwks, self.jwks_file) {
+            (Some(jwks), _) => Some(jwks),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| CliError(format!("--jwks-file {}: {e}", path.display())))?,
+            ),
+            (None, None) => None,
+        };
+        Ok(SecurityChanges {
+            jwks,
+            jwks_uri: self.jwks_uri,
+            require_dpop: self.require_dpop,
+            require_par: self.require_par,
+            require_signed_request_object: self.require_signed_request_object,
+        })
+    }
+}
+
 /// Whom `client assign|unassign` names.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = true)]
@@ -216,9 +273,21 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             first_party,
             auth_method,
             logout,
+            security,
         } => {
             let logout = logout.changes();
             check_logout_changes(&logout).map_err(CliError::from)?;
+            let security = security.changes()?;
+            check_security_changes(&security).map_err(CliError::from)?;
+            if auth_method == Some(ClientAuthMethod::PrivateKeyJwt)
+                && security.jwks.is_none()
+                && security.jwks_uri.is_none()
+            {
+                return Err(CliError(
+                    "private_key_jwt needs the client's keys: --jwks, --jwks-file or --jwks-uri"
+                        .into(),
+                ));
+            }
             let request = ClientRequest {
                 server_id: server,
                 name,
@@ -234,6 +303,10 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             let (client, secret) = register_client(store, request, SystemClock.now())
                 .await
                 .map_err(CliError::from)?;
+            let (client, _) =
+                update_client_security(store, &client, None, security, SystemClock.now())
+                    .await
+                    .map_err(CliError::from)?;
             let logout = update_client_logout(store, &client.id, logout)
                 .await
                 .map_err(CliError::from)?;
@@ -279,9 +352,13 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             logout,
             token_exchange_audiences,
             assignment_required,
+            auth_method,
+            security,
         } => {
             let logout = logout.changes();
             check_logout_changes(&logout).map_err(CliError::from)?;
+            let security = security.changes()?;
+            check_security_changes(&security).map_err(CliError::from)?;
             let changes = ClientChanges {
                 name,
                 grant_types,
@@ -305,11 +382,19 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                     .map_err(CliError::from)?;
                 client.assignment_required = required;
             }
+            let (client, secret) =
+                update_client_security(store, &client, auth_method, security, SystemClock.now())
+                    .await
+                    .map_err(CliError::from)?;
             let logout = update_client_logout(store, &client.id, logout)
                 .await
                 .map_err(CliError::from)?;
             audit_client(store, Kind::ClientUpdated, &client.server_id, &client.id).await;
-            print_with_secret(with_assignments(store, &client).await?, &logout, None);
+            print_with_secret(
+                with_assignments(store, &client).await?,
+                &logout,
+                secret.as_ref(),
+            );
             Ok(())
         }
         ClientCommand::Assign {

@@ -76,6 +76,10 @@ pub enum ServerCommand {
         /// §2.1.1); authorization requests without a code_challenge are then refused.
         #[arg(long, value_name = "true|false", value_parser = parse_bool)]
         require_pkce: Option<bool>,
+        /// Every client must push its authorization requests to /par (RFC 9126 §5,
+        /// `require_pushed_authorization_requests` in discovery).
+        #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+        require_par: Option<bool>,
     },
 }
 
@@ -93,6 +97,7 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "refresh_requires_offline_access": server.refresh_requires_offline_access,
         "signing_alg": server.signing_alg,
         "require_pkce": server.require_pkce,
+        "require_pushed_authorization_requests": server.require_pushed_authorization_requests,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "version": server.version,
@@ -169,6 +174,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             refresh_requires_offline_access,
             signing_alg,
             require_pkce,
+            require_par,
         } => {
             if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
                 return Err(CliError("--name must not be empty".into()));
@@ -187,6 +193,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 refresh_requires_offline_access,
                 signing_alg: signing_alg.map(|a| a.as_str().to_string()),
                 require_pkce,
+                require_pushed_authorization_requests: require_par,
             };
             let before = store.server(&id).await.map_err(CliError::from)?;
             let server = match store.update_server(&id, &changes, now).await {

@@ -15,3 +15,5 @@ pub mod metrics;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
+// High-assurance clients (issue 21).
+pub mod par;

@@ -17,7 +17,7 @@ use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
 use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
-    logout, metrics, revoke, token, userinfo,
+    logout, metrics, par, revoke, token, userinfo,
 };
 use crate::state::AppState;
 
@@ -37,7 +37,9 @@ fn server_endpoints() -> Router<AppState> {
         // RFC 8628 §3.3: the verification pages.
         .route("/device", get(device::show).post(device::submit))
         .route("/logout", get(logout::logout).post(logout::logout))
-        .route("/introspect", any(introspect::introspect));
+        .route("/introspect", any(introspect::introspect))
+        // RFC 9126: pushed authorization requests, from the client's back end.
+        .route("/par", any(par::par));
     pages.merge(api_endpoints())
 }
 
@@ -47,7 +49,13 @@ fn api_endpoints() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        // RFC 9449 §4.1: browser apps send DPoP proofs and read server nonces.
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([header::HeaderName::from_static("dpop-nonce")])
         .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/token", any(token::token))

@@ -3,3 +3,5 @@
 
 pub mod clients;
 pub mod logout;
+// High-assurance clients (issue 21).
+pub mod client_security;

@@ -1,5 +1,6 @@
 //! Clients. Each belongs to one authorization server.
 
+use super::client_security::ClientSecurity;
 use super::{on_pool, split_list, Store, StoreError};
 use crate::protocol::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
@@ -28,6 +29,8 @@ pub struct Client {
     pub assignment_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Keys and requirements of a high-assurance client (`store::client_security`).
+    pub security: ClientSecurity,
 }
 
 impl std::fmt::Debug for Client {
@@ -87,6 +90,11 @@ impl Client {
             "assignment_required": self.assignment_required,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "jwks": self.security.jwks_json(),
+            "jwks_uri": self.security.jwks_uri,
+            "require_dpop": self.security.require_dpop,
+            "require_pushed_authorization_requests": self.security.require_par,
+            "require_signed_request_object": self.security.require_signed_request_object,
         })
     }
 }
@@ -130,6 +138,7 @@ impl NewClient {
             assignment_required: false,
             created_at: now,
             updated_at: now,
+            security: ClientSecurity::default(),
         }
     }
 }
@@ -154,6 +163,8 @@ struct ClientRow {
     assignment_required: bool,
     created_at: i64,
     updated_at: i64,
+    #[sqlx(flatten)]
+    security: ClientSecurity,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -188,6 +199,7 @@ impl TryFrom<ClientRow> for Client {
             assignment_required: row.assignment_required,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            security: row.security,
         })
     }
 }
@@ -195,7 +207,8 @@ impl TryFrom<ClientRow> for Client {
 const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
     grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
     access_token_ttl, id_token_ttl, refresh_token_ttl, token_exchange_audiences, \
-    assignment_required, created_at, updated_at";
+    assignment_required, created_at, updated_at, \
+    jwks, jwks_uri, require_dpop, require_par, require_signed_request_object";
 
 fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
     items

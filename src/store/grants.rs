@@ -23,6 +23,8 @@ pub struct AuthorizationCode {
     pub claims_request: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// RFC 9449 §10: the DPoP key (`dpop_jkt` at /authorize) the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What redeeming a code found.
@@ -43,7 +45,8 @@ pub enum Redemption {
 }
 
 const CODE_COLUMNS: &str = "grant_id, server_id, client_id, user_id, session_sid, redirect_uri, \
-    scope, nonce, code_challenge, code_challenge_method, auth_time, claims_request, created_at, expires_at";
+    scope, nonce, code_challenge, code_challenge_method, auth_time, claims_request, created_at, expires_at, \
+    dpop_jkt";
 
 impl Store {
     /// A grant made outside a browser session (the password grant).
@@ -152,7 +155,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "{INSERT_CODE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                "{INSERT_CODE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
             )
         });
         on_pool!(self, pool => bind_code(sqlx::query(&SQL), code_hash, c)
@@ -179,9 +182,9 @@ impl Store {
                     format!(
                         "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, session_sid, \
                          scope, created_at, expires_at, grant_type) \
-                         VALUES ($2, $3, $4, $5, $6, $17, $14, $16, 'authorization_code') RETURNING id) \
+                         VALUES ($2, $3, $4, $5, $6, $18, $14, $17, 'authorization_code') RETURNING id) \
                          {INSERT_CODE} \
-                         SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM g"
+                         SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 FROM g"
                     )
                 });
                 bind_code(sqlx::query(&SQL), code_hash, c)
@@ -286,9 +289,9 @@ impl Store {
 /// The head of a code's INSERT: its hash and columns, in `bind_code`'s order.
 const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, grant_id, server_id, \
     client_id, user_id, session_sid, redirect_uri, scope, nonce, code_challenge, \
-    code_challenge_method, auth_time, claims_request, created_at, expires_at)";
+    code_challenge_method, auth_time, claims_request, created_at, expires_at, dpop_jkt)";
 
-/// A code's hash and columns, bound as `$1` to `$15` in the order of `INSERT_CODE`'s columns.
+/// A code's hash and columns, bound as `$1` to `$16` in the order of `INSERT_CODE`'s columns.
 fn bind_code<'q, DB: sqlx::Database>(
     query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
     code_hash: &'q [u8],
@@ -316,4 +319,5 @@ where
         .bind(&c.claims_request)
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(&c.dpop_jkt)
 }
