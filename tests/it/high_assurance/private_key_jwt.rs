@@ -529,7 +529,42 @@ async fn registration_refuses_client_secret_jwt_and_bad_keys(backend: Backend) {
     assert_eq!(unchanged.security, client.security, "nothing stored");
 }
 
+async fn housekeeping_deletes_expired_jtis_and_a_replay_stays_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = TestKey::es256("k");
+    let (client, _) = server.service_client("default", &["invoices.read"]).await;
+    let client = use_private_key_jwt(&server, &client, &jwks(&[&key])).await;
+    let assertion = key.sign(
+        json!({"kid": "k"}),
+        &assertion_claims(&client.id, &server.base, server.clock_now(), "kept"),
+    );
+    assert_eq!(token_with(&server, &assertion).await.status(), 200);
+    let run = |now| {
+        portcullis::housekeeping::run(
+            server.store(),
+            &server.state.config.housekeeping,
+            server.state.config.audit.retention,
+            now,
+        )
+    };
+    // Until the assertion expires its jti is kept; after, housekeeping deletes it, and the
+    // assertion is refused as expired rather than replayed.
+    let report = run(server.clock_now()).await.unwrap();
+    assert_eq!(report.used_jtis, 0);
+    server.clock.advance(61);
+    let report = run(server.clock_now()).await.unwrap();
+    assert_eq!(report.used_jtis, 1);
+    let response = token_with(&server, &assertion).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+}
+
 on_both_databases!(
+    housekeeping_deletes_expired_jtis_and_a_replay_stays_refused,
     private_key_jwt_works_with_each_algorithm_at_token_introspect_and_revoke,
     every_bad_assertion_is_invalid_client_audited_and_issues_nothing,
     an_assertion_is_single_use_across_replicas,
