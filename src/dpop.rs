@@ -25,14 +25,36 @@ pub async fn at_token_endpoint(
     headers: &HeaderMap,
     now: UnixTime,
 ) -> Result<Option<Proof>, Error> {
-    let proof = dpop::proof_header(headers).map_err(invalid_proof)?;
-    let Some(proof) = proof else {
-        if client.security.require_dpop {
-            return Err(invalid_proof("this client must send a DPoP proof"));
-        }
+    let proof = at_client_endpoint(state, server, "/token", headers, now).await?;
+    if proof.is_none() && client.security.require_dpop {
+        return Err(invalid_proof("this client must send a DPoP proof"));
+    }
+    Ok(proof)
+}
+
+/// §10.1: the proof sent with a pushed authorization request, if any: its key binds the code
+/// as `dpop_jkt` does.
+pub async fn at_par(
+    state: &AppState,
+    server: &AuthServer,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<Proof>, Error> {
+    at_client_endpoint(state, server, "/par", headers, now).await
+}
+
+/// A proof POSTed to one of our endpoints by a client (§4.3, §8, §11.1), if there is one.
+async fn at_client_endpoint(
+    state: &AppState,
+    server: &AuthServer,
+    path: &str,
+    headers: &HeaderMap,
+    now: UnixTime,
+) -> Result<Option<Proof>, Error> {
+    let Some(proof) = dpop::proof_header(headers).map_err(invalid_proof)? else {
         return Ok(None);
     };
-    let url = server.endpoint("/token");
+    let url = server.endpoint(path);
     let proof = check(state, proof, "POST", &url, None, now).map_err(invalid_proof)?;
     // §8: the server's nonce, when it demands one; the answer carries the one to use.
     if state.config.dpop.require_nonce {

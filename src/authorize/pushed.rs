@@ -49,12 +49,14 @@ pub struct Pushed {
 
 /// RFC 9126 §2.1: validate an authenticated client's pushed request as /authorize would, and
 /// store it for one use within `PUSHED_REQUEST_TTL`. Errors are the token endpoint's kind
-/// (§2.3): a JSON error, never a redirect.
+/// (§2.3): a JSON error, never a redirect. `proof_jkt` is the key of a DPoP proof sent with
+/// the push (RFC 9449 §10.1), which binds the code as `dpop_jkt` does.
 pub async fn push(
     state: &AppState,
     server: &AuthServer,
     client: &Client,
     form: FormParams,
+    proof_jkt: Option<&str>,
     now: UnixTime,
 ) -> Result<Pushed, Error> {
     // §2.1: a request_uri cannot itself be pushed.
@@ -84,6 +86,16 @@ pub async fn push(
         ),
     };
     parameters.insert("client_id".into(), client.id.clone());
+    if let Some(jkt) = proof_jkt {
+        // RFC 9449 §10.1: both given, they must name the same key.
+        if parameters.get("dpop_jkt").is_some_and(|j| j != jkt) {
+            return Err(Error::new(
+                ErrorCode::InvalidDpopProof,
+                "dpop_jkt differs from the DPoP proof's key",
+            ));
+        }
+        parameters.insert("dpop_jkt".into(), jkt.to_string());
+    }
     if client.security.require_signed_request_object && !signed {
         return Err(Error::invalid_request(
             "this client must send a signed request object (request)",

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::auth_server::AuthServer;
 use crate::authorize::pushed;
 use crate::client_auth;
+use crate::dpop;
 use crate::error::Error;
 use crate::http::post_form;
 use crate::state::AppState;
@@ -28,7 +29,10 @@ pub async fn par(
     // §2: the client authenticates as at the token endpoint.
     let client =
         client_auth::authenticate_counted(&state, server.id(), &headers, &form, now).await?;
-    let pushed = pushed::push(&state, &server, &client, form, now).await?;
+    // RFC 9449 §10.1: a DPoP proof here binds the code to its key, like dpop_jkt.
+    let proof = dpop::at_par(&state, &server, &headers, now).await?;
+    let dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    let pushed = pushed::push(&state, &server, &client, form, dpop_jkt, now).await?;
     // §2.2: 201 Created, never cached.
     let mut response = (
         StatusCode::CREATED,

@@ -34,13 +34,23 @@ fn assertion(rp: &Rp, key: &TestKey) -> String {
 
 /// POST /par as `rp`'s private_key_jwt client with `params`.
 async fn push(rp: &Rp, key: &TestKey, params: &[(&str, &str)]) -> reqwest::Response {
+    push_with(rp, key, params, &[]).await
+}
+
+/// POST /par with extra headers.
+async fn push_with(
+    rp: &Rp,
+    key: &TestKey,
+    params: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let assertion = assertion(rp, key);
     let mut form: Vec<(&str, &str)> = vec![
         ("client_assertion_type", ASSERTION_TYPE),
         ("client_assertion", assertion.as_str()),
     ];
     form.extend_from_slice(params);
-    post(&rp.server, "/par", &[], &form).await
+    post(&rp.server, "/par", headers, &form).await
 }
 
 /// The authorization request's parameters, for PKCE S256 and a DPoP-bound code.
@@ -486,11 +496,112 @@ async fn signed_request_objects_are_the_only_parameters_and_are_checked(backend:
     assert_eq!(audit_count(&rp.server, "token_issued").await, 0);
 }
 
+async fn a_dpop_proof_at_par_binds_the_code_to_its_key(backend: Backend) {
+    let client_key = TestKey::es256("c");
+    let dpop_key = TestKey::ed25519("holder");
+    let rp = fapi_client(backend, &client_key).await;
+    let challenge = portcullis::protocol::pkce::s256(VERIFIER);
+    let mut params = request_params(&challenge, "");
+    params[1].1 = rp.client_id.clone();
+    params.retain(|(name, _)| *name != "dpop_jkt");
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let par_url = rp.server.url("/par");
+    let now = rp.server.clock_now();
+    // A proof for another endpoint, and a dpop_jkt naming another key: refused.
+    let wrong_url = dpop_proof(&dpop_key, "POST", &rp.server.url("/token"), now, json!({}));
+    let response = push_with(&rp, &client_key, &pairs, &[("DPoP", &wrong_url)]).await;
+    assert_oauth_error(response, 400, "invalid_dpop_proof").await;
+    let other_jkt = TestKey::es256("other").thumbprint();
+    let mut mismatched = pairs.clone();
+    mismatched.push(("dpop_jkt", &other_jkt));
+    let proof = dpop_proof(&dpop_key, "POST", &par_url, now, json!({}));
+    let response = push_with(&rp, &client_key, &mismatched, &[("DPoP", &proof)]).await;
+    assert_oauth_error(response, 400, "invalid_dpop_proof").await;
+    // RFC 9449 §10.1: the proof's key binds the code: another key gets nothing for it, the
+    // proof's key gets a token bound to it.
+    let thief = TestKey::ed25519("thief");
+    for (exchanging_key, status) in [(&thief, 400), (&dpop_key, 200)] {
+        let proof = dpop_proof(
+            &dpop_key,
+            "POST",
+            &par_url,
+            rp.server.clock_now(),
+            json!({}),
+        );
+        let response = push_with(&rp, &client_key, &pairs, &[("DPoP", &proof)]).await;
+        assert_eq!(response.status(), 201);
+        let pushed: Value = response.json().await.unwrap();
+        let landing = rp
+            .agent
+            .navigate(
+                &format!(
+                    "{}/authorize?client_id={}&request_uri={}",
+                    rp.server.base,
+                    rp.client_id,
+                    urlencode(pushed["request_uri"].as_str().unwrap())
+                ),
+                &rp.server.base,
+            )
+            .await;
+        let back = match landing {
+            Landing::Client(url) => url,
+            page => rp
+                .agent
+                .sign_in(
+                    page,
+                    crate::common::rp::USER,
+                    crate::common::rp::PASSWORD,
+                    &rp.server.base,
+                )
+                .await
+                .client_url(),
+        };
+        let code = query_param(&back, "code").unwrap_or_else(|| panic!("no code: {back}"));
+        let token_url = rp.server.url("/token");
+        let proof = dpop_proof(
+            exchanging_key,
+            "POST",
+            &token_url,
+            rp.server.clock_now(),
+            json!({}),
+        );
+        let client_assertion = assertion(&rp, &client_key);
+        let response = post(
+            &rp.server,
+            "/token",
+            &[("DPoP", &proof)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &client_assertion),
+            ],
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            status,
+            "exchanged with {}",
+            exchanging_key.kid
+        );
+        let body: Value = response.json().await.unwrap();
+        if status == 200 {
+            let token = body["access_token"].as_str().unwrap();
+            assert_eq!(payload(token)["cnf"]["jkt"], dpop_key.thumbprint().as_str());
+        } else {
+            assert_eq!(body["error"], "invalid_grant");
+        }
+    }
+}
+
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 on_both_databases!(
+    a_dpop_proof_at_par_binds_the_code_to_its_key,
     a_fapi_code_flow_combines_par_private_key_jwt_dpop_and_pkce,
     par_refusals_reuse_expiry_and_requirements,
     signed_request_objects_are_the_only_parameters_and_are_checked,
