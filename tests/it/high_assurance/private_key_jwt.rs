@@ -529,6 +529,60 @@ async fn registration_refuses_client_secret_jwt_and_bad_keys(backend: Backend) {
     assert_eq!(unchanged.security, client.security, "nothing stored");
 }
 
+async fn a_device_authenticates_with_private_key_jwt_at_device_authorize(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = TestKey::ed25519("tv");
+    let (client, _) = server
+        .register(portcullis::manage::clients::ClientRequest {
+            server_id: "default".into(),
+            name: "living-room tv".into(),
+            grant_types: vec![portcullis::protocol::GrantType::DeviceCode],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec!["tv.watch".into()],
+            default_scopes: vec![],
+            public: false,
+            first_party: false,
+            auth_method: None,
+        })
+        .await;
+    let client = use_private_key_jwt(&server, &client, &jwks(&[&key])).await;
+    let device_authorize = |assertion: String| {
+        let server = &server;
+        async move {
+            post(
+                server,
+                "/device/authorize",
+                &[],
+                &[
+                    ("scope", "tv.watch"),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", assertion.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    let now = server.clock_now();
+    let good = key.sign(
+        json!({"kid": "tv"}),
+        &assertion_claims(&client.id, &server.base, now, "tv-1"),
+    );
+    let response = device_authorize(good.clone()).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["device_code"].is_string() && body["user_code"].is_string());
+    // Replayed, and for another audience: invalid_client.
+    let response = device_authorize(good).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+    let elsewhere = key.sign(
+        json!({"kid": "tv"}),
+        &assertion_claims(&client.id, "https://other.example", now, "tv-2"),
+    );
+    let response = device_authorize(elsewhere).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+}
+
 async fn housekeeping_deletes_expired_jtis_and_a_replay_stays_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
     let key = TestKey::es256("k");
@@ -564,6 +618,7 @@ async fn housekeeping_deletes_expired_jtis_and_a_replay_stays_refused(backend: B
 }
 
 on_both_databases!(
+    a_device_authenticates_with_private_key_jwt_at_device_authorize,
     housekeeping_deletes_expired_jtis_and_a_replay_stays_refused,
     private_key_jwt_works_with_each_algorithm_at_token_introspect_and_revoke,
     every_bad_assertion_is_invalid_client_audited_and_issues_nothing,
