@@ -42,7 +42,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 STORM_CONNECTIONS=${BENCH_STORM_CONNECTIONS:-4}
 PORT=${BENCH_PORT:-18080}
 ROUNDS=${BENCH_ROUNDS:-1}
-SCENARIOS=${BENCH_SCENARIOS:-"cc es256 code refresh userinfo introspect keys discovery storm polls"}
+SCENARIOS=${BENCH_SCENARIOS:-"cc es256 code refresh userinfo introspect keys discovery storm polls cc-pkjwt cc-dpop"}
 DEVICES=${BENCH_DEVICES:-2000}
 
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
@@ -113,6 +113,15 @@ WEB_SECRET=$(echo "$WEB_JSON" | tr -d '\n' | json_field client_secret)
 DEVICE_JSON=$("$BIN" client create --server default --name bench-device --public \
     --grant-type device_code)
 DEVICE_ID=$(echo "$DEVICE_JSON" | tr -d '\n' | json_field client_id)
+# High-assurance clients (issue 21): a private_key_jwt client with an Ed25519 key (kid bench).
+openssl genpkey -algorithm ed25519 -out "$WORK/pkjwt.pem"
+openssl pkey -in "$WORK/pkjwt.pem" -outform DER -out "$WORK/pkjwt.der"
+PKJWT_X=$(openssl pkey -in "$WORK/pkjwt.pem" -pubout -outform DER | tail -c 32 \
+    | openssl base64 -A | tr '+/' '-_' | tr -d '=')
+PKJWT_JSON=$("$BIN" client create --server default --name bench-pkjwt \
+    --grant-type client_credentials --scope bench.read --auth-method private_key_jwt \
+    --jwks "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"kid\":\"bench\",\"x\":\"$PKJWT_X\"}]}")
+PKJWT_ID=$(echo "$PKJWT_JSON" | tr -d '\n' | json_field client_id)
 USERNAME=bench
 PASSWORD="bench-password-$$-long-enough"
 printf '%s\n' "$PASSWORD" | "$BIN" user create --username "$USERNAME" --password-stdin \
@@ -270,7 +279,8 @@ LG_ARGS=("${COMMON_ARGS[@]}"
     # `--flag=VALUE`: a random secret may begin with `-`, which clap would take for a flag.
     --cc-id="$CC_ID" --cc-secret="$CC_SECRET" --web-id="$WEB_ID" --web-secret="$WEB_SECRET"
     --redirect-uri=http://127.0.0.1:9/callback --username="$USERNAME" --password="$PASSWORD"
-    --storm-connections "$STORM_CONNECTIONS" --device-id="$DEVICE_ID" --devices "$DEVICES")
+    --storm-connections "$STORM_CONNECTIONS" --device-id="$DEVICE_ID" --devices "$DEVICES"
+    --pkjwt-id="$PKJWT_ID" --pkjwt-key "$WORK/pkjwt.der")
 
 for scenario in $SCENARIOS; do
     case "$scenario" in
@@ -355,6 +365,11 @@ for scenario in $SCENARIOS; do
                 row polls-device "$DEVICES devices polling every 5 s" \
                     "$(verdict eval '[ "${ERR[polls-device]}" = 0 ]') (every poll authorization_pending)"
             fi ;;
+        cc-pkjwt|cc-dpop)
+            # Issue 21: one more signature verification (Ed25519) than plain cc.
+            base=${RPS[cc]:-0}
+            have "$scenario" && row "$scenario" ">= 0.80 x cc alone" \
+                "$(verdict eval 'ge "$(ratio "${RPS[$scenario]}" "$base")" 0.80 && [ "${ERR[$scenario]}" = 0 ]') (ratio $(ratio "${RPS[$scenario]}" "$base") of cc)" ;;
     esac
 done
 # The load generator is a closed loop: by Little's law the mean latency is connections / rate,

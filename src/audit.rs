@@ -81,6 +81,8 @@ pub enum Kind {
     MfaRecoveryCodeUsed,
     MfaRecoveryCodesGenerated,
     MfaPolicyChanged,
+    // High-assurance clients (issue 21).
+    ClientAuthenticationFailed,
 }
 
 impl Kind {
@@ -134,6 +136,8 @@ impl Kind {
         Self::MfaRecoveryCodeUsed,
         Self::MfaRecoveryCodesGenerated,
         Self::MfaPolicyChanged,
+        // High-assurance clients (issue 21).
+        Self::ClientAuthenticationFailed,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -191,6 +195,8 @@ impl Kind {
             Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
             Self::MfaRecoveryCodesGenerated => "mfa_recovery_codes_generated",
             Self::MfaPolicyChanged => "mfa_policy_changed",
+            // High-assurance clients (issue 21).
+            Self::ClientAuthenticationFailed => "client_authentication_failed",
         }
     }
 }

@@ -46,6 +46,14 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// Not an RFC code: an unknown authorization server or path.
     NotFound,
+    /// RFC 9449 §5, §7.1: a DPoP proof that is missing where required, or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof must carry the server's current nonce (`DPoP-Nonce`).
+    UseDpopNonce,
+    /// RFC 9101 §6.2: a `request_uri` that is unknown, expired or used.
+    InvalidRequestUri,
+    /// RFC 9101 §6.2: a request object that is not validly signed or fails its checks.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -77,6 +85,10 @@ impl ErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::NotFound => "not_found",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 

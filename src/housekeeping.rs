@@ -33,6 +33,9 @@ pub struct Report {
     pub audit_events: u64,
     /// Recorded configuration changes older than `CONFIG_CHANGES_RETENTION` (`store/cache.rs`).
     pub config_changes: u64,
+    // High-assurance clients (issue 21).
+    pub used_jtis: u64,
+    pub pushed_requests: u64,
 }
 
 /// Batches one table may delete in one run: `MAX_BATCHES × housekeeping.batch_size` rows.
@@ -48,7 +51,7 @@ impl Report {
     }
 
     /// (table, rows deleted) pairs, for logs and metrics.
-    pub fn tables(&self) -> [(&'static str, u64); 10] {
+    pub fn tables(&self) -> [(&'static str, u64); 12] {
         [
             ("authorization_codes", self.authorization_codes),
             ("refresh_tokens", self.refresh_tokens),
@@ -60,6 +63,8 @@ impl Report {
             ("audit_events", self.audit_events),
             ("device_codes", self.device_codes),
             ("config_changes", self.config_changes),
+            ("used_jtis", self.used_jtis),
+            ("pushed_requests", self.pushed_requests),
         ]
     }
 }
@@ -109,6 +114,9 @@ async fn purge_all(
             store.delete_config_changes_before(now - CONFIG_CHANGES_RETENTION, n)
         })
         .await?,
+        used_jtis: purge(batch, move |n| store.delete_expired_jtis(now, n)).await?,
+        pushed_requests: purge(batch, move |n| store.delete_expired_pushed_requests(now, n))
+            .await?,
     })
 }
 

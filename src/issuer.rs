@@ -108,6 +108,9 @@ pub struct Issuer<'a> {
     pub server: &'a AuthServer,
     pub client: &'a Client,
     pub now: UnixTime,
+    /// RFC 9449: the DPoP key (thumbprint) the access token, and a public client's new refresh
+    /// token, are bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl Issuer<'_> {
@@ -166,7 +169,12 @@ impl Issuer<'_> {
         }
         Ok(Issued {
             access_token: access_token.map(|(token, _)| token),
-            token_type: "Bearer",
+            // RFC 9449 §5: a bound token is of type DPoP.
+            token_type: if self.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: lifetimes.access_token,
             scope,
             refresh_token,
@@ -217,6 +225,7 @@ impl Issuer<'_> {
                     grant_id: user_grant.map(|g| g.grant_id.as_str()),
                     extra_claims: custom(ClaimTarget::AccessToken),
                     act: exchanged.and_then(|x| x.act.clone()),
+                    dpop_jkt: self.dpop_jkt,
                 },
                 self.now,
             )
@@ -286,6 +295,12 @@ impl Issuer<'_> {
             rotated_at: None,
             revoked_at: None,
             successor_key: Some(SuccessorKey::generate()),
+            // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
+            // confidential client's are bound to it by its authentication).
+            dpop_jkt: self
+                .dpop_jkt
+                .filter(|_| self.client.is_public())
+                .map(str::to_string),
         };
         self.state
             .store

@@ -21,11 +21,13 @@ pub mod logout;
 pub mod accounts;
 pub mod auth_server;
 pub mod client_auth;
+pub mod dpop;
 pub mod sessions;
 pub mod state;
 
 // Domain services.
 pub mod audit;
+pub mod client_keys;
 pub mod housekeeping;
 pub mod keys;
 pub mod manage;

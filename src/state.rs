@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::accounts::turns::UserTurns;
 use crate::audit::AuditLog;
+use crate::client_keys::ClientKeys;
 use crate::clock::{Clock, UnixTime};
 use crate::config::Config;
 use crate::http::discovery_cache::DiscoveryCache;
@@ -15,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::passwords::PasswordHasher;
 use crate::rate_limit::RateLimiter;
 use crate::store::Store;
+use crate::tokens::dpop_nonce::DpopNonces;
 
 /// One `Arc`: axum clones the state for every extractor and middleware that asks for it, so a
 /// clone is one reference count, not one per field.
@@ -44,6 +46,10 @@ pub struct Shared {
     pub audit: AuditLog,
     pub metrics: Arc<Metrics>,
     pub discovery: DiscoveryCache,
+    /// Clients' public keys, registered or fetched from their `jwks_uri` (issue 21).
+    pub client_keys: Arc<ClientKeys>,
+    /// DPoP server nonces, valid on every replica (issue 21).
+    pub dpop_nonces: Arc<DpopNonces>,
 }
 
 impl AppState {
@@ -52,6 +58,8 @@ impl AppState {
         let passwords = Arc::new(PasswordHasher::new(&config.passwords));
         let audit = AuditLog::start(store.clone(), config.audit.buffer);
         let metrics = Arc::new(Metrics::new(config.database_pool_size()));
+        let client_keys = Arc::new(ClientKeys::new(&config.client_assertions, config.mode));
+        let dpop_nonces = Arc::new(DpopNonces::new(&config));
         Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
@@ -64,6 +72,8 @@ impl AppState {
             audit,
             metrics,
             discovery: DiscoveryCache::default(),
+            client_keys,
+            dpop_nonces,
         }))
     }
 

@@ -22,6 +22,8 @@ use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 
+mod high_assurance;
+
 #[derive(Parser, Clone)]
 #[command(name = "loadgen")]
 struct Args {
@@ -29,7 +31,8 @@ struct Args {
     #[arg(long)]
     base: String,
     /// cc, code, refresh, userinfo, introspect, keys, discovery, storm, polls, floor (GET / of the
-    /// `floor` server), or ready (wait until /readyz answers and print how long that took).
+    /// `floor` server), or ready (wait until /readyz answers and print how long that took);
+    /// cc-pkjwt and cc-dpop (client credentials with private_key_jwt, and DPoP-bound).
     #[arg(long)]
     scenario: String,
     #[arg(long, default_value_t = 32)]
@@ -68,6 +71,12 @@ struct Args {
     /// Connections the devices' polls share in `polls`.
     #[arg(long, default_value_t = 16)]
     poll_connections: usize,
+    /// A private_key_jwt client allowed client_credentials, for `cc-pkjwt`.
+    #[arg(long, default_value = "")]
+    pkjwt_id: String,
+    /// Its Ed25519 private key, PKCS#8 DER (registered with kid `bench`).
+    #[arg(long, default_value = "")]
+    pkjwt_key: String,
 }
 
 /// `http://host:port/prefix` split into what a connection needs.
@@ -980,6 +989,16 @@ async fn run(args: Args) -> Result<(), String> {
             report("polls-cc", &mut cc, args.duration);
             report("polls-device", &mut polls, args.duration);
             return Ok(());
+        }
+        // High-assurance clients (issue 21).
+        "cc-pkjwt" => {
+            let make = high_assurance::pkjwt_request(&args)?;
+            simple(window(), &target, args.connections, make, check_token).await
+        }
+        "cc-dpop" => {
+            let make = high_assurance::dpop_request(&args)?;
+            let check = high_assurance::check_dpop_token;
+            simple(window(), &target, args.connections, make, check).await
         }
         other => return Err(format!("unknown scenario `{other}`")),
     };

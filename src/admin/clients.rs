@@ -232,6 +232,13 @@ pub async fn create(
         .as_deref()
         .map(|m| m.parse::<ClientAuthMethod>().map_err(Problem::invalid))
         .transpose()?;
+    // Keys (jwks, jwks_uri) are not managed through the API yet: without them a private_key_jwt
+    // client could never authenticate.
+    if auth_method == Some(ClientAuthMethod::PrivateKeyJwt) {
+        return Err(Problem::invalid(
+            "private_key_jwt clients need their keys: register them with `portcullis client create --auth-method private_key_jwt --jwks-file …`",
+        ));
+    }
     let request = ClientRequest {
         server_id: body.server_id,
         name: body.name,

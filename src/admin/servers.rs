@@ -42,6 +42,10 @@ pub struct ServerView {
     /// RS256 or ES256.
     pub signing_alg: String,
     pub require_pkce: bool,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
+    /// Second factor at sign-in: off, optional or required.
+    pub mfa: String,
     /// Dynamic client registration (RFC 7591): closed, token or open.
     pub registration: String,
     pub created_at: i64,
@@ -69,6 +73,8 @@ impl ServerView {
             refresh_requires_offline_access: server.refresh_requires_offline_access,
             signing_alg: server.signing_alg.clone(),
             require_pkce: server.require_pkce,
+            require_pushed_authorization_requests: server.require_pushed_authorization_requests,
+            mfa: server.mfa.to_string(),
             registration: registration.as_str().to_string(),
             created_at: server.created_at,
             updated_at: server.updated_at,
@@ -91,11 +97,12 @@ pub struct ServerPatch {
     pub refresh_requires_offline_access: Option<bool>,
     pub signing_alg: Option<String>,
     pub require_pkce: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
     /// closed, token or open.
     pub registration: Option<String>,
 }
 
-const READ_ONLY: &[&str] = &["id", "issuer", "created_at", "updated_at", "version"];
+const READ_ONLY: &[&str] = &["id", "issuer", "mfa", "created_at", "updated_at", "version"];
 
 async fn find(state: &AppState, id: &str) -> Result<AuthorizationServer, Problem> {
     state
@@ -170,6 +177,7 @@ pub async fn update(
         refresh_requires_offline_access: p.refresh_requires_offline_access,
         signing_alg: p.signing_alg,
         require_pkce: p.require_pkce,
+        require_pushed_authorization_requests: p.require_pushed_authorization_requests,
     };
     let registration = p
         .registration

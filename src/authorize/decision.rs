@@ -364,6 +364,7 @@ impl Flow<'_> {
             acr,
             created_at: self.now,
             expires_at: self.now + self.state.config.tokens.authorization_code_ttl.as_i64(),
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         self.state
             .store
@@ -426,6 +427,7 @@ impl Flow<'_> {
 
     fn issuer(&self) -> Issuer<'_> {
         Issuer {
+            dpop_jkt: None,
             state: self.state,
             server: self.server,
             client: self.client,

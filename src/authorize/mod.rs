@@ -6,6 +6,9 @@ pub mod decision;
 pub mod interaction;
 pub mod request;
 pub mod response;
+// High-assurance clients (issue 21).
+pub mod pushed;
+pub mod request_object;
 
 pub use decision::{Continuing, Flow};
 pub use interaction::{Browser, InteractionState};

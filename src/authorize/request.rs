@@ -31,6 +31,9 @@ pub struct AuthorizationRequest {
     /// OIDC Core §3.1.2.1 `acr_values`, in order of preference (`mfa::policy`).
     #[serde(default)]
     pub acr_values: Vec<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -108,7 +111,8 @@ pub fn check_rest(
     target: RedirectTarget,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let fail = |e: Error| AuthorizeError::Redirect(Box::new(target.clone()), e);
-    // OIDC Core §6: request objects are not supported, and discovery says so.
+    // RFC 9101 and RFC 9126: `request` and `request_uri` are resolved before these steps
+    // (`authorize::pushed::resolve`); one still here was nested in a request.
     if params.contains("request") {
         return Err(fail(Error::new(
             ErrorCode::RequestNotSupported,
@@ -163,12 +167,31 @@ pub fn check_rest(
         max_age,
         login_hint: params.get("login_hint").map(str::to_string),
         hinted_subject: None,
+        dpop_jkt: check_dpop_jkt(params).map_err(fail)?,
         target,
         acr_values: params
             .get("acr_values")
             .map(|v| v.split_ascii_whitespace().map(str::to_string).collect())
             .unwrap_or_default(),
     })
+}
+
+/// RFC 9449 §10: `dpop_jkt`, a JWK SHA-256 thumbprint (RFC 7638): 43 base64url characters.
+fn check_dpop_jkt(params: &FormParams) -> Result<Option<String>, Error> {
+    match params.get("dpop_jkt") {
+        None => Ok(None),
+        Some(jkt)
+            if jkt.len() == 43
+                && jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Ok(Some(jkt.to_string()))
+        }
+        Some(_) => Err(Error::invalid_request(
+            "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638)",
+        )),
+    }
 }
 
 /// The longest `state` accepted (bytes). A request without a session is stored while the user

@@ -9,6 +9,9 @@ use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride
 use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::manage::client_security::{
+    check_security_changes, update_client_security, SecurityChanges,
+};
 use crate::manage::clients::{
     change_client, create_client, delete_client, rotate_secret, ClientChanges, ClientRecord,
     ClientRequest,
@@ -49,11 +52,15 @@ pub enum ClientCommand {
         /// Trusted: no consent page.
         #[arg(long)]
         first_party: bool,
-        /// client_secret_basic (default) or client_secret_post.
+        /// client_secret_basic (default), client_secret_post or private_key_jwt (with
+        /// --jwks, --jwks-file or --jwks-uri). client_secret_jwt is refused: it needs the secret
+        /// in clear, and only its hash is stored.
         #[arg(long, value_parser = parse_auth_method)]
         auth_method: Option<ClientAuthMethod>,
         #[command(flatten)]
         logout: LogoutArgs,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// List clients, of one server or of all, by server, name and id (`--after` a client id).
     List {
@@ -116,6 +123,13 @@ pub enum ClientCommand {
         /// `required`; the stricter of the client's and the server's applies.
         #[arg(long, value_name = "default|off|optional|required", value_parser = parse_client_mfa)]
         mfa: Option<crate::mfa::ClientMfa>,
+        /// Change how a confidential client authenticates: client_secret_basic,
+        /// client_secret_post (a new secret is printed once) or private_key_jwt (its secret is
+        /// dropped; needs keys).
+        #[arg(long, value_parser = parse_auth_method)]
+        auth_method: Option<ClientAuthMethod>,
+        #[command(flatten)]
+        security: SecurityArgs,
     },
     /// Assign the client to groups and users (names or ids; repeatable): with
     /// --assignment-required, only they get tokens. Prints the client with its assignments.
@@ -177,6 +191,49 @@ impl LogoutArgs {
     }
 }
 
+/// High-assurance clients (README "private_key_jwt", "DPoP", "Pushed authorization requests").
+#[derive(Debug, clap::Args)]
+pub struct SecurityArgs {
+    /// The client's public keys, a JWK Set as JSON ('' removes them).
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["jwks_file", "jwks_uri"])]
+    jwks: Option<String>,
+    /// The client's public keys, a JWK Set in a JSON file.
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Where the client publishes its JWK Set (https; '' removes it).
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// Refuse token requests without a DPoP proof (RFC 9449).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    require_dpop: Option<bool>,
+    /// Refuse authorization requests that were not pushed to /par (RFC 9126).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    require_par: Option<bool>,
+    /// Refuse authorization requests without a signed request object (RFC 9101).
+    #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+    require_signed_request_object: Option<bool>,
+}
+
+impl SecurityArgs {
+    fn changes(self) -> Result<SecurityChanges, CliError> {
+        let jwks = match (self.jwks, self.jwks_file) {
+            (Some(jwks), _) => Some(jwks),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|e| CliError(format!("--jwks-file {}: {e}", path.display())))?,
+            ),
+            (None, None) => None,
+        };
+        Ok(SecurityChanges {
+            jwks,
+            jwks_uri: self.jwks_uri,
+            require_dpop: self.require_dpop,
+            require_par: self.require_par,
+            require_signed_request_object: self.require_signed_request_object,
+        })
+    }
+}
+
 /// Whom `client assign|unassign` names.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = true)]
@@ -224,7 +281,19 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             first_party,
             auth_method,
             logout,
+            security,
         } => {
+            let security = security.changes()?;
+            check_security_changes(&security).map_err(CliError::from)?;
+            if auth_method == Some(ClientAuthMethod::PrivateKeyJwt)
+                && security.jwks.is_none()
+                && security.jwks_uri.is_none()
+            {
+                return Err(CliError(
+                    "private_key_jwt needs the client's keys: --jwks, --jwks-file or --jwks-uri"
+                        .into(),
+                ));
+            }
             let request = ClientRequest {
                 server_id: server,
                 name,
@@ -237,15 +306,15 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 first_party,
                 auth_method,
             };
-            let (record, secret) = create_client(
-                store,
-                request,
-                logout.changes(),
-                &Actor::Cli,
-                SystemClock.now(),
-            )
-            .await
-            .map_err(CliError::from)?;
+            let now = SystemClock.now();
+            let (mut record, secret) =
+                create_client(store, request, logout.changes(), &Actor::Cli, now)
+                    .await
+                    .map_err(CliError::from)?;
+            let (client, _) = update_client_security(store, &record.client, None, security, now)
+                .await
+                .map_err(CliError::from)?;
+            record.client = client;
             print_with_secret(record.to_json(), secret.as_ref());
             Ok(())
         }
@@ -286,7 +355,11 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             token_exchange_audiences,
             assignment_required,
             mfa,
+            auth_method,
+            security,
         } => {
+            let security = security.changes()?;
+            check_security_changes(&security).map_err(CliError::from)?;
             let changes = ClientChanges {
                 name,
                 grant_types,
@@ -300,6 +373,7 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 refresh_token_ttl: refresh_token_ttl.map(|t| t.0),
                 token_exchange_audiences: list(token_exchange_audiences),
             };
+            let now = SystemClock.now();
             let mut record = change_client(
                 store,
                 &client_id,
@@ -307,12 +381,11 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 assignment_required,
                 logout.changes(),
                 &Actor::Cli,
-                SystemClock.now(),
+                now,
             )
             .await
             .map_err(CliError::from)?;
             if let Some(mfa) = mfa.filter(|m| *m != record.client.mfa) {
-                let now = SystemClock.now();
                 let client = &mut record.client;
                 store
                     .set_client_mfa(&client.id, mfa.as_str(), now)
@@ -330,9 +403,14 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
                 )
                 .await;
             }
+            let (client, secret) =
+                update_client_security(store, &record.client, auth_method, security, now)
+                    .await
+                    .map_err(CliError::from)?;
+            record.client = client;
             let mut out = record.to_json();
             out["assignments"] = assignments_json(store, &record.client).await?;
-            print_json(&out);
+            print_with_secret(out, secret.as_ref());
             Ok(())
         }
         ClientCommand::Assign {

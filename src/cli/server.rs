@@ -89,6 +89,10 @@ pub enum ServerCommand {
         /// `required` (users without one enrol at their next sign-in).
         #[arg(long, value_name = "off|optional|required", value_parser = parse_mfa)]
         mfa: Option<MfaPolicy>,
+        /// Every client must push its authorization requests to /par (RFC 9126 §5,
+        /// `require_pushed_authorization_requests` in discovery).
+        #[arg(long, value_name = "true|false", value_parser = parse_bool)]
+        require_par: Option<bool>,
     },
 }
 
@@ -111,6 +115,7 @@ fn describe(server: &AuthorizationServer, config: &Config) -> serde_json::Value 
         "signing_alg": server.signing_alg,
         "require_pkce": server.require_pkce,
         "mfa": server.mfa,
+        "require_pushed_authorization_requests": server.require_pushed_authorization_requests,
         "created_at": server.created_at,
         "updated_at": server.updated_at,
         "version": server.version,
@@ -189,6 +194,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
             require_pkce,
             registration,
             mfa,
+            require_par,
         } => {
             let changes = ServerChanges {
                 name: name.map(|n| n.trim().to_string()),
@@ -201,6 +207,7 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                 refresh_requires_offline_access,
                 signing_alg: signing_alg.map(|a| a.as_str().to_string()),
                 require_pkce,
+                require_pushed_authorization_requests: require_par,
             };
             check_changes(&changes).map_err(CliError::from)?;
             if let Some(policy) = registration {

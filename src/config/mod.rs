@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 mod env;
+mod high_assurance;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -19,6 +20,8 @@ mod values;
 pub use values::{
     HeaderNameValue, LogFilter, LogFormat, Mode, Seconds, SecretValue, TrustedProxies,
 };
+
+pub use high_assurance::{ClientAssertionConfig, DpopConfig};
 
 pub const ENV_PREFIX: &str = "PORTCULLIS_";
 
@@ -54,6 +57,10 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub housekeeping: HousekeepingConfig,
     pub metrics: MetricsConfig,
+    /// `private_key_jwt` client authentication (RFC 7523).
+    pub client_assertions: ClientAssertionConfig,
+    /// DPoP-bound tokens (RFC 9449).
+    pub dpop: DpopConfig,
 }
 
 /// The per-replica cache of servers, clients, scopes and claims (src/store/cache.rs).
@@ -363,6 +370,8 @@ impl Default for Config {
             logout: LogoutConfig::default(),
             housekeeping: HousekeepingConfig::default(),
             metrics: MetricsConfig::default(),
+            client_assertions: ClientAssertionConfig::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use crate::auth_server::AuthServer;
 use crate::authorize::decision::session_for;
-use crate::authorize::{interaction, request, AuthorizeError, Browser, Continuing, Flow};
+use crate::authorize::{interaction, pushed, request, AuthorizeError, Browser, Continuing, Flow};
 use crate::error::Error;
 use crate::http::client_ip::ClientIp;
 use crate::policy;
@@ -54,6 +54,9 @@ async fn start(
         }
     };
     let now = state.now();
+    // RFC 9126 §4, RFC 9101 §5: pushed or signed parameters replace the request's.
+    let resolved = pushed::resolve(state, server, params, now).await?;
+    let params = &resolved.params;
     let client_id = params
         .get("client_id")
         .ok_or_else(|| AuthorizeError::page(Error::invalid_request("missing client_id")))?;
@@ -65,10 +68,11 @@ async fn start(
             .map_err(Error::from)?,
         server.id(),
     )?;
-    let target = request::check_redirect(&params, &client, &server.issuer)?;
+    pushed::check_required(server, &client, &resolved)?;
+    let target = request::check_redirect(params, &client, &server.issuer)?;
     let default_scope = policy::default_scope(&state.store, &client).await?;
     let mut request = request::check_rest(
-        &params,
+        params,
         &client,
         &default_scope,
         server.server.require_pkce,

@@ -49,14 +49,15 @@ pub async fn authorize(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let form = post_form("device authorization", &method, &headers, body)?;
-    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
+    let now = state.now();
+    let client =
+        client_auth::authenticate_counted(&state, server.id(), &headers, &form, now).await?;
     // §3.1: the client must be allowed the grant it is about to use.
     if !client.allows(GrantType::DeviceCode) {
         return Err(Error::unauthorized_client(
             "this client may not use the device authorization grant",
         ));
     }
-    let now = state.now();
     // The same per-client budget as /token: both are called by the device.
     state
         .rate_limits

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::auth_server::AuthServer;
 use crate::error::Error;
 use crate::http::discovery_cache::{DocumentKind as Kind, Rendered, Sources};
+use crate::protocol::jose::ClientAlg;
 use crate::protocol::scope::OIDC_SCOPES;
 use crate::protocol::{response_type, ScopeSet, TokenGrant};
 use crate::state::AppState;
@@ -54,6 +55,14 @@ async fn document(state: &AppState, server: &AuthServer, kind: Kind) -> Result<R
         return Ok(render(body));
     }
     let mut metadata = common_metadata(server, &sources)?;
+    // RFC 8414 §2 / RFC 7591 §3: only where registrations are taken. Read on a miss only: a
+    // change of policy also bumps the server's row, so the cached document is replaced.
+    if state.store.registration_policy(server.id()).await? != RegistrationPolicy::Closed {
+        metadata.insert(
+            "registration_endpoint".into(),
+            json!(server.endpoint("/register")),
+        );
+    }
     if kind == Kind::OpenId {
         openid_metadata(&mut metadata, server, &sources.algs);
     }
@@ -93,7 +102,9 @@ fn openid_metadata(metadata: &mut Map<String, Value>, server: &AuthServer, algs:
     // algorithm the other one whose tokens are still valid.
     metadata.insert("id_token_signing_alg_values_supported".into(), json!(algs));
     metadata.insert("claims_parameter_supported".into(), json!(false));
-    metadata.insert("request_parameter_supported".into(), json!(false));
+    // RFC 9101: signed request objects by value; a request_uri only from our own /par (no
+    // fetching from elsewhere).
+    metadata.insert("request_parameter_supported".into(), json!(true));
     metadata.insert("request_uri_parameter_supported".into(), json!(false));
 }
 
@@ -157,17 +168,45 @@ fn common_metadata(server: &AuthServer, sources: &Sources) -> Result<Map<String,
     });
     match metadata {
         Value::Object(mut map) => {
-            // RFC 8414 §2 / RFC 7591 §3: only where registrations are taken.
-            if state.store.registration_policy(server.id()).await? != RegistrationPolicy::Closed {
-                map.insert(
-                    "registration_endpoint".into(),
-                    json!(server.endpoint("/register")),
-                );
-            }
+            high_assurance_metadata(&mut map, server);
             Ok(map)
         }
         _ => Err(Error::internal("metadata is not an object")),
     }
+}
+
+/// High-assurance clients (issue 21): `private_key_jwt` (RFC 8414 §2, OIDC Discovery §3),
+/// DPoP (RFC 9449 §5.1), pushed authorization requests (RFC 9126 §5) and signed request
+/// objects (RFC 9101 §10.5).
+fn high_assurance_metadata(metadata: &mut Map<String, Value>, server: &AuthServer) {
+    let algs = ClientAlg::names();
+    for endpoint in [
+        "token_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+    ] {
+        let key = format!("{endpoint}_auth_methods_supported");
+        if let Some(Value::Array(methods)) = metadata.get_mut(&key) {
+            methods.push(json!("private_key_jwt"));
+        }
+        metadata.insert(
+            format!("{endpoint}_auth_signing_alg_values_supported"),
+            json!(algs),
+        );
+    }
+    metadata.insert("dpop_signing_alg_values_supported".into(), json!(algs));
+    metadata.insert(
+        "pushed_authorization_request_endpoint".into(),
+        json!(server.endpoint("/par")),
+    );
+    metadata.insert(
+        "require_pushed_authorization_requests".into(),
+        json!(server.server.require_pushed_authorization_requests),
+    );
+    metadata.insert(
+        "request_object_signing_alg_values_supported".into(),
+        json!(algs),
+    );
 }
 
 fn render(body: Bytes) -> Response {

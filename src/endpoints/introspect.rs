@@ -42,7 +42,9 @@ pub async fn introspect(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let form = post_form("introspection", &method, &headers, body)?;
-    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
+    let now = state.now();
+    let client =
+        client_auth::authenticate_counted(&state, server.id(), &headers, &form, now).await?;
     if client.is_public() {
         return Err(Error::invalid_client(
             "a public client may not introspect tokens",
@@ -51,7 +53,6 @@ pub async fn introspect(
     // §2.1: `token` is REQUIRED, `token_type_hint` OPTIONAL.
     let token = form.require("token")?;
     let hint = TokenKind::from_hint(form.get("token_type_hint"));
-    let now = state.now();
     let answer = match identify(&state, &server, token, hint, now).await? {
         Some(Presented::AccessToken(claims)) => access_token(&state, &server, claims, now).await?,
         Some(Presented::RefreshToken(t)) => refresh_token(&state, &server, &client, t, now).await?,
@@ -85,6 +86,9 @@ struct Introspection {
     iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// RFC 9449 §6.2: the DPoP key a bound token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<serde_json::Value>,
 }
 
 impl Introspection {
@@ -140,14 +144,19 @@ async fn access_token(
         scope: Some(claims.scope).filter(|s| !s.is_empty()),
         client_id: Some(claims.client_id),
         username,
-        // §2.2: the token type of RFC 6749 §5.1.
-        token_type: Some("Bearer"),
+        // §2.2: the token type of RFC 6749 §5.1 (RFC 9449 §6.2: DPoP when bound).
+        token_type: Some(if claims.cnf.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }),
         exp: Some(claims.exp),
         iat: Some(claims.iat),
         sub: Some(claims.sub),
         aud: Some(claims.aud),
         iss: Some(server.issuer.clone()),
         jti: Some(claims.jti),
+        cnf: claims.cnf,
     })
 }
 

@@ -12,9 +12,11 @@ pub mod jwks;
 pub mod login;
 pub mod logout;
 pub mod metrics;
-pub mod register;
 pub mod mfa;
 pub mod mfa_recovery;
+pub mod register;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
+// High-assurance clients (issue 21).
+pub mod par;

@@ -35,11 +35,12 @@ pub async fn revoke(
     let form = post_form("revocation", &method, &headers, body)?;
     // §2.1: the client authenticates as at the token endpoint (RFC 6749 §2.3); a public client
     // identifies itself with its client_id.
-    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
+    let now = state.now();
+    let client =
+        client_auth::authenticate_counted(&state, server.id(), &headers, &form, now).await?;
     let token = form.require("token")?;
     // §2.1: the hint may be wrong or unknown; it only orders the search.
     let hint = TokenKind::from_hint(form.get("token_type_hint"));
-    let now = state.now();
     match identify(&state, &server, token, hint, now).await? {
         Some(Presented::RefreshToken(t)) if t.client_id == client.id => {
             state.store.revoke_grant(&t.grant_id, now).await?;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::audit::{Event, Kind};
 use crate::auth_server::AuthServer;
 use crate::client_auth;
+use crate::dpop;
 use crate::error::Error;
 use crate::grants::{self, GrantContext};
 use crate::http::client_ip::ClientIp;
@@ -31,14 +32,15 @@ pub async fn token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
     let (form, grant) = parse_request(&method, &headers, body)?;
-    let client = client_auth::authenticate_counted(&state, server.id(), &headers, &form).await?;
+    let now = state.now();
+    let client =
+        client_auth::authenticate_counted(&state, server.id(), &headers, &form, now).await?;
     if !client.allows(grant.grant_type()) {
         return Err(Error::unauthorized_client(format!(
             "this client may not use the {} grant",
             grant.grant_type()
         )));
     }
-    let now = state.now();
     // After authentication, so nobody can spend another client's budget.
     state
         .rate_limits
@@ -68,12 +70,16 @@ pub async fn token(
         }
     }
     let request = grant.parse_request(&form)?;
+    // RFC 9449 §5: a DPoP proof binds what is issued to its key.
+    let proof = dpop::at_token_endpoint(&state, &server, &client, &headers, now).await?;
+    let dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let context = GrantContext {
         state: &state,
         server: &server,
         client: &client,
         now,
         ip,
+        dpop_jkt,
     };
     let decision = grants::decide(&context, request).await?;
     let issuer = Issuer {
@@ -81,6 +87,7 @@ pub async fn token(
         server: &server,
         client: &client,
         now,
+        dpop_jkt,
     };
     let issued = issuer.issue(decision).await?;
     let mut response = TokenResponse::try_from(issued)?;
@@ -88,7 +95,13 @@ pub async fn token(
         // RFC 8693 §2.2.1.
         response.issued_token_type = Some(grants::token_exchange::ACCESS_TOKEN_TYPE);
     }
-    Ok(response.into_response())
+    let mut response = response.into_response();
+    if proof.is_some() {
+        if let Some((name, value)) = dpop::fresh_nonce(&state, now).await? {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
 }
 
 /// The request's form and grant, before anything touches the store: the parsing the fuzz

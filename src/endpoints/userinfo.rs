@@ -10,6 +10,7 @@ use axum::Json;
 use serde_json::Value;
 
 use crate::auth_server::AuthServer;
+use crate::dpop;
 use crate::error::{Challenge, Error, ErrorCode};
 use crate::policy::{self, ClaimTarget};
 use crate::protocol::{FormParams, ScopeSet};
@@ -26,7 +27,12 @@ pub async fn userinfo(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Error> {
-    let token = bearer_token(&method, &headers, body)?;
+    // RFC 9449 §7.1: `Authorization: DPoP`, or the Bearer ways of RFC 6750.
+    let dpop_scheme = dpop::dpop_authorization(&headers)?;
+    let token = match &dpop_scheme {
+        Some(token) => token.clone(),
+        None => bearer_token(&method, &headers, body)?,
+    };
     let now = state.now();
     let keys = state.keys.key_set(&server.server, now).await?;
     let claims: AccessTokenClaims = verify(
@@ -40,6 +46,35 @@ pub async fn userinfo(
         now,
     )
     .map_err(Error::invalid_token)?;
+    match (claims.dpop_jkt(), dpop_scheme.is_some()) {
+        (Some(jkt), true) => {
+            let method = method.as_str();
+            dpop::at_resource(
+                &state,
+                &server,
+                &headers,
+                method,
+                "/userinfo",
+                &token,
+                jkt,
+                now,
+            )
+            .await?
+        }
+        // §7.2: a bound token is not a bearer token; whoever stole it lacks the key.
+        (Some(_), false) => {
+            return Err(dpop::resource_error(
+                ErrorCode::InvalidToken,
+                "the token is DPoP-bound: send it with the DPoP scheme and a proof",
+            ))
+        }
+        (None, true) => {
+            return Err(Error::invalid_token(
+                "the token is not DPoP-bound: use the Bearer scheme",
+            ))
+        }
+        (None, false) => {}
+    }
     // The user and the token's standing in one query; a second only when there is no user.
     let (user, withdrawn) = match state
         .store

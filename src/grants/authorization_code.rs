@@ -51,6 +51,14 @@ pub async fn decide(cx: &GrantContext<'_>, request: CodeExchange) -> Result<Deci
             "redirect_uri does not match the authorization request",
         ));
     }
+    // RFC 9449 §10.1: a code bound to a DPoP key needs a proof by that key.
+    if let Some(bound) = &record.dpop_jkt {
+        if cx.dpop_jkt != Some(bound.as_str()) {
+            return Err(Error::invalid_grant(
+                "the authorization code is bound to a DPoP key (dpop_jkt): send a proof by that key",
+            ));
+        }
+    }
     check_pkce(
         record.code_challenge.as_deref(),
         request.code_verifier.as_deref(),

@@ -28,6 +28,8 @@ pub struct GrantContext<'a> {
     pub now: UnixTime,
     /// The client's address, for the sign-in limits of the password grant.
     pub ip: std::net::IpAddr,
+    /// RFC 9449: the thumbprint of the key of the request's DPoP proof, if it sent one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl GrantContext<'_> {

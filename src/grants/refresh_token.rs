@@ -27,6 +27,14 @@ pub async fn decide(cx: &GrantContext<'_>, request: Refresh) -> Result<Decision,
             "the refresh token was issued to another client",
         ));
     }
+    // RFC 9449 §5: a bound refresh token needs a proof by its key.
+    if let Some(bound) = &current.dpop_jkt {
+        if cx.dpop_jkt != Some(bound.as_str()) {
+            return Err(Error::invalid_grant(
+                "the refresh token is bound to a DPoP key: send a proof by that key",
+            ));
+        }
+    }
     if current.revoked_at.is_some() || !grant_active {
         return Err(Error::invalid_grant("the refresh token was revoked"));
     }

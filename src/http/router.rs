@@ -17,7 +17,7 @@ use super::request_limits::{self, RequestLimits};
 use super::security_headers::{self, Hsts};
 use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
-    logout, metrics, register, revoke, token, userinfo,
+    logout, metrics, par, register, revoke, token, userinfo,
 };
 use crate::endpoints::{mfa, mfa_recovery};
 use crate::state::AppState;
@@ -52,7 +52,9 @@ fn server_endpoints() -> Router<AppState> {
         .route(
             "/mfa/recovery-codes",
             get(mfa_recovery::show).post(mfa_recovery::regenerate),
-        );
+        )
+        // RFC 9126: pushed authorization requests, from the client's back end.
+        .route("/par", any(par::par));
     pages.merge(api_endpoints())
 }
 
@@ -62,7 +64,13 @@ fn api_endpoints() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        // RFC 9449 §4.1: browser apps send DPoP proofs and read server nonces.
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([header::HeaderName::from_static("dpop-nonce")])
         .max_age(std::time::Duration::from_secs(3600));
     Router::new()
         .route("/token", any(token::token))

@@ -209,7 +209,12 @@ pub async fn register_client(
         scopes: &scopes,
         default_scopes: &default_scopes,
     })?;
-    let secret = (auth_method != ClientAuthMethod::None).then(random_secret);
+    // A public client has no secret, and a private_key_jwt client authenticates with its key.
+    let secret = matches!(
+        auth_method,
+        ClientAuthMethod::ClientSecretBasic | ClientAuthMethod::ClientSecretPost
+    )
+    .then(random_secret);
     let new = NewClient {
         id: random_id(20),
         server_id: request.server_id,

@@ -29,3 +29,5 @@ impl Actor {
         }
     }
 }
+// High-assurance clients (issue 21).
+pub mod client_security;

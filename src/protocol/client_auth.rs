@@ -18,6 +18,8 @@ pub enum ClientAuthMethod {
     ClientSecretPost,
     /// A public client: identified by `client_id`, not authenticated.
     None,
+    /// RFC 7523 §2.2, OIDC Core §9: a JWT signed with the client's registered private key.
+    PrivateKeyJwt,
 }
 
 impl ClientAuthMethod {
@@ -26,6 +28,7 @@ impl ClientAuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -37,8 +40,17 @@ impl FromStr for ClientAuthMethod {
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
             "client_secret_post" => Ok(Self::ClientSecretPost),
             "none" => Ok(Self::None),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
+            // OIDC Core §9: the secret is the HMAC key, so the server needs it in clear; we keep
+            // only its hash (README "private_key_jwt").
+            "client_secret_jwt" => Err(
+                "client_secret_jwt is not supported: it needs the client secret in clear, and \
+                 Portcullis stores only its hash; use private_key_jwt"
+                    .to_string(),
+            ),
             _ => Err(format!(
-                "unknown auth method `{s}` (client_secret_basic, client_secret_post or none)"
+                "unknown auth method `{s}` (client_secret_basic, client_secret_post, \
+                 private_key_jwt or none)"
             )),
         }
     }
@@ -65,7 +77,16 @@ pub enum PresentedCredentials {
     ClientIdOnly {
         client_id: String,
     },
+    /// RFC 7521 §4.2: a JWT assertion (`private_key_jwt`), not yet verified. `client_id` is the
+    /// body's, or else the assertion's `sub` (checked with the signature).
+    Assertion {
+        client_id: String,
+        assertion: String,
+    },
 }
+
+/// RFC 7523 §2.2: the only `client_assertion_type` we accept.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 impl PresentedCredentials {
     pub fn method(&self) -> ClientAuthMethod {
@@ -73,6 +94,7 @@ impl PresentedCredentials {
             Self::Basic { .. } => ClientAuthMethod::ClientSecretBasic,
             Self::Post { .. } => ClientAuthMethod::ClientSecretPost,
             Self::ClientIdOnly { .. } => ClientAuthMethod::None,
+            Self::Assertion { .. } => ClientAuthMethod::PrivateKeyJwt,
         }
     }
 
@@ -80,7 +102,8 @@ impl PresentedCredentials {
         match self {
             Self::Basic { client_id, .. }
             | Self::Post { client_id, .. }
-            | Self::ClientIdOnly { client_id } => client_id,
+            | Self::ClientIdOnly { client_id }
+            | Self::Assertion { client_id, .. } => client_id,
         }
     }
 
@@ -96,6 +119,9 @@ impl PresentedCredentials {
     pub fn from_request(headers: &HeaderMap, form: &FormParams) -> Result<Self, Error> {
         let body_id = form.get("client_id");
         let body_secret = form.get("client_secret");
+        if form.get("client_assertion").is_some() || form.get("client_assertion_type").is_some() {
+            return Self::assertion(headers, form);
+        }
         if let Some(authorization) = headers.get(header::AUTHORIZATION) {
             // RFC 6749 §2.3: a client must not use more than one authentication method.
             if body_secret.is_some() {
@@ -124,6 +150,50 @@ impl PresentedCredentials {
             )),
             (None, None) => Err(Error::invalid_client("client authentication is required")),
         }
+    }
+}
+
+impl PresentedCredentials {
+    /// RFC 7521 §4.2: `client_assertion_type` and `client_assertion`, `client_id` optional.
+    fn assertion(headers: &HeaderMap, form: &FormParams) -> Result<Self, Error> {
+        // RFC 6749 §2.3: one authentication method per request.
+        if form.get("client_secret").is_some() || headers.contains_key(header::AUTHORIZATION) {
+            return Err(Error::invalid_request(
+                "use one client authentication method, not a client_assertion and another",
+            ));
+        }
+        match form.get("client_assertion_type") {
+            Some(JWT_BEARER_ASSERTION) => {}
+            Some(_) => {
+                return Err(Error::invalid_client(
+                    "unsupported client_assertion_type (use urn:ietf:params:oauth:client-assertion-type:jwt-bearer)",
+                ))
+            }
+            None => return Err(Error::invalid_request("client_assertion_type is missing")),
+        }
+        let assertion = form
+            .get("client_assertion")
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| Error::invalid_request("client_assertion is missing"))?;
+        // RFC 7523 §3: `sub` is the client_id; the signature check holds it to that.
+        let claimed = crate::protocol::jose::peek_claims(assertion)
+            .and_then(|c| c.get("sub").and_then(|s| s.as_str()).map(str::to_string));
+        let client_id = match (form.get("client_id"), claimed) {
+            (Some(id), _) => id.to_string(),
+            (None, Some(sub)) => sub,
+            (None, None) => {
+                return Err(Error::invalid_client(
+                    "client_assertion is not a JWT with a sub claim",
+                ))
+            }
+        };
+        if client_id.is_empty() || client_id.chars().any(char::is_control) {
+            return Err(Error::invalid_client("client authentication failed"));
+        }
+        Ok(Self::Assertion {
+            client_id,
+            assertion: assertion.to_string(),
+        })
     }
 }
 

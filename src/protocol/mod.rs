@@ -11,6 +11,9 @@ pub mod response_type;
 pub mod scope;
 pub mod token_request;
 pub mod user_code;
+// High-assurance clients (issue 21).
+pub mod dpop;
+pub mod jose;
 
 pub use client_auth::{ClientAuthMethod, PresentedCredentials};
 pub use form::FormParams;

@@ -1,5 +1,6 @@
 //! Clients. Each belongs to one authorization server.
 
+use super::client_security::ClientSecurity;
 use super::{on_pool, split_list, Store, StoreError};
 use crate::protocol::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
 use crate::protocol::{ClientAuthMethod, GrantType, ScopeSet};
@@ -30,6 +31,8 @@ pub struct Client {
     pub updated_at: i64,
     /// Second factors at sign-in: the server's policy, or a stricter one of its own.
     pub mfa: crate::mfa::ClientMfa,
+    /// Keys and requirements of a high-assurance client (`store::client_security`).
+    pub security: ClientSecurity,
 }
 
 impl std::fmt::Debug for Client {
@@ -90,6 +93,11 @@ impl Client {
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "mfa": self.mfa.as_str(),
+            "jwks": self.security.jwks_json(),
+            "jwks_uri": self.security.jwks_uri,
+            "require_dpop": self.security.require_dpop,
+            "require_pushed_authorization_requests": self.security.require_par,
+            "require_signed_request_object": self.security.require_signed_request_object,
         })
     }
 }
@@ -134,6 +142,7 @@ impl NewClient {
             created_at: now,
             updated_at: now,
             mfa: crate::mfa::ClientMfa::Default,
+            security: ClientSecurity::default(),
         }
     }
 }
@@ -159,6 +168,8 @@ struct ClientRow {
     created_at: i64,
     updated_at: i64,
     mfa: String,
+    #[sqlx(flatten)]
+    security: ClientSecurity,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -194,6 +205,7 @@ impl TryFrom<ClientRow> for Client {
             created_at: row.created_at,
             updated_at: row.updated_at,
             mfa: crate::mfa::ClientMfa::from_stored(&row.mfa),
+            security: row.security,
         })
     }
 }
@@ -201,7 +213,8 @@ impl TryFrom<ClientRow> for Client {
 const COLUMNS: &str = "id, server_id, name, secret_hash, token_endpoint_auth_method, first_party, \
     grant_types, redirect_uris, post_logout_redirect_uris, scopes, default_scopes, \
     access_token_ttl, id_token_ttl, refresh_token_ttl, token_exchange_audiences, \
-    assignment_required, created_at, updated_at, mfa";
+    assignment_required, created_at, updated_at, mfa, \
+    jwks, jwks_uri, require_dpop, require_par, require_signed_request_object";
 
 fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
     items

@@ -27,6 +27,8 @@ pub struct AuthorizationCode {
     pub amr: Option<String>,
     /// The `acr` its ID token carries, when requested or when an MFA policy applied.
     pub acr: Option<String>,
+    /// RFC 9449 §10: the DPoP key (`dpop_jkt` at /authorize) the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What redeeming a code found.
@@ -47,7 +49,8 @@ pub enum Redemption {
 }
 
 const CODE_COLUMNS: &str = "grant_id, server_id, client_id, user_id, session_sid, redirect_uri, \
-    scope, nonce, code_challenge, code_challenge_method, auth_time, claims_request, created_at, expires_at, amr, acr";
+    scope, nonce, code_challenge, code_challenge_method, auth_time, claims_request, created_at, expires_at, amr, acr, \
+    dpop_jkt";
 
 impl Store {
     /// A grant made outside a browser session (the password grant).
@@ -156,7 +159,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "{INSERT_CODE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                "{INSERT_CODE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
             )
         });
         on_pool!(self, pool => bind_code(sqlx::query(&SQL), code_hash, c)
@@ -183,9 +186,9 @@ impl Store {
                     format!(
                         "WITH g AS (INSERT INTO grants (id, server_id, client_id, user_id, session_sid, \
                          scope, created_at, expires_at, grant_type) \
-                         VALUES ($2, $3, $4, $5, $6, $19, $14, $18, 'authorization_code') RETURNING id) \
+                         VALUES ($2, $3, $4, $5, $6, $20, $14, $19, 'authorization_code') RETURNING id) \
                          {INSERT_CODE} \
-                         SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 FROM g"
+                         SELECT $1, g.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 FROM g"
                     )
                 });
                 bind_code(sqlx::query(&SQL), code_hash, c)
@@ -290,9 +293,9 @@ impl Store {
 /// The head of a code's INSERT: its hash and columns, in `bind_code`'s order.
 const INSERT_CODE: &str = "INSERT INTO authorization_codes (code_hash, grant_id, server_id, \
     client_id, user_id, session_sid, redirect_uri, scope, nonce, code_challenge, \
-    code_challenge_method, auth_time, claims_request, created_at, expires_at, amr, acr)";
+    code_challenge_method, auth_time, claims_request, created_at, expires_at, amr, acr, dpop_jkt)";
 
-/// A code's hash and columns, bound as `$1` to `$17` in the order of `INSERT_CODE`'s columns.
+/// A code's hash and columns, bound as `$1` to `$18` in the order of `INSERT_CODE`'s columns.
 fn bind_code<'q, DB: sqlx::Database>(
     query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
     code_hash: &'q [u8],
@@ -322,4 +325,5 @@ where
         .bind(c.expires_at)
         .bind(&c.amr)
         .bind(&c.acr)
+        .bind(&c.dpop_jkt)
 }

@@ -40,6 +40,11 @@ pub mod servers;
 mod sessions;
 mod users;
 pub mod wal;
+// High-assurance clients (issue 21).
+mod client_security;
+mod dpop_nonce;
+mod jti;
+mod pushed_requests;
 
 pub use access_policies::{AccessPolicy, AccessRule, People, PolicyClients};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
@@ -59,6 +64,10 @@ pub use scopes::Scope;
 pub use servers::{AuthorizationServer, ServerChanges};
 pub use sessions::Session;
 pub use users::{NewUser, User, Username};
+// High-assurance clients (issue 21).
+pub use client_security::ClientSecurity;
+pub use jti::JtiKind;
+pub use pushed_requests::PushedRequest;
 
 #[derive(Clone)]
 pub struct Store {

@@ -26,6 +26,8 @@ pub struct RefreshToken {
     /// The key its successor is derived under (`security::derive_successor`); `None` on rows
     /// stored before keys were kept.
     pub successor_key: Option<SuccessorKey>,
+    /// RFC 9449 §5: the DPoP key (thumbprint) a public client's token is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Random bytes kept with a refresh token, never sent anywhere; with the token itself they give
@@ -47,7 +49,7 @@ impl std::fmt::Debug for SuccessorKey {
 }
 
 const COLUMNS: &str = "grant_id, server_id, client_id, user_id, scope, auth_time, session_sid, \
-    created_at, expires_at, idle_expires_at, rotated_at, revoked_at, successor_key";
+    created_at, expires_at, idle_expires_at, rotated_at, revoked_at, successor_key, dpop_jkt";
 
 /// What presenting a refresh token for rotation found.
 #[derive(Debug)]
@@ -145,8 +147,8 @@ impl Store {
                         "WITH rotated AS ({}), \
                          successor AS (INSERT INTO refresh_tokens (token_hash, grant_id, server_id, \
                          client_id, user_id, scope, auth_time, session_sid, created_at, expires_at, \
-                         idle_expires_at, successor_key) \
-                         SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM rotated) \
+                         idle_expires_at, successor_key, dpop_jkt) \
+                         SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM rotated) \
                          SELECT {COLUMNS} FROM rotated",
                         *RETIRE
                     )
@@ -231,7 +233,7 @@ impl Store {
 /// Store a refresh token: its hash is `$1`, then the columns `bind_token` binds.
 const INSERT: &str = "INSERT INTO refresh_tokens (token_hash, grant_id, server_id, client_id, \
     user_id, scope, auth_time, session_sid, created_at, expires_at, idle_expires_at, \
-    successor_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    successor_key, dpop_jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// A token's columns after its hash, in the order of `INSERT`'s (and the rotation's) columns.
 fn bind_token<'q, DB: sqlx::Database>(
@@ -256,4 +258,5 @@ where
         .bind(t.expires_at)
         .bind(t.idle_expires_at)
         .bind(&t.successor_key)
+        .bind(&t.dpop_jkt)
 }

@@ -86,8 +86,17 @@ impl Store {
             .await?
             .rows_affected());
         }
-        // Discovery advertises the endpoint: every replica re-renders it.
-        self.cache.invalidate();
+        // Discovery advertises the endpoint: the server's row moves with the policy, so every
+        // replica drops its cached server (and the document rendered from it) at its next check.
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE authorization_servers SET version = version + 1, updated_at = $2 WHERE id = $1",
+        )
+        .bind(server_id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        self.cache.invalidate_server(server_id);
         Ok(())
     }
 

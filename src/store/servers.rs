@@ -23,6 +23,8 @@ pub struct AuthorizationServer {
     /// always need it.
     pub require_pkce: bool,
     pub created_at: i64,
+    /// RFC 9126 §5: every client must push its authorization requests (PAR).
+    pub require_pushed_authorization_requests: bool,
     pub updated_at: i64,
     pub version: i64,
     /// Second factors at sign-in: `off`, `optional` or `required` (`mfa::MfaPolicy`).
@@ -50,6 +52,7 @@ pub struct ServerChanges {
     pub refresh_requires_offline_access: Option<bool>,
     pub signing_alg: Option<String>,
     pub require_pkce: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl ServerChanges {
@@ -72,6 +75,10 @@ impl ServerChanges {
         );
         set(&mut server.signing_alg, &self.signing_alg);
         set(&mut server.require_pkce, &self.require_pkce);
+        set(
+            &mut server.require_pushed_authorization_requests,
+            &self.require_pushed_authorization_requests,
+        );
     }
 }
 
@@ -92,7 +99,8 @@ pub fn is_valid_server_id(id: &str) -> bool {
 }
 
 const COLUMNS: &str = "id, name, audience, access_token_ttl, id_token_ttl, refresh_token_ttl, \
-    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, require_pkce, created_at, updated_at, version, mfa";
+    refresh_idle_ttl, refresh_reuse_grace, refresh_requires_offline_access, signing_alg, require_pkce, created_at, updated_at, version, mfa, \
+    require_pushed_authorization_requests";
 
 impl Store {
     /// The `default` server always exists; replicas racing here insert it once.
@@ -235,7 +243,7 @@ impl Store {
                  access_token_ttl = $3, id_token_ttl = $4, refresh_token_ttl = $5, \
                  refresh_idle_ttl = $6, refresh_reuse_grace = $7, \
                  refresh_requires_offline_access = $8, signing_alg = $12, require_pkce = $13, \
-                 updated_at = $9, version = version + 1 WHERE id = $10 AND version = $11",
+                 require_pushed_authorization_requests = $14, updated_at = $9, version = version + 1 WHERE id = $10 AND version = $11",
             )
             .bind(&updated.name)
             .bind(&updated.audience)
@@ -250,6 +258,7 @@ impl Store {
             .bind(current.version)
             .bind(&updated.signing_alg)
             .bind(updated.require_pkce)
+            .bind(updated.require_pushed_authorization_requests)
             .execute(pool)
             .await?
             .rows_affected());

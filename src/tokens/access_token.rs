@@ -30,9 +30,19 @@ pub struct AccessTokenClaims {
     /// RFC 8693 §4.1: who acts for the subject, in a token from token exchange.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub act: Option<Value>,
+    /// RFC 9449 §6.1: `{"jkt": …}`, the DPoP key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Value>,
     /// The server's custom claims (per-server policy), never a registered claim's name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl AccessTokenClaims {
+    /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to, if it is.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref()?.get("jkt")?.as_str()
+    }
 }
 
 pub struct IssuedAccessToken {
@@ -55,6 +65,8 @@ pub struct AccessTokenRequest<'a> {
     pub extra_claims: Map<String, Value>,
     /// RFC 8693 §4.1 `act`.
     pub act: Option<Value>,
+    /// RFC 9449 §6: the thumbprint of the DPoP key the token is bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 pub fn mint(
@@ -74,6 +86,9 @@ pub fn mint(
         auth_time: request.auth_time,
         gid: request.grant_id.map(str::to_string),
         act: request.act,
+        cnf: request
+            .dpop_jkt
+            .map(|jkt| serde_json::json!({ "jkt": jkt })),
         extra: request
             .extra_claims
             .into_iter()

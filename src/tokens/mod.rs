@@ -2,6 +2,7 @@
 
 pub mod access_token;
 pub mod claims;
+pub mod dpop_nonce;
 pub mod id_token;
 pub mod logout_token;
 pub mod presented;

@@ -494,13 +494,15 @@ async fn oidcc_server_client_secret_post(backend: Backend) {
     assert_eq!(claims["nonce"], "n-post");
 }
 
-async fn oidcc_request_objects_are_rejected_as_unsupported(backend: Backend) {
+/// RFC 9101: an unsigned request object proves nothing and is refused; a request_uri that is
+/// not one of our own pushed requests is not fetched.
+async fn oidcc_unsigned_request_objects_and_foreign_request_uris_are_refused(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     let url = rp
         .go("response_type=code&scope=openid&state=r&request=eyJhbGciOiJub25lIn0.e30.")
         .await
         .client_url();
-    assert_eq!(error_of(&url).as_deref(), Some("request_not_supported"));
+    assert_eq!(error_of(&url).as_deref(), Some("invalid_request_object"));
     let url = rp
         .go("response_type=code&scope=openid&state=r&request_uri=https%3A%2F%2Frp.example%2Freq")
         .await
@@ -516,7 +518,7 @@ async fn oidcc_request_objects_are_rejected_as_unsupported(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["request_parameter_supported"], false);
+    assert_eq!(doc["request_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
 }
 
@@ -586,13 +588,13 @@ async fn oidcc_ensure_request_with_acr_values_succeeds(backend: Backend) {
     succeeds_with(&Rp::start(backend, true).await, "acr_values=1%202").await;
 }
 
-/// A request object carrying its own redirect_uri is still refused as unsupported, sent to
-/// the redirect URI of the (outer) request.
+/// An unsigned request object carrying its own redirect_uri is refused, and the error sent to
+/// the redirect URI of the (outer) request, never the object's.
 async fn oidcc_ensure_request_object_with_redirect_uri(backend: Backend) {
     let rp = Rp::start(backend, true).await;
     let url = rp.go("response_type=code&scope=openid&state=ro&request=eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL2V2aWwifQ.").await.client_url();
     assert!(url.as_str().starts_with(REDIRECT));
-    assert_eq!(error_of(&url).as_deref(), Some("request_not_supported"));
+    assert_eq!(error_of(&url).as_deref(), Some("invalid_request_object"));
 }
 
 /// oidcc-refresh-token: a refresh returns new tokens for the same user, with a new ID token.
@@ -697,7 +699,7 @@ on_both_databases!(
     oidcc_ensure_registered_redirect_uri,
     oidcc_ensure_post_request_succeeds,
     oidcc_server_client_secret_post,
-    oidcc_request_objects_are_rejected_as_unsupported,
+    oidcc_unsigned_request_objects_and_foreign_request_uris_are_refused,
     oidcc_claims_essential,
     oidcc_ensure_request_with_valid_pkce_succeeds,
 );

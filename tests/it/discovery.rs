@@ -40,12 +40,21 @@ async fn discovery_documents_describe_the_default_server(backend: Backend) {
         assert_eq!(doc["introspection_endpoint"], server.url("/introspect"));
         assert_eq!(
             strings(&doc["introspection_endpoint_auth_methods_supported"]),
-            ["client_secret_basic", "client_secret_post"]
+            [
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ]
         );
         assert_eq!(doc["revocation_endpoint"], server.url("/revoke"));
         assert_eq!(
             strings(&doc["revocation_endpoint_auth_methods_supported"]),
-            ["client_secret_basic", "client_secret_post", "none"]
+            [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+                "private_key_jwt"
+            ]
         );
         assert_eq!(
             strings(&doc["grant_types_supported"]),
@@ -61,7 +70,12 @@ async fn discovery_documents_describe_the_default_server(backend: Backend) {
         );
         assert_eq!(
             strings(&doc["token_endpoint_auth_methods_supported"]),
-            ["client_secret_basic", "client_secret_post", "none"]
+            [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+                "private_key_jwt"
+            ]
         );
         assert_eq!(
             strings(&doc["response_types_supported"]),
@@ -79,8 +93,8 @@ async fn discovery_documents_describe_the_default_server(backend: Backend) {
     assert_eq!(strings(&oidc["subject_types_supported"]), ["public"]);
     assert_eq!(oidc["userinfo_endpoint"], server.url("/userinfo"));
     assert_eq!(oidc["end_session_endpoint"], server.url("/logout"));
-    // Request objects are not supported, and discovery says so.
-    assert_eq!(oidc["request_parameter_supported"], false);
+    // Signed request objects by value (RFC 9101); request_uri only from our own /par.
+    assert_eq!(oidc["request_parameter_supported"], true);
     assert_eq!(oidc["request_uri_parameter_supported"], false);
 }
 

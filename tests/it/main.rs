@@ -18,6 +18,7 @@ mod discovery;
 mod es256;
 mod faults;
 mod headers;
+mod high_assurance;
 mod housekeeping;
 mod interaction;
 mod introspection;
