@@ -52,6 +52,16 @@ pub struct ClientView {
     pub backchannel_logout_session_required: bool,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    /// Second factor at sign-in: default (the server's), off, optional or required.
+    pub mfa: String,
+    /// Where its keys are published (private_key_jwt); read-only here, set with the CLI.
+    pub jwks_uri: Option<String>,
+    /// Token requests need a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
+    /// Authorization requests must be pushed (RFC 9126).
+    pub require_pushed_authorization_requests: bool,
+    /// Authorization requests need a signed request object (RFC 9101).
+    pub require_signed_request_object: bool,
     pub created_at: i64,
     pub updated_at: i64,
     /// The secret: only in the response that made it (create, rotation). Stored only as a hash.
@@ -88,6 +98,11 @@ impl ClientView {
             backchannel_logout_session_required: l.backchannel_session_required,
             frontchannel_logout_uri: l.frontchannel_logout_uri.clone(),
             frontchannel_logout_session_required: l.frontchannel_session_required,
+            mfa: c.mfa.as_str().to_string(),
+            jwks_uri: c.security.jwks_uri.clone(),
+            require_dpop: c.security.require_dpop,
+            require_pushed_authorization_requests: c.security.require_par,
+            require_signed_request_object: c.security.require_signed_request_object,
             created_at: c.created_at,
             updated_at: c.updated_at,
             client_secret: None,
@@ -162,6 +177,11 @@ const READ_ONLY: &[&str] = &[
     "server_id",
     "token_endpoint_auth_method",
     "public",
+    "mfa",
+    "jwks_uri",
+    "require_dpop",
+    "require_pushed_authorization_requests",
+    "require_signed_request_object",
     "created_at",
     "updated_at",
 ];

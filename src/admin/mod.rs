@@ -8,6 +8,7 @@ mod audit_log;
 mod caller;
 mod clients;
 mod conventions;
+mod groups;
 mod openapi;
 mod servers;
 mod users;
@@ -59,6 +60,17 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{user_id}/sessions/{sid}",
             axum::routing::delete(users::end_session),
+        )
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{group_id}",
+            get(groups::show)
+                .patch(groups::update)
+                .delete(groups::delete),
+        )
+        .route(
+            "/groups/{group_id}/members/{user_id}",
+            put(groups::add_member).delete(groups::remove_member),
         )
         .route("/audit-events", get(audit_log::list))
         .fallback(not_found)

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit_log, clients, servers, users};
+use super::{audit_log, clients, groups, servers, users};
 use crate::http::problem::ProblemBody;
 
 #[derive(OpenApi)]
@@ -30,6 +30,8 @@ use crate::http::problem::ProblemBody;
         users::list, users::create, users::show, users::update, users::delete,
         users::set_password, users::unlock, users::sessions, users::end_all_sessions,
         users::end_session,
+        groups::list, groups::create, groups::show, groups::update, groups::delete,
+        groups::add_member, groups::remove_member,
         audit_log::list,
     ),
     components(schemas(ProblemBody)),
@@ -39,6 +41,7 @@ use crate::http::problem::ProblemBody;
         (name = "keys", description = "Signing keys of a server"),
         (name = "clients", description = "Clients and their secrets"),
         (name = "users", description = "Users, their sessions and passwords"),
+        (name = "groups", description = "Groups of users and their members"),
         (name = "audit", description = "The audit log"),
     )
 )]

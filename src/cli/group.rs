@@ -7,13 +7,11 @@ use serde_json::json;
 
 use super::user::find_user;
 use super::{open_store, print_json, CliError};
-use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
+use crate::manage::groups;
+use crate::manage::Actor;
 use crate::store::{Group, Store, User};
-
-/// Group names appear in tokens (the groups claim); keep them printable and short.
-const MAX_NAME_CHARS: usize = 256;
 
 #[derive(Debug, Subcommand)]
 pub enum GroupCommand {
@@ -63,12 +61,9 @@ pub async fn run(config: &Config, command: GroupCommand) -> Result<(), CliError>
 async fn execute(store: &Store, command: GroupCommand, now: UnixTime) -> Result<(), CliError> {
     match command {
         GroupCommand::Create { name, description } => {
-            let name = check_name(&name)?;
-            let group = store
-                .insert_group(&name, description.trim(), now)
+            let group = groups::create_group(store, &name, &description, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?;
-            audit_group(store, Kind::GroupCreated, &group, now).await;
             print_json(&group.to_json());
         }
         GroupCommand::List(page) => {
@@ -91,63 +86,34 @@ async fn execute(store: &Store, command: GroupCommand, now: UnixTime) -> Result<
             description,
         } => {
             let group = find_group(store, &group).await?;
-            let name = match name {
-                Some(n) => check_name(&n)?,
-                None => group.name.clone(),
-            };
-            let description = description
-                .map(|d| d.trim().to_string())
-                .unwrap_or_else(|| group.description.clone());
-            if !store
-                .update_group(&group.id, &name, &description, now)
-                .await
-                .map_err(CliError::from)?
-            {
-                return Err(no_group(&group.name));
-            }
-            let event = group_event(Kind::GroupUpdated, &group, now).detail("name", name.as_str());
-            audit::write(store, event).await;
-            let updated = find_group(store, &group.id).await?;
+            let updated = groups::update_group(
+                store,
+                &group,
+                name.as_deref(),
+                description.as_deref(),
+                &Actor::Cli,
+                now,
+            )
+            .await
+            .map_err(CliError::from)?;
             print_json(&updated.to_json());
         }
         GroupCommand::Delete { group } => {
             let group = find_group(store, &group).await?;
-            let naming = store
-                .rules_naming_group(&group.id)
-                .await
-                .map_err(CliError::from)?;
-            if !naming.is_empty() {
-                let rules = naming
-                    .iter()
-                    .map(|(server, policy, rule)| format!("{server}/{policy}/{rule}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(CliError(format!(
-                    "group `{}` is still used by access rules {rules}; change or delete them first",
-                    group.name
-                )));
-            }
-            if !store
-                .delete_group(&group.id)
+            if !groups::delete_group(store, &group, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?
             {
                 return Err(no_group(&group.name));
             }
-            audit_group(store, Kind::GroupDeleted, &group, now).await;
             print_json(&json!({ "deleted": group.id, "name": group.name }));
         }
         GroupCommand::AddMember { group, users } => {
             let group = find_group(store, &group).await?;
             let users = find_users(store, &users).await?;
-            let ids = users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
-            let added = store
-                .add_group_members(&group.id, &ids, now)
+            let added = groups::add_members(store, &group, &users, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?;
-            let event = group_event(Kind::GroupMembersAdded, &group, now)
-                .detail("users", usernames(&users));
-            audit::write(store, event).await;
             let mut out = with_members(store, &group).await?;
             out["added"] = json!(added);
             print_json(&out);
@@ -155,33 +121,15 @@ async fn execute(store: &Store, command: GroupCommand, now: UnixTime) -> Result<
         GroupCommand::RemoveMember { group, users } => {
             let group = find_group(store, &group).await?;
             let users = find_users(store, &users).await?;
-            let ids = users.iter().map(|u| u.id.clone()).collect::<Vec<_>>();
-            let removed = store
-                .remove_group_members(&group.id, &ids)
+            let removed = groups::remove_members(store, &group, &users, &Actor::Cli, now)
                 .await
                 .map_err(CliError::from)?;
-            let event = group_event(Kind::GroupMembersRemoved, &group, now)
-                .detail("users", usernames(&users));
-            audit::write(store, event).await;
             let mut out = with_members(store, &group).await?;
             out["removed"] = json!(removed);
             print_json(&out);
         }
     }
     Ok(())
-}
-
-fn check_name(name: &str) -> Result<String, CliError> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(CliError(format!(
-            "group name `{name}` must be 1 to {MAX_NAME_CHARS} characters without control characters"
-        )));
-    }
-    Ok(name.to_string())
 }
 
 /// Every user named, or an error naming the first unknown one (nothing is changed).
@@ -194,10 +142,6 @@ async fn find_users(store: &Store, keys: &[String]) -> Result<Vec<User>, CliErro
         }
     }
     Ok(users)
-}
-
-fn usernames(users: &[User]) -> Vec<String> {
-    users.iter().map(|u| u.username.clone()).collect()
 }
 
 async fn with_members(store: &Store, group: &Group) -> Result<serde_json::Value, CliError> {
@@ -227,15 +171,4 @@ pub(crate) async fn find_group(store: &Store, key: &str) -> Result<Group, CliErr
 
 fn no_group(key: &str) -> CliError {
     CliError(format!("no group `{key}`"))
-}
-
-fn group_event(kind: Kind, group: &Group, now: UnixTime) -> Event {
-    Event::new(kind, now)
-        .actor("cli")
-        .subject(group.id.as_str())
-        .detail("group", group.name.as_str())
-}
-
-async fn audit_group(store: &Store, kind: Kind, group: &Group, now: UnixTime) {
-    audit::write(store, group_event(kind, group, now)).await;
 }

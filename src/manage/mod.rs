@@ -3,6 +3,7 @@
 //! every change is audited with who made it.
 
 pub mod clients;
+pub mod groups;
 pub mod logout;
 pub mod registration;
 pub mod servers;

@@ -821,7 +821,89 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
     }
 }
 
+async fn groups_and_members_through_the_api(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = Admin::with_scopes(&server, &["portcullis.groups.manage"]).await;
+    let ada = server.create_user("ada", "pw").await;
+    let response = admin
+        .send(
+            Method::POST,
+            "/admin/v1/groups",
+            Some(json!({"name": "engineering", "description": "builders"})),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let group: Value = response.json().await.unwrap();
+    assert_eq!(group["members"], json!([]));
+    // The same name again: 409; a blank name: 400.
+    let response = admin
+        .send(
+            Method::POST,
+            "/admin/v1/groups",
+            Some(json!({"name": "engineering"})),
+        )
+        .await;
+    assert_problem(response, 409, "conflict").await;
+    let response = admin
+        .send(
+            Method::POST,
+            "/admin/v1/groups",
+            Some(json!({"name": "  "})),
+        )
+        .await;
+    assert_problem(response, 400, "invalid").await;
+
+    let member = format!("{location}/members/{}", ada.id);
+    assert_eq!(admin.send(Method::PUT, &member, None).await.status(), 204);
+    assert_eq!(admin.send(Method::PUT, &member, None).await.status(), 204);
+    let shown: Value = admin.get(&location).await.json().await.unwrap();
+    assert_eq!(shown["members"], json!([{"id": ada.id, "username": "ada"}]));
+    assert_problem(
+        admin
+            .send(Method::PUT, &format!("{location}/members/nobody"), None)
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+
+    let response = admin
+        .send(Method::PATCH, &location, Some(json!({"name": "platform"})))
+        .await;
+    assert_eq!(response.json::<Value>().await.unwrap()["name"], "platform");
+    assert_eq!(
+        admin.send(Method::DELETE, &member, None).await.status(),
+        204
+    );
+    assert_eq!(
+        admin.send(Method::DELETE, &location, None).await.status(),
+        204
+    );
+    assert_problem(admin.get(&location).await, 404, "not-found").await;
+
+    // Another resource's scope does not open groups.
+    let users_only = Admin::with_scopes(&server, &["portcullis.users.manage"]).await;
+    assert_problem(
+        users_only.get("/admin/v1/groups").await,
+        403,
+        "insufficient-scope",
+    )
+    .await;
+    let kinds = audit_kinds_by(&server, &format!("client:{}", admin.client_id)).await;
+    for kind in [
+        "group_created",
+        "group_members_added",
+        "group_updated",
+        "group_members_removed",
+        "group_deleted",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
+    }
+}
+
 on_both_databases!(
+    groups_and_members_through_the_api,
     only_admin_tokens_with_the_route_scope_open_the_api,
     a_revoked_token_or_a_deleted_client_opens_nothing,
     clients_are_created_changed_rotated_and_deleted_under_the_cli_rules,

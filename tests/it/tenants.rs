@@ -317,10 +317,12 @@ async fn server_list_pages_by_id(backend: Backend) {
         line = format!("server list --limit 5 --after {last}");
     }
     let mut expected: Vec<String> = (0..12).map(|i| format!("p{i:02}")).collect();
+    // The built-in servers: default, and admin (the management API's).
     expected.insert(0, "default".into());
+    expected.insert(0, "admin".into());
     expected.sort();
     assert_eq!(seen, expected);
-    assert_eq!(ok(&a, "server list").as_array().unwrap().len(), 13);
+    assert_eq!(ok(&a, "server list").as_array().unwrap().len(), 14);
     assert_eq!(
         ok(&a, "server list --after p10").as_array().unwrap().len(),
         1
