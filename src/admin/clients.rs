@@ -372,6 +372,13 @@ pub fn patch_of<T: serde::de::DeserializeOwned>(
     };
     let mut document =
         serde_json::to_value(current).map_err(|e| Problem::internal(format!("encode: {e}")))?;
+    // A member the resource does not have is a mistake even as `null` (which RFC 7396 would
+    // otherwise read as "remove nothing").
+    if let Some(unknown) = patch.keys().find(|k| document.get(k.as_str()).is_none()) {
+        return Err(Problem::bad_request(format!(
+            "`{unknown}` is not a field of this resource"
+        )));
+    }
     for field in read_only {
         if let Some(given) = patch.get(*field) {
             if document.get(*field) != Some(given) {
