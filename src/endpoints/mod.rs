@@ -14,6 +14,7 @@ pub mod logout;
 pub mod metrics;
 pub mod mfa;
 pub mod mfa_recovery;
+pub mod passkey;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method, Request};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -19,7 +19,7 @@ use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
     logout, metrics, revoke, token, userinfo,
 };
-use crate::endpoints::{mfa, mfa_recovery};
+use crate::endpoints::{mfa, mfa_recovery, passkey};
 use crate::state::AppState;
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
@@ -44,7 +44,11 @@ fn server_endpoints() -> Router<AppState> {
         .route(
             "/mfa/recovery-codes",
             get(mfa_recovery::show).post(mfa_recovery::regenerate),
-        );
+        )
+        // Passkeys (WebAuthn): the ceremony page, its result, its script.
+        .route("/mfa/passkey", post(passkey::begin))
+        .route("/mfa/passkey/finish", post(passkey::finish))
+        .route("/mfa/passkey.js", get(passkey::script));
     pages.merge(api_endpoints())
 }
 

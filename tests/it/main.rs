@@ -27,6 +27,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod mfa;
+mod passkeys;
 mod policy;
 mod properties;
 mod rate_limits;
