@@ -193,7 +193,7 @@ async fn verify(
                 "interaction": id,
                 "codes": codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
             }),
-            &[],
+            &form_targets(&loaded),
             HeaderMap::new(),
         )),
         None => Ok(Redirect::to(&format!("{resume}?interaction={id}")).into_response()),
@@ -290,7 +290,20 @@ pub(crate) async fn render(
         context["qr_svg"] = json!(qr::svg(&uri).map_err(Error::internal)?);
         context["secret"] = json!(base32::encode(&secret));
     }
-    Ok(state
-        .pages
-        .render(StatusCode::OK, "mfa.html", context, &[], HeaderMap::new()))
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "mfa.html",
+        context,
+        // The form's POST ends, through redirects, at the client (CSP form-action).
+        &form_targets(page.loaded),
+        HeaderMap::new(),
+    ))
+}
+
+/// The origin the interaction's redirects end at: CSP `form-action` covers the redirects that
+/// follow a form submission.
+pub(crate) fn form_targets(loaded: &InteractionState) -> Vec<String> {
+    crate::http::pages::form_target(&loaded.request.redirect_uri)
+        .into_iter()
+        .collect()
 }

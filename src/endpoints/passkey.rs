@@ -228,7 +228,7 @@ async fn start(
             "csrf_token": csrf_token("passkey", &id, &browser),
             "ceremony": ceremony.as_str(),
         }),
-        &[],
+        &mfa::form_targets(&loaded),
         HeaderMap::new(),
     ))
 }
@@ -505,7 +505,7 @@ impl Cx<'_> {
                     "interaction": self.id,
                     "codes": codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
                 }),
-                &[],
+                &mfa::form_targets(loaded),
                 HeaderMap::new(),
             )),
             None => Ok(response),

@@ -27,6 +27,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod mfa;
+mod passkey_browser;
 mod passkeys;
 mod policy;
 mod properties;
