@@ -458,6 +458,32 @@ async fn refused_passwordless(
         sign_ins,
         "{what}: no session"
     );
+    // `what` is the reason the refusal is audited with.
+    assert!(
+        failure_reasons(rp).await.iter().any(|r| r == what),
+        "refused for the reason {what}: {:?}",
+        failure_reasons(rp).await
+    );
+}
+
+/// The reasons of the refusals audited so far.
+async fn failure_reasons(rp: &Rp) -> Vec<String> {
+    rp.server.state.audit.flush().await;
+    rp.server
+        .store()
+        .audit_events(&AuditFilter {
+            kind: Some(Kind::MfaFailed.as_str().to_string()),
+            limit: 1000,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let detail: Value = serde_json::from_str(&e.detail).unwrap();
+            detail["reason"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
 }
 
 async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_stored(
@@ -469,42 +495,42 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
     let other_origin = rp.server.base.replace("127.0.0.1", "localhost");
     for (what, tamper) in [
         (
-            "wrong origin",
+            "wrong_origin",
             Tamper {
                 origin: Some(other_origin.clone()),
                 ..Tamper::default()
             },
         ),
         (
-            "wrong RP ID",
+            "wrong_rp_id",
             Tamper {
                 rp_id: Some("evil.example".into()),
                 ..Tamper::default()
             },
         ),
         (
-            "bad signature",
+            "bad_signature",
             Tamper {
                 bad_signature: true,
                 ..Tamper::default()
             },
         ),
         (
-            "counter regression",
+            "counter_regression",
             Tamper {
                 count: Some(1),
                 ..Tamper::default()
             },
         ),
         (
-            "another user's handle",
+            "credential_of_another_user",
             Tamper {
                 user_handle: Some(b"someone-else".to_vec()),
                 ..Tamper::default()
             },
         ),
         (
-            "unknown challenge",
+            "unknown_challenge",
             Tamper {
                 challenge: Some(b64(&[7; 32])),
                 ..Tamper::default()
@@ -526,6 +552,9 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
     let assertion = authenticator.get(&ceremony.options, &rp.server.base, &Tamper::default());
     let (_, status, body) = ceremony.finish(&rp, &agent, &assertion).await.page();
     assert_eq!(status, 401, "stale: {body}");
+    assert!(failure_reasons(&rp)
+        .await
+        .contains(&"stale_challenge".to_string()));
     assert!(body.contains(PAGE_ERROR));
 
     // A replayed challenge: the first use signs in, the same assertion again is refused.
@@ -539,7 +568,30 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
     let again = start_ceremony(&rp, &agent, &login, "passwordless").await;
     let (_, status, body) = again.finish(&rp, &agent, &assertion).await.page();
     assert_eq!(status, 401, "replay: {body}");
+    assert_eq!(
+        failure_reasons(&rp)
+            .await
+            .iter()
+            .filter(|r| *r == "unknown_challenge")
+            .count(),
+        2,
+        "a replayed challenge is unknown: it was taken"
+    );
     assert!(body.contains(PAGE_ERROR));
+
+    // A challenge is bound to the browser and interaction it was handed to: another browser's
+    // challenge, posted in this one's ceremony, is refused.
+    let (agent_a, agent_b) = (UserAgent::new(), UserAgent::new());
+    let login_a = login_page(&rp, &agent_a).await;
+    let ceremony_a = start_ceremony(&rp, &agent_a, &login_a, "passwordless").await;
+    let login_b = login_page(&rp, &agent_b).await;
+    let ceremony_b = start_ceremony(&rp, &agent_b, &login_b, "passwordless").await;
+    let stolen = authenticator.get(&ceremony_a.options, &rp.server.base, &Tamper::default());
+    let (_, status, body) = ceremony_b.finish(&rp, &agent_b, &stolen).await.page();
+    assert_eq!(status, 401, "another browser's challenge: {body}");
+    assert!(failure_reasons(&rp)
+        .await
+        .contains(&"challenge_of_another_ceremony".to_string()));
 
     // An oversized payload is refused before it is parsed.
     let agent = UserAgent::new();
@@ -548,6 +600,9 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
     let huge = format!("{{\"pad\":\"{}\"}}", "A".repeat(20_000));
     let (_, status, body) = ceremony.finish(&rp, &agent, &huge).await.page();
     assert_eq!(status, 401, "oversized: {body}");
+    assert!(failure_reasons(&rp)
+        .await
+        .contains(&"oversized".to_string()));
     assert!(body.contains(PAGE_ERROR));
 
     // Another user's credential, as the second factor of this user: refused.
@@ -576,6 +631,14 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
     let assertion = mallorys.get(&ceremony.options, &rp.server.base, &Tamper::default());
     let (url, status, body) = ceremony.finish(&rp, &agent, &assertion).await.page();
     assert_eq!(status, 401, "another user's credential: {body}");
+    assert_eq!(
+        failure_reasons(&rp)
+            .await
+            .iter()
+            .filter(|r| *r == "credential_of_another_user")
+            .count(),
+        2
+    );
     assert!(
         body.contains(PAGE_ERROR) && body.contains("name=\"otp\""),
         "the second-factor page's error: {url}"
@@ -605,7 +668,7 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
         &rp,
         &mut foreign,
         Tamper::default(),
-        "another relying party",
+        "credential_of_another_relying_party",
     )
     .await;
 
@@ -631,6 +694,9 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
     assert_eq!(status, 401, "{body}");
     assert!(body.contains(PAGE_ERROR));
     assert!(stored_passkeys(&rp).await.is_empty(), "nothing stored");
+    assert!(failure_reasons(&rp)
+        .await
+        .contains(&"wrong_origin".to_string()));
 }
 
 on_both_databases!(
