@@ -427,5 +427,17 @@ mod tests {
         assert_eq!(decode("{}").err(), Some(Refused("malformed")));
         assert!(parse_auth_data(&[0; 36]).is_err());
         assert!(cose_key(&[0xa0]).is_err());
+        // A byte string claiming 4 GiB, a map claiming 2^32 entries, deep nesting: errors,
+        // without allocating what they claim or overflowing the stack.
+        assert!(cose_key(&[0x5a, 0xff, 0xff, 0xff, 0xff, 0x00]).is_err());
+        assert!(cose_key(&[0xba, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
+        assert!(cose_key(&[0x81; 10_000]).is_err());
+        let mut auth = vec![0u8; 37 + 16];
+        auth[32] = FLAG_AT | FLAG_UP;
+        auth.extend_from_slice(&[0xff, 0xff]);
+        assert!(
+            parse_auth_data(&auth).is_err(),
+            "credential id longer than the data"
+        );
     }
 }

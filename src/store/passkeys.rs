@@ -107,17 +107,22 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Hand out a challenge; challenges that expired unused go at the same time.
+    /// Hand out a challenge. It replaces the interaction's previous one (one live challenge per
+    /// sign-in request, so pressing the button again cannot pile rows up), and challenges that
+    /// expired unused go at the same time.
     pub async fn insert_webauthn_challenge(
         &self,
         c: &WebauthnChallenge,
         now: UnixTime,
     ) -> Result<(), StoreError> {
         on_pool!(self, pool => {
-            sqlx::query("DELETE FROM webauthn_challenges WHERE expires_at <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "DELETE FROM webauthn_challenges WHERE expires_at <= $1 OR interaction_hash = $2",
+            )
+            .bind(now)
+            .bind(&c.interaction_hash)
+            .execute(pool)
+            .await?;
             sqlx::query(
                 "INSERT INTO webauthn_challenges (challenge_hash, server_id, ceremony, \
                  interaction_hash, browser, user_id, expires_at) \
