@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod mfa_recovery;
 pub mod passkey;
+pub mod passkey_account;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

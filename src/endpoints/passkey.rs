@@ -32,7 +32,8 @@ use crate::store::{Passkey, User, WebauthnChallenge};
 /// How long a challenge lives: the ceremony's `timeout` (2 minutes) and some slack.
 pub const CHALLENGE_TTL: i64 = 5 * 60;
 const TIMEOUT_MS: i64 = 120_000;
-const FAILED: &str = "That passkey could not be used. Try again, or sign in another way.";
+pub(crate) const FAILED: &str =
+    "That passkey could not be used. Try again, or sign in another way.";
 
 /// The script of the passkey page: small, ours, no dependencies.
 const SCRIPT: &str = include_str!("../http/templates/passkey.js");
@@ -86,7 +87,7 @@ impl Ceremony {
     }
 }
 
-fn relying_party(server: &AuthServer) -> Result<RelyingParty, Error> {
+pub(crate) fn relying_party(server: &AuthServer) -> Result<RelyingParty, Error> {
     RelyingParty::from_issuer(&server.issuer)
         .ok_or_else(|| Error::internal("the issuer has no host for a WebAuthn RP ID"))
 }
@@ -155,31 +156,7 @@ async fn start(
                     "present your second factor before adding a passkey",
                 ));
             }
-            let existing = state.store.passkeys_of(&user.id).await?;
-            let options = json!({
-                "mode": "create",
-                "publicKey": {
-                    "challenge": challenge,
-                    "rp": { "id": rp.id, "name": "Portcullis" },
-                    "user": {
-                        "id": base64url(user.id.as_bytes()),
-                        "name": user.username,
-                        "displayName": user.username,
-                    },
-                    "pubKeyCredParams": webauthn::ALGORITHMS
-                        .iter()
-                        .map(|alg| json!({ "type": "public-key", "alg": alg }))
-                        .collect::<Vec<_>>(),
-                    "timeout": TIMEOUT_MS,
-                    "attestation": "none",
-                    "authenticatorSelection": {
-                        "residentKey": "preferred",
-                        "requireResidentKey": false,
-                        "userVerification": "preferred",
-                    },
-                    "excludeCredentials": existing.iter().map(descriptor).collect::<Vec<_>>(),
-                }
-            });
+            let options = creation_options(state, &rp, &user, &challenge).await?;
             (Some(user.id), options)
         }
         Ceremony::Authenticate => {
@@ -233,7 +210,7 @@ async fn start(
     ))
 }
 
-fn browser_binding(browser: &str) -> String {
+pub(crate) fn browser_binding(browser: &str) -> String {
     Browser {
         value: browser.to_string(),
         is_new: false,
@@ -241,8 +218,79 @@ fn browser_binding(browser: &str) -> String {
     .binding()
 }
 
+/// §7.1 for `user`, then the passkey stored and its enrolment audited.
+pub(crate) async fn store_registration(
+    state: &AppState,
+    server: &AuthServer,
+    user: &User,
+    rp: &RelyingParty,
+    challenge: &str,
+    credential: &Decoded,
+    now: UnixTime,
+) -> Result<(webauthn::Registered, Passkey), Fail> {
+    let mut registered = webauthn::register(rp, challenge, credential)?;
+    let passkey = Passkey {
+        id: format!("passkey_{}", random_token(9)),
+        credential_id: base64url(&registered.credential_id),
+        user_id: user.id.clone(),
+        rp_id: rp.id.clone(),
+        public_key: std::mem::take(&mut registered.public_key),
+        sign_count: i64::from(registered.sign_count),
+        name: "Passkey".to_string(),
+        transports: credential.transports.join(" "),
+        created_at: now,
+        last_used_at: None,
+    };
+    if !state.store.insert_passkey(&passkey).await? {
+        return Err(Refused("credential_already_registered").into());
+    }
+    state.audit.record(
+        Event::new(Kind::MfaEnrolled, now)
+            .server(server.id())
+            .actor(format!("user:{}", user.id))
+            .subject(user.id.as_str())
+            .detail("factor", passkey.id.as_str())
+            .detail("kind", "passkey"),
+    );
+    Ok((registered, passkey))
+}
+
+/// Registration options (§5.4) for `user`, excluding the passkeys they already have.
+pub(crate) async fn creation_options(
+    state: &AppState,
+    rp: &RelyingParty,
+    user: &User,
+    challenge: &str,
+) -> Result<serde_json::Value, Error> {
+    let existing = state.store.passkeys_of(&user.id).await?;
+    Ok(json!({
+        "mode": "create",
+        "publicKey": {
+            "challenge": challenge,
+            "rp": { "id": rp.id, "name": "Portcullis" },
+            "user": {
+                "id": base64url(user.id.as_bytes()),
+                "name": user.username,
+                "displayName": user.username,
+            },
+            "pubKeyCredParams": webauthn::ALGORITHMS
+                .iter()
+                .map(|alg| json!({ "type": "public-key", "alg": alg }))
+                .collect::<Vec<_>>(),
+            "timeout": TIMEOUT_MS,
+            "attestation": "none",
+            "authenticatorSelection": {
+                "residentKey": "preferred",
+                "requireResidentKey": false,
+                "userVerification": "preferred",
+            },
+            "excludeCredentials": existing.iter().map(descriptor).collect::<Vec<_>>(),
+        }
+    }))
+}
+
 /// A ceremony's failure: refused (the page's error) or an error of ours.
-enum Fail {
+pub(crate) enum Fail {
     Refused(&'static str),
     Error(Error),
 }
@@ -453,31 +501,9 @@ impl Cx<'_> {
         if row.user_id.as_deref() != Some(user.id.as_str()) {
             return Err(Refused("wrong_user").into());
         }
-        let registered = webauthn::register(rp, challenge, credential)?;
         let first = !state.store.has_mfa_factor(&user.id).await?;
-        let passkey = Passkey {
-            id: format!("passkey_{}", random_token(9)),
-            credential_id: base64url(&registered.credential_id),
-            user_id: user.id.clone(),
-            rp_id: rp.id.clone(),
-            public_key: registered.public_key,
-            sign_count: i64::from(registered.sign_count),
-            name: "Passkey".to_string(),
-            transports: credential.transports.join(" "),
-            created_at: now,
-            last_used_at: None,
-        };
-        if !state.store.insert_passkey(&passkey).await? {
-            return Err(Refused("credential_already_registered").into());
-        }
-        state.audit.record(
-            Event::new(Kind::MfaEnrolled, now)
-                .server(self.server.id())
-                .actor(format!("user:{}", user.id))
-                .subject(user.id.as_str())
-                .detail("factor", passkey.id.as_str())
-                .detail("kind", "passkey"),
-        );
+        let (registered, _) =
+            store_registration(state, self.server, &user, rp, challenge, credential, now).await?;
         // Creating the credential proved possession of it: the session gains the factor.
         let amr = webauthn::amr_values(registered.backup_eligible, registered.user_verified);
         sessions::add_factors(state, &session, &amr, now).await?;

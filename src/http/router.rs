@@ -19,7 +19,7 @@ use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
     logout, metrics, revoke, token, userinfo,
 };
-use crate::endpoints::{mfa, mfa_recovery, passkey};
+use crate::endpoints::{mfa, mfa_recovery, passkey, passkey_account};
 use crate::state::AppState;
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
@@ -48,7 +48,12 @@ fn server_endpoints() -> Router<AppState> {
         // Passkeys (WebAuthn): the ceremony page, its result, its script.
         .route("/mfa/passkey", post(passkey::begin))
         .route("/mfa/passkey/finish", post(passkey::finish))
-        .route("/mfa/passkey.js", get(passkey::script));
+        .route("/mfa/passkey.js", get(passkey::script))
+        .route(
+            "/mfa/passkeys",
+            get(passkey_account::show).post(passkey_account::begin),
+        )
+        .route("/mfa/passkeys/finish", post(passkey_account::finish));
     pages.merge(api_endpoints())
 }
 

@@ -284,13 +284,16 @@ async fn required_mfa(backend: Backend) -> Rp {
 
 /// Register `authenticator` at the enrolment step; the client URL the sign-in ends at.
 async fn register(rp: &Rp, authenticator: &mut Authenticator) -> Url {
-    let agent = UserAgent::new();
-    let mfa = password_step(rp, &agent).await;
-    let ceremony = start_ceremony(rp, &agent, &mfa, "register").await;
+    register_in(rp, &UserAgent::new(), authenticator).await
+}
+
+async fn register_in(rp: &Rp, agent: &UserAgent, authenticator: &mut Authenticator) -> Url {
+    let mfa = password_step(rp, agent).await;
+    let ceremony = start_ceremony(rp, agent, &mfa, "register").await;
     let origin = rp.server.base.clone();
     assert_eq!(ceremony.options["publicKey"]["rp"]["id"], "127.0.0.1");
     let credential = authenticator.create(&ceremony.options, &origin, &Tamper::default());
-    let (_, status, body) = ceremony.finish(rp, &agent, &credential).await.page();
+    let (_, status, body) = ceremony.finish(rp, agent, &credential).await.page();
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("<li><code>"),
@@ -699,7 +702,86 @@ async fn bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_s
         .contains(&"wrong_origin".to_string()));
 }
 
+/// The options and form of a passkey page reached by following `landing`.
+fn ceremony_page(landing: Landing) -> CeremonyPage {
+    let (url, status, body) = landing.page();
+    assert_eq!(status, 200, "passkey page: {body}");
+    let options = attribute(&body, "data-options=\"", "\"").expect("options");
+    let options: Value = serde_json::from_str(&html_unescape(&options)).expect("options JSON");
+    CeremonyPage { url, body, options }
+}
+
+async fn a_signed_in_user_adds_passkeys_on_the_passkeys_page_after_a_second_factor(
+    backend: Backend,
+) {
+    let rp = required_mfa(backend).await;
+    let agent = UserAgent::new();
+    let mut first = Authenticator::new();
+    register_in(&rp, &agent, &mut first).await;
+    let page_url = format!("{}/mfa/passkeys", rp.server.base);
+    let (url, status, body) = agent.navigate(&page_url, &rp.server.base).await.page();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&stored_passkeys(&rp).await[0].id),
+        "listed: {body}"
+    );
+
+    let ceremony = ceremony_page(agent.submit(&url, &body, &[], &rp.server.base).await);
+    assert_eq!(
+        ceremony.options["publicKey"]["excludeCredentials"][0]["id"],
+        b64(&first.credential_id),
+        "the passkeys the user has are excluded"
+    );
+    let mut second = Authenticator::new();
+    let credential = second.create(&ceremony.options, &rp.server.base, &Tamper::default());
+    let (_, status, body) = ceremony.finish(&rp, &agent, &credential).await.page();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Passkey added."), "{body}");
+    assert_eq!(stored_passkeys(&rp).await.len(), 2);
+
+    // The same credential again, or a challenge used twice: refused, nothing stored.
+    let (url, _, body) = agent.navigate(&page_url, &rp.server.base).await.page();
+    let ceremony = ceremony_page(agent.submit(&url, &body, &[], &rp.server.base).await);
+    let again = first.create(&ceremony.options, &rp.server.base, &Tamper::default());
+    let (_, status, body) = ceremony.finish(&rp, &agent, &again).await.page();
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains(PAGE_ERROR));
+    let (_, status, _) = ceremony.finish(&rp, &agent, &credential).await.page();
+    assert_eq!(status, 401, "a spent challenge");
+    assert_eq!(stored_passkeys(&rp).await.len(), 2);
+    let reasons = failure_reasons(&rp).await;
+    assert!(
+        reasons.contains(&"credential_already_registered".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"unknown_challenge".to_string()),
+        "{reasons:?}"
+    );
+
+    // A password-only session cannot add a factor.
+    rp.server
+        .store()
+        .set_server_mfa("default", "off", rp.server.clock_now())
+        .await
+        .unwrap();
+    let password_only = UserAgent::new();
+    let landing = password_only
+        .navigate(&rp.authorize_url(CODE_FLOW), &rp.server.base)
+        .await;
+    password_only
+        .sign_in(landing, USER, PASSWORD, &rp.server.base)
+        .await
+        .client_url();
+    let (_, status, _) = password_only
+        .navigate(&page_url, &rp.server.base)
+        .await
+        .page();
+    assert_eq!(status, 403);
+}
+
 on_both_databases!(
+    a_signed_in_user_adds_passkeys_on_the_passkeys_page_after_a_second_factor,
     a_passkey_registers_at_enrolment_and_serves_as_second_factor_and_without_password,
     bad_passkey_input_is_refused_with_the_sign_in_pages_error_and_nothing_stored,
 );
