@@ -1,5 +1,6 @@
-//! `GET /mfa/passkeys`: the signed-in user's passkeys, and "Add a passkey" (`POST
-//! /mfa/passkeys` starts the registration, `POST /mfa/passkeys/finish` completes it). Like
+//! `GET /mfa/passkeys`: the signed-in user's passkeys, "Add a passkey" (`POST /mfa/passkeys`
+//! starts the registration, `POST /mfa/passkeys/finish` completes it) and "Remove" (`POST
+//! /mfa/passkeys/remove`). Like
 //! `/mfa/recovery-codes`, only for a session that presented a second factor: a password alone
 //! must not be a way to add a factor. Outside a sign-in request, the challenge is bound to the
 //! session (instead of an interaction) and the browser.
@@ -54,6 +55,7 @@ async fn list_page(
                 "last_used_at": p.last_used_at,
             })).collect::<Vec<_>>(),
             "action": server.endpoint("/mfa/passkeys"),
+            "remove_action": server.endpoint("/mfa/passkeys/remove"),
             "csrf_token": csrf_token(PURPOSE, &session.sid, browser),
             "notice": notice,
             "error": error,
@@ -210,6 +212,56 @@ pub async fn finish(
                 .await
             }
         }
+    }
+    .await;
+    result.unwrap_or_else(|e| AuthorizeError::page(e).render(&state.pages))
+}
+
+/// Remove one of the user's own passkeys (audited as `mfa_reset`, as the CLI's).
+pub async fn remove(
+    State(state): State<AppState>,
+    server: AuthServer,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let now = state.now();
+        let form = FormParams::from_request_body(&headers, body)?;
+        let (session, user, browser) =
+            signed_in_with_factor(&state, &server, &headers, now).await?;
+        check_csrf(
+            PURPOSE,
+            &session.sid,
+            Some(&browser),
+            form.get("csrf_token"),
+        )?;
+        let id = form.require("passkey")?;
+        let own = state
+            .store
+            .passkeys_of(&user.id)
+            .await?
+            .into_iter()
+            .any(|p| p.id == id);
+        if !own || state.store.reset_mfa(&user.id, Some(id)).await? != 1 {
+            return Err(Error::invalid_request("no such passkey"));
+        }
+        state.audit.record(
+            Event::new(Kind::MfaReset, now)
+                .server(server.id())
+                .actor(format!("user:{}", user.id))
+                .subject(user.id.as_str())
+                .detail("factor", id),
+        );
+        list_page(
+            &state,
+            &server,
+            &session,
+            &user,
+            &browser,
+            Some("Passkey removed."),
+            None,
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|e| AuthorizeError::page(e).render(&state.pages))

@@ -53,7 +53,8 @@ fn server_endpoints() -> Router<AppState> {
             "/mfa/passkeys",
             get(passkey_account::show).post(passkey_account::begin),
         )
-        .route("/mfa/passkeys/finish", post(passkey_account::finish));
+        .route("/mfa/passkeys/finish", post(passkey_account::finish))
+        .route("/mfa/passkeys/remove", post(passkey_account::remove));
     pages.merge(api_endpoints())
 }
 

@@ -759,6 +759,35 @@ async fn a_signed_in_user_adds_passkeys_on_the_passkeys_page_after_a_second_fact
         "{reasons:?}"
     );
 
+    // The user removes one; someone else's id is refused.
+    let (url, _, body) = agent.navigate(&page_url, &rp.server.base).await.page();
+    let csrf = hidden_inputs(&body)
+        .into_iter()
+        .find(|(k, _)| k == "csrf_token")
+        .unwrap()
+        .1;
+    let remove = url.join("/mfa/passkeys/remove").unwrap();
+    let refused = agent
+        .http
+        .post(remove.clone())
+        .form(&[("csrf_token", csrf.as_str()), ("passkey", "passkey_nobody")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let id = stored_passkeys(&rp).await[0].id.clone();
+    let removed = agent
+        .http
+        .post(remove)
+        .form(&[("csrf_token", csrf.as_str()), ("passkey", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
+    assert!(removed.text().await.unwrap().contains("Passkey removed."));
+    assert_eq!(stored_passkeys(&rp).await.len(), 1);
+    assert_eq!(audit_count(&rp, Kind::MfaReset).await, 1);
+
     // A password-only session cannot add a factor.
     rp.server
         .store()
