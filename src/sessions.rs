@@ -52,6 +52,27 @@ pub async fn start(
     previous: Option<&Session>,
     now: UnixTime,
 ) -> Result<(Session, HeaderValue), Error> {
+    // A password sign-in; a second factor is added by `add_factor`.
+    start_with(
+        state,
+        server_id,
+        user_id,
+        &crate::mfa::Amr::password(),
+        previous,
+        now,
+    )
+    .await
+}
+
+/// Start a session signed in with `amr` (a passkey sign-in has no password).
+pub async fn start_with(
+    state: &AppState,
+    server_id: &str,
+    user_id: &str,
+    amr: &crate::mfa::Amr,
+    previous: Option<&Session>,
+    now: UnixTime,
+) -> Result<(Session, HeaderValue), Error> {
     if let Some(old) = previous {
         state.store.end_session(&old.sid, now).await?;
     }
@@ -66,8 +87,7 @@ pub async fn start(
         last_seen_at: now,
         expires_at: now + ttl,
         ended_at: None,
-        // A password sign-in; a second factor is added by `add_factor`.
-        amr: crate::mfa::Amr::password().to_string(),
+        amr: amr.to_string(),
     };
     state
         .store
@@ -92,7 +112,19 @@ pub async fn add_factor(
     factor: &str,
     now: UnixTime,
 ) -> Result<crate::mfa::Amr, Error> {
-    let amr = crate::mfa::Amr::parse(&session.amr).with(factor);
+    add_factors(state, session, &[factor], now).await
+}
+
+/// `add_factor` for several factors presented at once (a passkey with user verification).
+pub async fn add_factors(
+    state: &AppState,
+    session: &Session,
+    factors: &[&str],
+    now: UnixTime,
+) -> Result<crate::mfa::Amr, Error> {
+    let amr = factors
+        .iter()
+        .fold(crate::mfa::Amr::parse(&session.amr), |amr, f| amr.with(f));
     if !state
         .store
         .add_session_factor(&session.sid, &amr.to_string(), now)

@@ -58,7 +58,7 @@ pub async fn show(
     result.unwrap_or_else(|e| AuthorizeError::page(e).render(&state.pages))
 }
 
-async fn render(
+pub(crate) async fn render(
     state: &AppState,
     server: &AuthServer,
     id: &str,
@@ -85,6 +85,7 @@ async fn render(
         "login.html",
         json!({
             "action": server.endpoint("/login"),
+            "passkey_action": server.endpoint("/mfa/passkey"),
             "interaction": id,
             "csrf_token": csrf_token("login", id, browser),
             "client_name": client_name,

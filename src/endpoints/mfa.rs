@@ -30,7 +30,7 @@ const MALFORMED: &str = "Enter the six-digit code from your app, or a recovery c
 const SLOW_DOWN: &str = "Too many sign-in attempts. Please wait a minute and try again.";
 
 /// What the page asks for.
-enum Step {
+pub(crate) enum Step {
     /// The user has a factor: a code (or a recovery code).
     Verify,
     /// No factor yet: enrol this pending one.
@@ -193,7 +193,7 @@ async fn verify(
                 "interaction": id,
                 "codes": codes.iter().map(|c| c.expose()).collect::<Vec<_>>(),
             }),
-            &[],
+            &form_targets(&loaded),
             HeaderMap::new(),
         )),
         None => Ok(Redirect::to(&format!("{resume}?interaction={id}")).into_response()),
@@ -201,7 +201,7 @@ async fn verify(
 }
 
 /// The session of this browser and its user: the second factor follows a password.
-async fn signed_in(
+pub(crate) async fn signed_in(
     state: &AppState,
     server: &AuthServer,
     headers: &HeaderMap,
@@ -219,9 +219,11 @@ async fn signed_in(
 
 /// Verify when the user has a factor; otherwise enrol, reusing a pending enrolment younger
 /// than an interaction (a reload shows the same secret as the app scanned).
-async fn step_for(state: &AppState, user: &User, now: UnixTime) -> Result<Step, Error> {
+pub(crate) async fn step_for(state: &AppState, user: &User, now: UnixTime) -> Result<Step, Error> {
     let factors = state.store.mfa_factors_of(&user.id).await?;
-    if factors.iter().any(|f| f.confirmed_at.is_some()) {
+    if factors.iter().any(|f| f.confirmed_at.is_some())
+        || !state.store.passkeys_of(&user.id).await?.is_empty()
+    {
         return Ok(Step::Verify);
     }
     let pending = factors
@@ -236,14 +238,14 @@ async fn step_for(state: &AppState, user: &User, now: UnixTime) -> Result<Step, 
     Ok(Step::Enrol(new.factor))
 }
 
-struct Page<'a> {
-    id: &'a str,
-    browser: &'a str,
-    loaded: &'a InteractionState,
-    user: &'a User,
+pub(crate) struct Page<'a> {
+    pub id: &'a str,
+    pub browser: &'a str,
+    pub loaded: &'a InteractionState,
+    pub user: &'a User,
 }
 
-async fn render(
+pub(crate) async fn render(
     state: &AppState,
     server: &AuthServer,
     page: &Page<'_>,
@@ -264,6 +266,14 @@ async fn render(
         "username": page.user.username,
         "error": error,
         "enroll": matches!(step, Step::Enrol(_)),
+        "passkey_action": server.endpoint("/mfa/passkey"),
+        "has_passkey": !state.store.passkeys_of(&page.user.id).await?.is_empty(),
+        "has_totp": state
+            .store
+            .mfa_factors_of(&page.user.id)
+            .await?
+            .iter()
+            .any(|f| f.kind == TOTP && f.confirmed_at.is_some()),
     });
     if let Step::Enrol(pending) = step {
         let keks = state.keys.keks()?;
@@ -280,7 +290,20 @@ async fn render(
         context["qr_svg"] = json!(qr::svg(&uri).map_err(Error::internal)?);
         context["secret"] = json!(base32::encode(&secret));
     }
-    Ok(state
-        .pages
-        .render(StatusCode::OK, "mfa.html", context, &[], HeaderMap::new()))
+    Ok(state.pages.render(
+        StatusCode::OK,
+        "mfa.html",
+        context,
+        // The form's POST ends, through redirects, at the client (CSP form-action).
+        &form_targets(page.loaded),
+        HeaderMap::new(),
+    ))
+}
+
+/// The origin the interaction's redirects end at: CSP `form-action` covers the redirects that
+/// follow a form submission.
+pub(crate) fn form_targets(loaded: &InteractionState) -> Vec<String> {
+    crate::http::pages::form_target(&loaded.request.redirect_uri)
+        .into_iter()
+        .collect()
 }

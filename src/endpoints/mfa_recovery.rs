@@ -89,7 +89,7 @@ pub async fn regenerate(
 
 /// The browser's session, its user and the browser cookie; refused unless the session
 /// presented a second factor and the user still has one.
-async fn signed_in_with_factor(
+pub(crate) async fn signed_in_with_factor(
     state: &AppState,
     server: &AuthServer,
     headers: &HeaderMap,

@@ -14,6 +14,8 @@ pub mod logout;
 pub mod metrics;
 pub mod mfa;
 pub mod mfa_recovery;
+pub mod passkey;
+pub mod passkey_account;
 pub mod register;
 pub mod revoke;
 pub mod token;

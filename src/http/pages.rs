@@ -43,6 +43,8 @@ impl Pages {
                 "mfa_recovery_codes.html",
                 include_str!("templates/mfa_recovery_codes.html"),
             ),
+            ("passkey.html", include_str!("templates/passkey.html")),
+            ("passkeys.html", include_str!("templates/passkeys.html")),
         ] {
             // The templates are compiled into the binary; a broken one fails every test.
             if let Err(e) = env.add_template(name, source) {

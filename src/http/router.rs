@@ -19,7 +19,7 @@ use crate::endpoints::{
     authorize, consent, device, device_authorization, discovery, health, introspect, jwks, login,
     logout, metrics, par, register, revoke, token, userinfo,
 };
-use crate::endpoints::{mfa, mfa_recovery};
+use crate::endpoints::{mfa, mfa_recovery, passkey, passkey_account};
 use crate::state::AppState;
 
 /// The endpoints every authorization server has, mounted at the root for `default` and under
@@ -54,7 +54,17 @@ fn server_endpoints() -> Router<AppState> {
             get(mfa_recovery::show).post(mfa_recovery::regenerate),
         )
         // RFC 9126: pushed authorization requests, from the client's back end.
-        .route("/par", any(par::par));
+        .route("/par", any(par::par))
+        // Passkeys (WebAuthn): the ceremony page, its result, its script.
+        .route("/mfa/passkey", post(passkey::begin))
+        .route("/mfa/passkey/finish", post(passkey::finish))
+        .route("/mfa/passkey.js", get(passkey::script))
+        .route(
+            "/mfa/passkeys",
+            get(passkey_account::show).post(passkey_account::begin),
+        )
+        .route("/mfa/passkeys/finish", post(passkey_account::finish))
+        .route("/mfa/passkeys/remove", post(passkey_account::remove));
     pages.merge(api_endpoints())
 }
 

@@ -12,6 +12,13 @@ pub const OTP: &str = "otp";
 /// parties agree on others, and README documents this one, so a client can tell that a lost
 /// authenticator was worked around.
 pub const RECOVERY: &str = "recovery";
+/// RFC 8176 §2: proof of possession of a hardware-secured key (a passkey bound to its
+/// authenticator).
+pub const HWK: &str = "hwk";
+/// RFC 8176 §2: proof of possession of a software-secured key (a synced passkey).
+pub const SWK: &str = "swk";
+/// RFC 8176 §2: the user was verified on the authenticator (WebAuthn user verification).
+pub const USER: &str = "user";
 /// RFC 8176 §2: multiple-factor authentication.
 pub const MFA: &str = "mfa";
 
@@ -42,15 +49,16 @@ impl Amr {
         self
     }
 
-    /// A second factor on top of the password (or a factor that is one by itself).
+    /// Two factors or more: a second factor on top of the password, or a passkey with user
+    /// verification (`hwk`/`swk` + `user`). A passkey alone, like a password alone, is one.
     pub fn is_multi_factor(&self) -> bool {
-        self.0.iter().any(|f| f != PWD)
+        self.0.len() > 1
     }
 
     /// The `amr` claim: the factors, and `mfa` when there are more than one.
     pub fn claim(&self) -> Vec<String> {
         let mut values = self.0.clone();
-        if self.is_multi_factor() && self.0.len() > 1 {
+        if self.is_multi_factor() {
             values.push(MFA.to_string());
         }
         values
@@ -85,5 +93,9 @@ mod tests {
         assert_eq!(both.claim(), ["pwd", "otp", "mfa"]);
         assert_eq!(both.acr(), ACR_MFA);
         assert_eq!(Amr::parse(&both.to_string()), both);
+        let passkey = Amr::default().with(HWK);
+        assert!(!passkey.is_multi_factor());
+        assert_eq!(passkey.acr(), ACR_PWD);
+        assert_eq!(passkey.with(USER).claim(), ["hwk", "user", "mfa"]);
     }
 }

@@ -11,6 +11,7 @@ pub mod qr;
 pub mod recovery;
 pub mod secret;
 pub mod totp;
+pub mod webauthn;
 
 pub use amr::Amr;
 pub use policy::{ClientMfa, MfaPolicy};

@@ -70,7 +70,8 @@ impl Store {
     pub async fn has_mfa_factor(&self, user_id: &str) -> Result<bool, StoreError> {
         // A real column, not `SELECT 1`: PostgreSQL types a literal 1 as INT4.
         let row: Option<(String,)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL LIMIT 1",
+            "SELECT id FROM mfa_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+             UNION ALL SELECT id FROM passkeys WHERE user_id = $1 LIMIT 1",
         )
         .bind(user_id)
         .fetch_optional(pool)
@@ -132,7 +133,15 @@ impl Store {
             .bind(factor)
             .execute(&mut *tx)
             .await?
-            .rows_affected();
+            .rows_affected()
+                + sqlx::query(
+                    "DELETE FROM passkeys WHERE user_id = $1 AND ($2 IS NULL OR id = $2)",
+                )
+                .bind(user_id)
+                .bind(factor)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             if factor.is_none() {
                 sqlx::query("DELETE FROM mfa_recovery_codes WHERE user_id = $1")
                     .bind(user_id)

@@ -29,6 +29,8 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod mfa;
+mod passkey_browser;
+mod passkeys;
 mod policy;
 mod properties;
 mod rate_limits;

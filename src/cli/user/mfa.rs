@@ -93,6 +93,26 @@ pub async fn execute(
                     })
                 })
                 .collect();
+            let passkeys = store.passkeys_of(&user.id).await.map_err(CliError::from)?;
+            // Passkeys are listed with the other factors; `reset --factor` takes their id too.
+            let list: Vec<_> = list
+                .into_iter()
+                .chain(passkeys.iter().map(|p| {
+                    json!({
+                        "id": p.id,
+                        "kind": "passkey",
+                        "label": p.name,
+                        "created_at": p.created_at,
+                        "confirmed": true,
+                        "confirmed_at": p.created_at,
+                        "last_used_at": p.last_used_at,
+                        "rp_id": p.rp_id,
+                        "credential_id": p.credential_id,
+                        "sign_count": p.sign_count,
+                        "transports": p.transports.split_whitespace().collect::<Vec<_>>(),
+                    })
+                }))
+                .collect();
             print_json(&json!({
                 "user": user.id,
                 "username": user.username,
