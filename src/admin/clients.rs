@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
 use super::conventions::{
-    etag_of, listing, merge_patch, no_content, resource, respond, IfMatch, JsonBody, Listing, Page,
+    etag_of, listing, no_content, patch_of, resource, respond, IfMatch, JsonBody, Listing, Page,
     PageQuery, QueryOf,
 };
 use super::PathId;
@@ -358,44 +358,6 @@ pub async fn update(
     )
     .await?;
     Ok(resource(&ClientView::of(&record), None))
-}
-
-/// The resource's writable fields after applying a JSON Merge Patch (RFC 7396) to its current
-/// representation. A read-only field may appear only with its current value.
-pub fn patch_of<T: serde::de::DeserializeOwned>(
-    current: &impl Serialize,
-    patch: Value,
-    read_only: &[&str],
-) -> Result<T, Problem> {
-    let Value::Object(patch) = patch else {
-        return Err(Problem::bad_request("a merge patch must be a JSON object"));
-    };
-    let mut document =
-        serde_json::to_value(current).map_err(|e| Problem::internal(format!("encode: {e}")))?;
-    // A member the resource does not have is a mistake even as `null` (which RFC 7396 would
-    // otherwise read as "remove nothing").
-    if let Some(unknown) = patch.keys().find(|k| document.get(k.as_str()).is_none()) {
-        return Err(Problem::bad_request(format!(
-            "`{unknown}` is not a field of this resource"
-        )));
-    }
-    for field in read_only {
-        if let Some(given) = patch.get(*field) {
-            if document.get(*field) != Some(given) {
-                return Err(Problem::invalid(format!("`{field}` is read-only")));
-            }
-        }
-        if let Value::Object(map) = &mut document {
-            map.remove(*field);
-        }
-    }
-    let writable: serde_json::Map<String, Value> = patch
-        .into_iter()
-        .filter(|(k, _)| !read_only.contains(&k.as_str()))
-        .collect();
-    merge_patch(&mut document, &Value::Object(writable));
-    serde_json::from_value(document)
-        .map_err(|e| Problem::bad_request(format!("the patched resource is not valid: {e}")))
 }
 
 /// Delete a client with its grants, codes and refresh tokens. Idempotent: `204` when it is

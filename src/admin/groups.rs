@@ -8,9 +8,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::clients::patch_of;
 use super::conventions::{
-    etag_of, listing, no_content, resource, IfMatch, JsonBody, Listing, Page, PageQuery, QueryOf,
+    etag_of, listing, no_content, patch_of, resource, IfMatch, JsonBody, Listing, Page, PageQuery,
+    QueryOf,
 };
 use super::{PathId, PathIds};
 use crate::http::problem::Problem;

@@ -8,9 +8,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::caller::Caller;
-use super::clients::patch_of;
 use super::conventions::{
-    etag_of, listing, resource, IfMatch, JsonBody, Listing, Page, PageQuery, QueryOf,
+    etag_of, listing, patch_of, resource, IfMatch, JsonBody, Listing, Page, PageQuery, QueryOf,
 };
 use super::PathId;
 use crate::http::problem::Problem;
