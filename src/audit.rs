@@ -83,6 +83,9 @@ pub enum Kind {
     MfaPolicyChanged,
     // High-assurance clients (issue 21).
     ClientAuthenticationFailed,
+    // A user's grants and consents withdrawn by an operator (issue 19).
+    GrantsRevoked,
+    ConsentRevoked,
 }
 
 impl Kind {
@@ -138,6 +141,8 @@ impl Kind {
         Self::MfaPolicyChanged,
         // High-assurance clients (issue 21).
         Self::ClientAuthenticationFailed,
+        Self::GrantsRevoked,
+        Self::ConsentRevoked,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -197,6 +202,8 @@ impl Kind {
             Self::MfaPolicyChanged => "mfa_policy_changed",
             // High-assurance clients (issue 21).
             Self::ClientAuthenticationFailed => "client_authentication_failed",
+            Self::GrantsRevoked => "grants_revoked",
+            Self::ConsentRevoked => "consent_revoked",
         }
     }
 }

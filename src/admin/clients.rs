@@ -14,14 +14,22 @@ use super::conventions::{
 };
 use super::PathId;
 use crate::http::problem::{Problem, ProblemKind};
+use crate::manage::client_security::{
+    change_client_security, check_security_changes, plan_client_security, set_client_mfa,
+    SecurityChanges,
+};
 use crate::manage::clients::{
     change_client, create_client, delete_client, rotate_secret, ClientChanges, ClientRecord,
     ClientRequest,
 };
 use crate::manage::logout::LogoutChanges;
+use crate::manage::Actor;
+use crate::mfa::ClientMfa;
 use crate::protocol::admin_scopes::{CLIENTS_MANAGE, CLIENTS_READ};
 use crate::protocol::{ClientAuthMethod, GrantType};
 use crate::state::AppState;
+use crate::store::logout::ClientLogout;
+use crate::store::ClientKey;
 
 /// A client as the API shows it: never its secret (but once, on create and rotation).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -29,7 +37,9 @@ pub struct ClientView {
     pub client_id: String,
     pub server_id: String,
     pub name: String,
-    /// `client_secret_basic`, `client_secret_post` or `none` (public clients).
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt` (with `jwks` or
+    /// `jwks_uri`), or `none` (public clients). Moving from `private_key_jwt` to a secret
+    /// method gives the client a new secret, shown in that response only.
     pub token_endpoint_auth_method: String,
     pub public: bool,
     /// Trusted: no consent page.
@@ -54,7 +64,11 @@ pub struct ClientView {
     pub frontchannel_logout_session_required: bool,
     /// Second factor at sign-in: default (the server's), off, optional or required.
     pub mfa: String,
-    /// Where its keys are published (private_key_jwt); read-only here, set with the CLI.
+    /// Its public keys (a JWK Set), for private_key_jwt and signed request objects; or
+    /// `jwks_uri`, not both.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Where it publishes its JWK Set (https; http on loopback only).
     pub jwks_uri: Option<String>,
     /// Token requests need a DPoP proof (RFC 9449).
     pub require_dpop: bool,
@@ -99,6 +113,11 @@ impl ClientView {
             frontchannel_logout_uri: l.frontchannel_logout_uri.clone(),
             frontchannel_logout_session_required: l.frontchannel_session_required,
             mfa: c.mfa.as_str().to_string(),
+            jwks: c
+                .security
+                .jwks
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: c.security.jwks_uri.clone(),
             require_dpop: c.security.require_dpop,
             require_pushed_authorization_requests: c.security.require_par,
@@ -136,12 +155,25 @@ pub struct NewClientBody {
     pub public: bool,
     #[serde(default)]
     pub first_party: bool,
-    /// client_secret_basic (default) or client_secret_post; `none` for public clients.
+    /// client_secret_basic (default), client_secret_post or private_key_jwt (with `jwks` or
+    /// `jwks_uri`); `none` for public clients.
     pub token_endpoint_auth_method: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
+    /// default (the server's policy), off, optional or required.
+    pub mfa: Option<String>,
+    /// A JWK Set of its public signing keys.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub require_dpop: bool,
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    pub require_signed_request_object: bool,
 }
 
 fn default_server() -> String {
@@ -170,18 +202,20 @@ pub struct ClientPatch {
     pub backchannel_logout_session_required: Option<bool>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: Option<bool>,
+    pub token_endpoint_auth_method: Option<String>,
+    pub mfa: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub require_dpop: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
+    pub require_signed_request_object: Option<bool>,
 }
 
 const READ_ONLY: &[&str] = &[
     "client_id",
     "server_id",
-    "token_endpoint_auth_method",
     "public",
-    "mfa",
-    "jwks_uri",
-    "require_dpop",
-    "require_pushed_authorization_requests",
-    "require_signed_request_object",
     "created_at",
     "updated_at",
 ];
@@ -207,7 +241,7 @@ fn scope_tokens(scope: &str) -> Vec<String> {
     scope.split_whitespace().map(str::to_string).collect()
 }
 
-/// List clients, of one server or of all, by id.
+/// List clients, of one server or of all, by server, name and id.
 #[utoipa::path(get, path = "/admin/v1/clients", tag = "clients", params(ClientListQuery),
     security(("admin_token" = ["portcullis.clients.read"])),
     responses((status = 200, description = "A page of clients", body = Listing<ClientView>)))]
@@ -221,13 +255,37 @@ pub async fn list(
         limit: query.limit,
         cursor: query.cursor.clone(),
     })?;
-    let clients = state.store.clients(query.server_id.as_deref()).await?;
-    let (clients, next) = page.cut(clients, |c| c.id.as_str());
-    let mut items = Vec::with_capacity(clients.len());
-    for client in clients {
-        let logout = state.store.client_logout(&client.id).await?;
-        items.push(ClientView::of(&ClientRecord { client, logout }));
-    }
+    // The cursor is the last client's position (server, name, id), so a page goes on where
+    // the previous one ended even if that client has since been deleted.
+    let after = match &page.after {
+        None => None,
+        Some(key) => Some(
+            serde_json::from_str::<ClientKey>(key)
+                .map_err(|_| Problem::bad_request("cursor is not one this API gave"))?,
+        ),
+    };
+    let found = state
+        .store
+        .clients_after(
+            query.server_id.as_deref(),
+            after.as_ref(),
+            page.store_page().sql_limit(),
+        )
+        .await?;
+    let (clients, next) = page.finish(found, |c| {
+        serde_json::json!({"server_id": c.server_id, "name": c.name, "id": c.id}).to_string()
+    });
+    let ids: Vec<&str> = clients.iter().map(|c| c.id.as_str()).collect();
+    let mut logouts = state.store.client_logouts(&ids).await?;
+    let items = clients
+        .into_iter()
+        .map(|client| {
+            let logout = logouts
+                .remove(&client.id)
+                .unwrap_or_else(ClientLogout::unregistered);
+            ClientView::of(&ClientRecord { client, logout })
+        })
+        .collect();
     let extra: Vec<(&str, &str)> = query
         .server_id
         .as_deref()
@@ -252,11 +310,25 @@ pub async fn create(
         .as_deref()
         .map(|m| m.parse::<ClientAuthMethod>().map_err(Problem::invalid))
         .transpose()?;
-    // Keys (jwks, jwks_uri) are not managed through the API yet: without them a private_key_jwt
-    // client could never authenticate.
-    if auth_method == Some(ClientAuthMethod::PrivateKeyJwt) {
+    let mfa = body.mfa.as_deref().map(mfa_of).transpose()?;
+    let security = SecurityChanges {
+        jwks: body.jwks.as_ref().map(Value::to_string),
+        jwks_uri: body.jwks_uri.clone(),
+        require_dpop: Some(body.require_dpop),
+        require_par: Some(body.require_pushed_authorization_requests),
+        require_signed_request_object: Some(body.require_signed_request_object),
+    };
+    // Every rule of the keys and requirements is checked before the client is stored.
+    check_security_changes(&security)?;
+    let has_keys = body.jwks.is_some() || body.jwks_uri.is_some();
+    if auth_method == Some(ClientAuthMethod::PrivateKeyJwt) && !has_keys {
         return Err(Problem::invalid(
-            "private_key_jwt clients need their keys: register them with `portcullis client create --auth-method private_key_jwt --jwks-file …`",
+            "private_key_jwt needs the client's keys: `jwks` or `jwks_uri`",
+        ));
+    }
+    if body.require_signed_request_object && !has_keys {
+        return Err(Problem::invalid(
+            "require_signed_request_object needs the client's keys: `jwks` or `jwks_uri`",
         ));
     }
     let request = ClientRequest {
@@ -277,13 +349,47 @@ pub async fn create(
         frontchannel_logout_uri: body.frontchannel_logout_uri,
         frontchannel_session_required: body.frontchannel_logout_session_required,
     };
-    let (record, secret) =
-        create_client(&state.store, request, logout, &caller.actor(), state.now()).await?;
+    let actor = caller.actor();
+    let now = state.now();
+    let (mut record, secret) = create_client(&state.store, request, logout, &actor, now).await?;
+    let finished = finish_create(&state, &mut record, mfa, security, &actor).await;
+    if let Err(e) = finished {
+        // Nothing half made stays: the client goes again.
+        delete_client(&state.store, &record.client.id, &actor, now).await?;
+        return Err(e);
+    }
     let mut view = ClientView::of(&record);
     let etag = etag_of(&view);
     view.client_secret = secret.map(|s| s.expose().to_string());
     let location = format!("/admin/v1/clients/{}", view.client_id);
     Ok(respond(&view, &etag, Some(&location)))
+}
+
+/// The parts of a new client `create_client` does not take: its second-factor policy, keys
+/// and requirements.
+async fn finish_create(
+    state: &AppState,
+    record: &mut ClientRecord,
+    mfa: Option<ClientMfa>,
+    security: SecurityChanges,
+    actor: &Actor,
+) -> Result<(), Problem> {
+    let now = state.now();
+    if let Some(mfa) = mfa {
+        set_client_mfa(&state.store, &mut record.client, mfa, actor, now).await?;
+    }
+    let (client, _) =
+        change_client_security(&state.store, &record.client, None, security, actor, now).await?;
+    record.client = client;
+    Ok(())
+}
+
+fn mfa_of(value: &str) -> Result<ClientMfa, Problem> {
+    ClientMfa::parse(value).ok_or_else(|| {
+        Problem::invalid(format!(
+            "mfa `{value}` is not one of default, off, optional, required"
+        ))
+    })
 }
 
 async fn load(state: &AppState, client_id: &str) -> Result<ClientView, Problem> {
@@ -308,7 +414,8 @@ pub async fn show(
     Ok(resource(&load(&state, &client_id).await?, None))
 }
 
-/// Change a client (JSON Merge Patch) under the rules of `client create`.
+/// Change a client (JSON Merge Patch) under the rules of `client create`. A change from
+/// `private_key_jwt` to a secret method returns the new `client_secret`, this once.
 #[utoipa::path(patch, path = "/admin/v1/clients/{client_id}", tag = "clients",
     params(("client_id" = String, Path), ("If-Match" = Option<String>, Header)),
     request_body(content = ClientPatch, content_type = "application/merge-patch+json"),
@@ -323,41 +430,93 @@ pub async fn update(
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, Problem> {
     caller.require(CLIENTS_MANAGE)?;
-    let current = load(&state, &client_id).await?;
-    // The body is checked first: a malformed patch is a 400 whatever its precondition.
-    let patch = patch_of::<ClientPatch>(&current, patch, READ_ONLY)?;
-    if_match.check(Some(&etag_of(&current)))?;
-    let changes = ClientChanges {
-        name: patch.name,
-        grant_types: patch.grant_types.as_deref().map(grants).transpose()?,
-        redirect_uris: patch.redirect_uris,
-        post_logout_redirect_uris: patch.post_logout_redirect_uris,
-        scopes: patch.scope.as_deref().map(scope_tokens),
-        default_scopes: patch.default_scope.as_deref().map(scope_tokens),
-        first_party: patch.first_party,
-        access_token_ttl: Some(patch.access_token_ttl),
-        id_token_ttl: Some(patch.id_token_ttl),
-        refresh_token_ttl: Some(patch.refresh_token_ttl),
-        token_exchange_audiences: patch.token_exchange_audiences,
-    };
-    let logout = LogoutChanges {
-        // A removed (null) URI is the CLI's `''`.
-        backchannel_logout_uri: Some(patch.backchannel_logout_uri.unwrap_or_default()),
-        backchannel_session_required: patch.backchannel_logout_session_required,
-        frontchannel_logout_uri: Some(patch.frontchannel_logout_uri.unwrap_or_default()),
-        frontchannel_session_required: patch.frontchannel_logout_session_required,
-    };
-    let record = change_client(
-        &state.store,
-        &client_id,
-        changes,
-        patch.assignment_required,
-        logout,
-        &caller.actor(),
-        state.now(),
-    )
-    .await?;
-    Ok(resource(&ClientView::of(&record), None))
+    if_match
+        .guard(&state, &format!("client:{client_id}"), || async {
+            let current = load(&state, &client_id).await?;
+            // The body is checked first: a malformed patch is a 400 whatever its precondition.
+            let patch = patch_of::<ClientPatch>(&current, patch, READ_ONLY)?;
+            if_match.check(Some(&etag_of(&current)))?;
+            let changes = ClientChanges {
+                name: patch.name,
+                grant_types: patch.grant_types.as_deref().map(grants).transpose()?,
+                redirect_uris: patch.redirect_uris,
+                post_logout_redirect_uris: patch.post_logout_redirect_uris,
+                scopes: patch.scope.as_deref().map(scope_tokens),
+                default_scopes: patch.default_scope.as_deref().map(scope_tokens),
+                first_party: patch.first_party,
+                access_token_ttl: Some(patch.access_token_ttl),
+                id_token_ttl: Some(patch.id_token_ttl),
+                refresh_token_ttl: Some(patch.refresh_token_ttl),
+                token_exchange_audiences: patch.token_exchange_audiences,
+            };
+            let logout = LogoutChanges {
+                // A removed (null) URI is the CLI's `''`.
+                backchannel_logout_uri: Some(patch.backchannel_logout_uri.unwrap_or_default()),
+                backchannel_session_required: patch.backchannel_logout_session_required,
+                frontchannel_logout_uri: Some(patch.frontchannel_logout_uri.unwrap_or_default()),
+                frontchannel_session_required: patch.frontchannel_logout_session_required,
+            };
+            let auth_method = patch
+                .token_endpoint_auth_method
+                .as_deref()
+                .map(|m| m.parse::<ClientAuthMethod>().map_err(Problem::invalid))
+                .transpose()?;
+            let mfa = patch.mfa.as_deref().map(mfa_of).transpose()?;
+            let security = SecurityChanges {
+                // Only what the patch changes (the stored set is not rewritten in another
+                // key order); a removed (null) key set or URI is the CLI's `''`.
+                jwks: (patch.jwks != current.jwks).then(|| {
+                    patch
+                        .jwks
+                        .as_ref()
+                        .map(Value::to_string)
+                        .unwrap_or_default()
+                }),
+                jwks_uri: (patch.jwks_uri != current.jwks_uri)
+                    .then(|| patch.jwks_uri.clone().unwrap_or_default()),
+                require_dpop: patch.require_dpop,
+                require_par: patch.require_pushed_authorization_requests,
+                require_signed_request_object: patch.require_signed_request_object,
+            };
+            // The keys and requirements are checked as a whole first, so a refused patch
+            // changes nothing.
+            let stored = state
+                .store
+                .client(&client_id)
+                .await?
+                .ok_or_else(|| Problem::not_found(format!("no client `{client_id}`")))?;
+            plan_client_security(&stored, auth_method, security.clone())?;
+            let actor = caller.actor();
+            let now = state.now();
+            let mut record = change_client(
+                &state.store,
+                &client_id,
+                changes,
+                patch.assignment_required,
+                logout,
+                &actor,
+                now,
+            )
+            .await?;
+            if let Some(mfa) = mfa {
+                set_client_mfa(&state.store, &mut record.client, mfa, &actor, now).await?;
+            }
+            let (client, secret) = change_client_security(
+                &state.store,
+                &record.client,
+                auth_method,
+                security,
+                &actor,
+                now,
+            )
+            .await?;
+            record.client = client;
+            let mut view = ClientView::of(&record);
+            let etag = etag_of(&view);
+            view.client_secret = secret.map(|s| s.expose().to_string());
+            Ok(respond(&view, &etag, None))
+        })
+        .await
 }
 
 /// Delete a client with its grants, codes and refresh tokens. Idempotent: `204` when it is
@@ -380,17 +539,22 @@ pub async fn delete(
             "a client cannot delete itself through the API; use another admin client or the CLI",
         ));
     }
-    let current = ClientRecord::load(&state.store, &client_id).await?;
-    if_match.check(
-        current
-            .as_ref()
-            .map(|r| etag_of(&ClientView::of(r)))
-            .as_deref(),
-    )?;
-    if current.is_some() {
-        delete_client(&state.store, &client_id, &caller.actor(), state.now()).await?;
-    }
-    Ok(no_content())
+    if_match
+        .guard(&state, &format!("client:{client_id}"), || async {
+            if if_match.is_present() {
+                let current = ClientRecord::load(&state.store, &client_id).await?;
+                if_match.check(
+                    current
+                        .as_ref()
+                        .map(|r| etag_of(&ClientView::of(r)))
+                        .as_deref(),
+                )?;
+            }
+            // Nothing to delete is fine: DELETE is idempotent.
+            delete_client(&state.store, &client_id, &caller.actor(), state.now()).await?;
+            Ok(no_content())
+        })
+        .await
 }
 
 /// Give a confidential client a new secret (shown only in this response); the old one stops
@@ -407,12 +571,16 @@ pub async fn rotate(
     if_match: IfMatch,
 ) -> Result<Response, Problem> {
     caller.require(CLIENTS_MANAGE)?;
-    let current = load(&state, &client_id).await?;
-    if_match.check(Some(&etag_of(&current)))?;
-    let (record, secret) =
-        rotate_secret(&state.store, &client_id, &caller.actor(), state.now()).await?;
-    let mut view = ClientView::of(&record);
-    let etag = etag_of(&view);
-    view.client_secret = Some(secret.expose().to_string());
-    Ok(respond(&view, &etag, None))
+    if_match
+        .guard(&state, &format!("client:{client_id}"), || async {
+            let current = load(&state, &client_id).await?;
+            if_match.check(Some(&etag_of(&current)))?;
+            let (record, secret) =
+                rotate_secret(&state.store, &client_id, &caller.actor(), state.now()).await?;
+            let mut view = ClientView::of(&record);
+            let etag = etag_of(&view);
+            view.client_secret = Some(secret.expose().to_string());
+            Ok(respond(&view, &etag, None))
+        })
+        .await
 }

@@ -2,6 +2,9 @@
 //! PATCH, RFC 7396), strong `ETag`s and `If-Match` (RFC 9110 §8.8.3, §13.1.1), opaque cursor
 //! pagination with `Link: <…>; rel="next"` (RFC 8288), `201 Created` with `Location`, and `204`.
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawQuery, Request};
 use axum::http::request::Parts;
@@ -16,6 +19,8 @@ use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::http::problem::{Problem, ProblemKind};
+use crate::security::random_token;
+use crate::state::AppState;
 
 /// Request bodies of the API are small JSON objects.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -173,6 +178,65 @@ impl IfMatch {
     }
 }
 
+impl IfMatch {
+    /// Whether the request made its change conditional.
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Run `change` (which reads the resource, calls `check` on its current ETag and writes)
+    /// as one step with respect to every other conditional change of the same resource, on
+    /// any replica: under a lease on `resource` in the database (`store::locks`), so two
+    /// writers that read the same ETag cannot both pass it. Without `If-Match` there is no
+    /// precondition to protect and no lease is taken.
+    pub async fn guard<T, Fut>(
+        &self,
+        state: &AppState,
+        resource: &str,
+        change: impl FnOnce() -> Fut,
+    ) -> Result<T, Problem>
+    where
+        Fut: Future<Output = Result<T, Problem>>,
+    {
+        if !self.is_present() {
+            return change().await;
+        }
+        let holder = random_token(16);
+        let waited_since = Instant::now();
+        loop {
+            let now = state.now();
+            if state
+                .store
+                .try_lock_resource(resource, &holder, now, now + LEASE_SECONDS)
+                .await?
+            {
+                break;
+            }
+            if waited_since.elapsed() >= LEASE_WAIT {
+                return Err(Problem::new(
+                    ProblemKind::Conflict,
+                    "another request is changing this resource: try again",
+                ));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+        let result = change().await;
+        // Given back whatever the change did; if this fails (or the request is dropped before
+        // here) the lease runs out after LEASE_SECONDS.
+        if let Err(e) = state.store.unlock_resource(resource, &holder).await {
+            tracing::warn!(error = %e, "could not release a resource lease; it runs out by itself");
+        }
+        result
+    }
+}
+
+/// How long a conditional change may hold its resource: far longer than the few statements
+/// it runs, short enough that a lease left by a dead replica does not block for long.
+const LEASE_SECONDS: i64 = 10;
+/// How long a second conditional change of the same resource waits for the first.
+const LEASE_WAIT: Duration = Duration::from_secs(3);
+const LEASE_POLL: Duration = Duration::from_millis(20);
+
 /// `?limit=&cursor=` of a list route.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -226,14 +290,43 @@ impl Page {
                     .decode(cursor)
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
+                    // Keys are printable: a control character (NUL above all, which
+                    // PostgreSQL cannot compare) was never given by this API.
+                    .filter(|key| !key.chars().any(char::is_control))
                     .ok_or_else(|| Problem::bad_request("cursor is not one this API gave"))?,
             ),
         };
         Ok(Self { limit, after })
     }
 
-    /// One page of `items` sorted by `key` (ascending, unique): those after the cursor, up to
-    /// the limit, and the cursor of the next page if there is one.
+    /// What to ask the store for (keyset paging in SQL): the rows after the cursor's key, one
+    /// more than the limit to learn whether there is a next page.
+    pub fn store_page(&self) -> crate::store::Page<'_> {
+        crate::store::Page {
+            after: self.after.as_deref(),
+            limit: Some(self.limit as u32 + 1),
+        }
+    }
+
+    /// A page the store returned for `store_page`: at most `limit` items, and the cursor of
+    /// the next page (the key of the last item shown) when the store had more.
+    pub fn finish<T>(
+        &self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> String,
+    ) -> (Vec<T>, Option<String>) {
+        if items.len() > self.limit {
+            items.truncate(self.limit);
+            let next = items.last().map(|item| cursor_of(&key(item)));
+            (items, next)
+        } else {
+            (items, None)
+        }
+    }
+
+    /// One page of `items` already in memory (a list bounded by its parent, such as one user's
+    /// sessions) sorted by `key` (ascending, unique): those after the cursor, up to the limit,
+    /// and the cursor of the next page if there is one.
     pub fn cut<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> &str) -> (Vec<T>, Option<String>) {
         items.sort_by(|a, b| key(a).cmp(key(b)));
         let start = match &self.after {
@@ -312,6 +405,13 @@ pub fn respond<T: Serialize>(value: &T, etag: &str, created_at: Option<&str>) ->
         }
         None => (headers, axum::Json(value)).into_response(),
     }
+}
+
+/// `200` with a JSON body that is an outcome, not a resource (no `ETag`).
+pub fn ok_json<T: Serialize>(value: &T) -> Response {
+    let mut headers = HeaderMap::new();
+    no_store(&mut headers);
+    (headers, axum::Json(value)).into_response()
 }
 
 /// `204 No Content`: a DELETE done (or nothing was there: DELETE is idempotent).

@@ -60,7 +60,11 @@ const READ_ONLY: &[&str] = &["id", "members", "created_at", "updated_at"];
 
 async fn view(state: &AppState, group: &Group) -> Result<GroupView, Problem> {
     let members = state.store.group_members(&group.id).await?;
-    Ok(GroupView {
+    Ok(view_of(group, members))
+}
+
+fn view_of(group: &Group, members: Vec<(String, String)>) -> GroupView {
+    GroupView {
         id: group.id.clone(),
         name: group.name.clone(),
         description: group.description.clone(),
@@ -70,7 +74,7 @@ async fn view(state: &AppState, group: &Group) -> Result<GroupView, Problem> {
             .collect(),
         created_at: group.created_at,
         updated_at: group.updated_at,
-    })
+    }
 }
 
 async fn find(state: &AppState, id: &str) -> Result<Group, Problem> {
@@ -81,7 +85,7 @@ async fn find(state: &AppState, id: &str) -> Result<Group, Problem> {
         .ok_or_else(|| Problem::not_found(format!("no group `{id}`")))
 }
 
-/// List groups, by id.
+/// List groups, by name.
 #[utoipa::path(get, path = "/admin/v1/groups", tag = "groups", params(PageQuery),
     security(("admin_token" = ["portcullis.groups.manage"])),
     responses((status = 200, description = "A page of groups", body = Listing<GroupView>)))]
@@ -92,11 +96,14 @@ pub async fn list(
 ) -> Result<Response, Problem> {
     caller.require(GROUPS_MANAGE)?;
     let page = Page::from_query(&query)?;
-    let (found, next) = page.cut(state.store.groups().await?, |g| g.id.as_str());
-    let mut items = Vec::with_capacity(found.len());
-    for group in &found {
-        items.push(view(&state, group).await?);
-    }
+    let found = state.store.list_groups(page.store_page()).await?;
+    let (found, next) = page.finish(found, |g| g.name.clone());
+    let ids: Vec<&str> = found.iter().map(|g| g.id.as_str()).collect();
+    let mut members = state.store.members_of_groups(&ids).await?;
+    let items = found
+        .iter()
+        .map(|group| view_of(group, members.remove(&group.id).unwrap_or_default()))
+        .collect();
     Ok(listing("/admin/v1/groups", &page, &[], items, next))
 }
 
@@ -154,20 +161,24 @@ pub async fn update(
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, Problem> {
     caller.require(GROUPS_MANAGE)?;
-    let group = find(&state, &id).await?;
-    let current = view(&state, &group).await?;
-    let patch: GroupPatch = patch_of(&current, patch, READ_ONLY)?;
-    if_match.check(Some(&etag_of(&current)))?;
-    let group = groups::update_group(
-        &state.store,
-        &group,
-        patch.name.as_deref(),
-        Some(patch.description.as_deref().unwrap_or("")),
-        &caller.actor(),
-        state.now(),
-    )
-    .await?;
-    Ok(resource(&view(&state, &group).await?, None))
+    if_match
+        .guard(&state, &format!("group:{id}"), || async {
+            let group = find(&state, &id).await?;
+            let current = view(&state, &group).await?;
+            let patch: GroupPatch = patch_of(&current, patch, READ_ONLY)?;
+            if_match.check(Some(&etag_of(&current)))?;
+            let group = groups::update_group(
+                &state.store,
+                &group,
+                patch.name.as_deref(),
+                Some(patch.description.as_deref().unwrap_or("")),
+                &caller.actor(),
+                state.now(),
+            )
+            .await?;
+            Ok(resource(&view(&state, &group).await?, None))
+        })
+        .await
 }
 
 /// Delete a group (409 while access rules name it). Idempotent.
@@ -182,16 +193,22 @@ pub async fn delete(
     if_match: IfMatch,
 ) -> Result<Response, Problem> {
     caller.require(GROUPS_MANAGE)?;
-    let group = state.store.group(&id).await?;
-    let current = match &group {
-        Some(group) => Some(etag_of(&view(&state, group).await?)),
-        None => None,
-    };
-    if_match.check(current.as_deref())?;
-    if let Some(group) = group {
-        groups::delete_group(&state.store, &group, &caller.actor(), state.now()).await?;
-    }
-    Ok(no_content())
+    if_match
+        .guard(&state, &format!("group:{id}"), || async {
+            let group = state.store.group(&id).await?;
+            if if_match.is_present() {
+                let current = match &group {
+                    Some(group) => Some(etag_of(&view(&state, group).await?)),
+                    None => None,
+                };
+                if_match.check(current.as_deref())?;
+            }
+            if let Some(group) = group {
+                groups::delete_group(&state.store, &group, &caller.actor(), state.now()).await?;
+            }
+            Ok(no_content())
+        })
+        .await
 }
 
 async fn member(

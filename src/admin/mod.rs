@@ -11,6 +11,7 @@ mod conventions;
 mod groups;
 mod openapi;
 mod servers;
+mod user_access;
 mod users;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawPathParams};
@@ -60,6 +61,27 @@ pub fn router() -> Router<AppState> {
         .route(
             "/users/{user_id}/sessions/{sid}",
             axum::routing::delete(users::end_session),
+        )
+        .route(
+            "/users/{user_id}/grants",
+            get(user_access::grants).delete(user_access::revoke_all_grants),
+        )
+        .route(
+            "/users/{user_id}/grants/{grant_id}",
+            axum::routing::delete(user_access::revoke_grant),
+        )
+        .route("/users/{user_id}/consents", get(user_access::consents))
+        .route(
+            "/users/{user_id}/consents/{client_id}",
+            axum::routing::delete(user_access::revoke_consent),
+        )
+        .route(
+            "/users/{user_id}/factors",
+            get(user_access::factors).delete(user_access::reset_factors),
+        )
+        .route(
+            "/users/{user_id}/factors/{factor_id}",
+            axum::routing::delete(user_access::remove_factor),
         )
         .route("/groups", get(groups::list).post(groups::create))
         .route(

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit_log, clients, groups, servers, users};
+use super::{audit_log, clients, groups, servers, user_access, users};
 use crate::http::problem::ProblemBody;
 
 #[derive(OpenApi)]
@@ -30,6 +30,9 @@ use crate::http::problem::ProblemBody;
         users::list, users::create, users::show, users::update, users::delete,
         users::set_password, users::unlock, users::sessions, users::end_all_sessions,
         users::end_session,
+        user_access::grants, user_access::revoke_all_grants, user_access::revoke_grant,
+        user_access::consents, user_access::revoke_consent,
+        user_access::factors, user_access::reset_factors, user_access::remove_factor,
         groups::list, groups::create, groups::show, groups::update, groups::delete,
         groups::add_member, groups::remove_member,
         audit_log::list,
@@ -40,7 +43,7 @@ use crate::http::problem::ProblemBody;
         (name = "servers", description = "Authorization servers and their token policy"),
         (name = "keys", description = "Signing keys of a server"),
         (name = "clients", description = "Clients and their secrets"),
-        (name = "users", description = "Users, their sessions and passwords"),
+        (name = "users", description = "Users: their sessions, grants, consents, second factors and passwords"),
         (name = "groups", description = "Groups of users and their members"),
         (name = "audit", description = "The audit log"),
     )

@@ -16,7 +16,8 @@ use crate::http::problem::Problem;
 use crate::keys::schedule::KeyStatus;
 use crate::keys::Rotation;
 use crate::manage::registration;
-use crate::manage::servers::{check_changes, update_server};
+use crate::manage::servers::{check_changes, set_server_mfa, update_server};
+use crate::mfa::MfaPolicy;
 use crate::protocol::admin_scopes::{KEYS_MANAGE, SERVERS_MANAGE};
 use crate::state::AppState;
 use crate::store::registration::RegistrationPolicy;
@@ -99,9 +100,11 @@ pub struct ServerPatch {
     pub require_pushed_authorization_requests: Option<bool>,
     /// closed, token or open.
     pub registration: Option<String>,
+    /// off, optional or required.
+    pub mfa: Option<String>,
 }
 
-const READ_ONLY: &[&str] = &["id", "issuer", "mfa", "created_at", "updated_at", "version"];
+const READ_ONLY: &[&str] = &["id", "issuer", "created_at", "updated_at", "version"];
 
 async fn find(state: &AppState, id: &str) -> Result<AuthorizationServer, Problem> {
     state
@@ -122,11 +125,19 @@ pub async fn list(
 ) -> Result<Response, Problem> {
     caller.require(SERVERS_MANAGE)?;
     let page = Page::from_query(&query)?;
-    let (servers, next) = page.cut(state.store.servers().await?, |s| s.id.as_str());
-    let mut items = Vec::with_capacity(servers.len());
-    for server in &servers {
-        items.push(ServerView::load(&state, server).await?);
-    }
+    let found = state.store.list_servers(page.store_page()).await?;
+    let (servers, next) = page.finish(found, |s| s.id.clone());
+    let ids: Vec<&str> = servers.iter().map(|s| s.id.as_str()).collect();
+    let mut policies = state.store.registration_policies(&ids).await?;
+    let items = servers
+        .iter()
+        .map(|server| {
+            let policy = policies
+                .remove(&server.id)
+                .unwrap_or(RegistrationPolicy::Closed);
+            ServerView::of(server, &state.config.issuer, policy)
+        })
+        .collect();
     Ok(listing("/admin/v1/servers", &page, &[], items, next))
 }
 
@@ -162,45 +173,62 @@ pub async fn update(
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, Problem> {
     caller.require(SERVERS_MANAGE)?;
-    let current = ServerView::load(&state, &find(&state, &id).await?).await?;
-    let p: ServerPatch = patch_of(&current, patch, READ_ONLY)?;
-    if_match.check(Some(&etag_of(&current)))?;
-    let changes = ServerChanges {
-        name: p.name.map(|n| n.trim().to_string()),
-        audience: p.audience.map(|a| a.trim().to_string()),
-        access_token_ttl: Some(p.access_token_ttl),
-        id_token_ttl: Some(p.id_token_ttl),
-        refresh_token_ttl: Some(p.refresh_token_ttl),
-        refresh_idle_ttl: Some(p.refresh_idle_ttl),
-        refresh_reuse_grace: Some(p.refresh_reuse_grace),
-        refresh_requires_offline_access: p.refresh_requires_offline_access,
-        signing_alg: p.signing_alg,
-        require_pkce: p.require_pkce,
-        require_pushed_authorization_requests: p.require_pushed_authorization_requests,
-    };
-    let registration = p
-        .registration
-        .as_deref()
-        .map(RegistrationPolicy::parse)
-        .transpose()
-        .map_err(Problem::invalid)?;
-    check_changes(&changes)?;
-    let actor = caller.actor();
-    if let Some(policy) = registration.filter(|p| p.as_str() != current.registration) {
-        registration::set_policy(&state.store, &id, policy, &actor, state.now()).await?;
-    }
-    let (server, _) = update_server(
-        &state.store,
-        &state.keys,
-        &id,
-        &changes,
-        state.config.keys.activation_delay.as_i64(),
-        &caller.actor(),
-        state.now(),
-    )
-    .await?;
-    state.keys.invalidate(&server.id);
-    Ok(resource(&ServerView::load(&state, &server).await?, None))
+    if_match
+        .guard(&state, &format!("server:{id}"), || async {
+            let current = ServerView::load(&state, &find(&state, &id).await?).await?;
+            let p: ServerPatch = patch_of(&current, patch, READ_ONLY)?;
+            if_match.check(Some(&etag_of(&current)))?;
+            let changes = ServerChanges {
+                name: p.name.map(|n| n.trim().to_string()),
+                audience: p.audience.map(|a| a.trim().to_string()),
+                access_token_ttl: Some(p.access_token_ttl),
+                id_token_ttl: Some(p.id_token_ttl),
+                refresh_token_ttl: Some(p.refresh_token_ttl),
+                refresh_idle_ttl: Some(p.refresh_idle_ttl),
+                refresh_reuse_grace: Some(p.refresh_reuse_grace),
+                refresh_requires_offline_access: p.refresh_requires_offline_access,
+                signing_alg: p.signing_alg,
+                require_pkce: p.require_pkce,
+                require_pushed_authorization_requests: p.require_pushed_authorization_requests,
+            };
+            let registration = p
+                .registration
+                .as_deref()
+                .map(RegistrationPolicy::parse)
+                .transpose()
+                .map_err(Problem::invalid)?;
+            let mfa = p
+                .mfa
+                .as_deref()
+                .map(|m| {
+                    MfaPolicy::parse(m).ok_or_else(|| {
+                        Problem::invalid(format!("mfa `{m}` is not one of off, optional, required"))
+                    })
+                })
+                .transpose()?;
+            check_changes(&changes)?;
+            let actor = caller.actor();
+            if let Some(policy) = registration.filter(|p| p.as_str() != current.registration) {
+                registration::set_policy(&state.store, &id, policy, &actor, state.now()).await?;
+            }
+            let (server, _) = update_server(
+                &state.store,
+                &state.keys,
+                &id,
+                &changes,
+                state.config.keys.activation_delay.as_i64(),
+                &caller.actor(),
+                state.now(),
+            )
+            .await?;
+            let server = match mfa {
+                Some(mfa) => set_server_mfa(&state.store, server, mfa, &actor, state.now()).await?,
+                None => server,
+            };
+            state.keys.invalidate(&server.id);
+            Ok(resource(&ServerView::load(&state, &server).await?, None))
+        })
+        .await
 }
 
 /// A signing key and where it is in its life.

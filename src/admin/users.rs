@@ -51,7 +51,11 @@ pub struct UserView {
 
 async fn view(state: &AppState, user: &User) -> Result<UserView, Problem> {
     let groups = state.store.groups_of_user(&user.id).await?;
-    Ok(UserView {
+    Ok(view_of(user, groups.into_iter().map(|g| g.name).collect()))
+}
+
+fn view_of(user: &User, groups: Vec<String>) -> UserView {
+    UserView {
         id: user.id.clone(),
         username: user.username.clone(),
         disabled: user.disabled,
@@ -61,10 +65,10 @@ async fn view(state: &AppState, user: &User) -> Result<UserView, Problem> {
         failed_logins: user.failed_logins,
         locked_until: user.locked_until,
         password_changed_at: user.password_changed_at,
-        groups: groups.into_iter().map(|g| g.name).collect(),
+        groups,
         created_at: user.created_at,
         updated_at: user.updated_at,
-    })
+    }
 }
 
 /// A new user.
@@ -137,7 +141,7 @@ pub struct SignedOutView {
     pub backchannel_logouts_queued: usize,
 }
 
-async fn find(state: &AppState, user_id: &str) -> Result<User, Problem> {
+pub(super) async fn find(state: &AppState, user_id: &str) -> Result<User, Problem> {
     state
         .store
         .user(user_id)
@@ -169,11 +173,14 @@ pub async fn list(
 ) -> Result<Response, Problem> {
     caller.require(USERS_READ)?;
     let page = Page::from_query(&query)?;
-    let (found, next) = page.cut(state.store.users().await?, |u| u.id.as_str());
-    let mut items = Vec::with_capacity(found.len());
-    for user in &found {
-        items.push(view(&state, user).await?);
-    }
+    let found = state.store.list_users(page.store_page()).await?;
+    let (found, next) = page.finish(found, |u| u.username.clone());
+    let ids: Vec<&str> = found.iter().map(|u| u.id.as_str()).collect();
+    let mut groups = state.store.group_names_of_users(&ids).await?;
+    let items = found
+        .iter()
+        .map(|user| view_of(user, groups.remove(&user.id).unwrap_or_default()))
+        .collect();
     Ok(listing("/admin/v1/users", &page, &[], items, next))
 }
 
@@ -237,38 +244,42 @@ pub async fn update(
     JsonBody(patch): JsonBody<Value>,
 ) -> Result<Response, Problem> {
     caller.require(USERS_MANAGE)?;
-    let user = find(&state, &user_id).await?;
-    let current = view(&state, &user).await?;
-    let given_claims = patch.get("claims").cloned();
-    let patched: UserPatch = patch_of(&current, patch, READ_ONLY)?;
-    let mut claims = patched.claims.unwrap_or_default();
-    let attributes = patched.attributes.unwrap_or_default();
-    if_match.check(Some(&etag_of(&current)))?;
-    // A new address or phone number is unverified unless the patch vouches for it.
-    if let Some(Value::Object(given)) = &given_claims {
-        for (value, flag) in [
-            ("email", "email_verified"),
-            ("phone_number", "phone_number_verified"),
-        ] {
-            match given.get(value) {
-                Some(Value::Null) => {
-                    claims.remove(flag);
+    if_match
+        .guard(&state, &format!("user:{user_id}"), || async {
+            let user = find(&state, &user_id).await?;
+            let current = view(&state, &user).await?;
+            let given_claims = patch.get("claims").cloned();
+            let patched: UserPatch = patch_of(&current, patch, READ_ONLY)?;
+            let mut claims = patched.claims.unwrap_or_default();
+            let attributes = patched.attributes.unwrap_or_default();
+            if_match.check(Some(&etag_of(&current)))?;
+            // A new address or phone number is unverified unless the patch vouches for it.
+            if let Some(Value::Object(given)) = &given_claims {
+                for (value, flag) in [
+                    ("email", "email_verified"),
+                    ("phone_number", "phone_number_verified"),
+                ] {
+                    match given.get(value) {
+                        Some(Value::Null) => {
+                            claims.remove(flag);
+                        }
+                        Some(_) if !given.contains_key(flag) => {
+                            claims.insert(flag.into(), Value::Bool(false));
+                        }
+                        _ => {}
+                    }
                 }
-                Some(_) if !given.contains_key(flag) => {
-                    claims.insert(flag.into(), Value::Bool(false));
-                }
-                _ => {}
             }
-        }
-    }
-    let now = state.now();
-    let actor = caller.actor();
-    let mut user =
-        users::update_profile(&state.store, &user, claims, attributes, &actor, now).await?;
-    if let Some(disabled) = patched.disabled.filter(|d| *d != user.disabled) {
-        user = users::set_disabled(&state.store, &user, disabled, &actor, now).await?;
-    }
-    Ok(resource(&view(&state, &user).await?, None))
+            let now = state.now();
+            let actor = caller.actor();
+            let mut user =
+                users::update_profile(&state.store, &user, claims, attributes, &actor, now).await?;
+            if let Some(disabled) = patched.disabled.filter(|d| *d != user.disabled) {
+                user = users::set_disabled(&state.store, &user, disabled, &actor, now).await?;
+            }
+            Ok(resource(&view(&state, &user).await?, None))
+        })
+        .await
 }
 
 /// Delete a user with their grants, tokens, sessions and consents (their sessions' clients
@@ -284,16 +295,22 @@ pub async fn delete(
     if_match: IfMatch,
 ) -> Result<Response, Problem> {
     caller.require(USERS_MANAGE)?;
-    let user = state.store.user(&user_id).await?;
-    let current = match &user {
-        Some(user) => Some(etag_of(&view(&state, user).await?)),
-        None => None,
-    };
-    if_match.check(current.as_deref())?;
-    if let Some(user) = user {
-        users::delete_user(&state.store, &user, &caller.actor(), state.now()).await?;
-    }
-    Ok(no_content())
+    if_match
+        .guard(&state, &format!("user:{user_id}"), || async {
+            let user = state.store.user(&user_id).await?;
+            if if_match.is_present() {
+                let current = match &user {
+                    Some(user) => Some(etag_of(&view(&state, user).await?)),
+                    None => None,
+                };
+                if_match.check(current.as_deref())?;
+            }
+            if let Some(user) = user {
+                users::delete_user(&state.store, &user, &caller.actor(), state.now()).await?;
+            }
+            Ok(no_content())
+        })
+        .await
 }
 
 /// Set a user's password: revokes their grants and sessions and clears a lockout.
@@ -333,7 +350,7 @@ pub async fn unlock(
     Ok(resource(&view(&state, &user).await?, None))
 }
 
-/// A user's live sessions, newest first.
+/// A user's live sessions, by session id.
 #[utoipa::path(get, path = "/admin/v1/users/{user_id}/sessions", tag = "users",
     params(("user_id" = String, Path), PageQuery),
     security(("admin_token" = ["portcullis.users.read"])),

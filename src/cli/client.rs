@@ -10,7 +10,7 @@ use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::manage::client_security::{
-    check_security_changes, update_client_security, SecurityChanges,
+    check_security_changes, set_client_mfa, update_client_security, SecurityChanges,
 };
 use crate::manage::clients::{
     change_client, create_client, delete_client, rotate_secret, ClientChanges, ClientRecord,
@@ -385,23 +385,10 @@ async fn execute(store: &Store, command: ClientCommand) -> Result<(), CliError> 
             )
             .await
             .map_err(CliError::from)?;
-            if let Some(mfa) = mfa.filter(|m| *m != record.client.mfa) {
-                let client = &mut record.client;
-                store
-                    .set_client_mfa(&client.id, mfa.as_str(), now)
+            if let Some(mfa) = mfa {
+                set_client_mfa(store, &mut record.client, mfa, &Actor::Cli, now)
                     .await
                     .map_err(CliError::from)?;
-                client.mfa = mfa;
-                audit::write(
-                    store,
-                    Event::new(Kind::MfaPolicyChanged, now)
-                        .server(&client.server_id)
-                        .actor("cli")
-                        .subject(client.id.as_str())
-                        .detail("client_id", client.id.as_str())
-                        .detail("mfa", mfa.as_str()),
-                )
-                .await;
             }
             let (client, secret) =
                 update_client_security(store, &record.client, auth_method, security, now)

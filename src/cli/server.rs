@@ -222,7 +222,11 @@ async fn execute(config: &Config, store: &Store, command: ServerCommand) -> Resu
                     .await
                     .map_err(CliError::from)?;
             let server = match mfa {
-                Some(mfa) => set_mfa(store, server, mfa, now).await?,
+                Some(mfa) => {
+                    crate::manage::servers::set_server_mfa(store, server, mfa, &Actor::Cli, now)
+                        .await
+                        .map_err(CliError::from)?
+                }
                 None => server,
             };
             if let Some(Rotation::Added { kid, not_before }) = rotation {
@@ -250,34 +254,4 @@ async fn describe_with_policy(
         .map_err(CliError::from)?;
     out["registration"] = json!(policy.as_str());
     Ok(out)
-}
-
-/// `server update --mfa`: written on its own, audited when it changed.
-async fn set_mfa(
-    store: &Store,
-    server: AuthorizationServer,
-    mfa: MfaPolicy,
-    now: i64,
-) -> Result<AuthorizationServer, CliError> {
-    let changed = store
-        .set_server_mfa(&server.id, mfa.as_str(), now)
-        .await
-        .map_err(CliError::from)?;
-    if !changed {
-        return Ok(server);
-    }
-    crate::audit::write(
-        store,
-        crate::audit::Event::new(crate::audit::Kind::MfaPolicyChanged, now)
-            .server(&server.id)
-            .actor("cli")
-            .subject(server.id.as_str())
-            .detail("mfa", mfa.as_str()),
-    )
-    .await;
-    store
-        .server(&server.id)
-        .await
-        .map_err(CliError::from)?
-        .ok_or_else(|| CliError(format!("no authorization server `{}`", server.id)))
 }

@@ -1,11 +1,14 @@
 //! A high-assurance client's keys and requirements (README "private_key_jwt", "DPoP", "Pushed
 //! authorization requests"), and moving a confidential client between secret and key
-//! authentication. Shared by the CLI and the tests.
+//! authentication. Shared by the CLI, the management API and the tests.
 
 use jsonwebtoken::jwk::JwkSet;
 
 use super::clients::RegistrationError;
+use super::Actor;
+use crate::audit::{self, Event, Kind};
 use crate::clock::UnixTime;
+use crate::mfa::ClientMfa;
 use crate::protocol::jose::{public_jwk, ClientAlg};
 use crate::protocol::ClientAuthMethod;
 use crate::security::{hash_secret, random_secret, Secret};
@@ -90,17 +93,14 @@ fn check_jwks_uri(uri: &str) -> Result<(), RegistrationError> {
     }
 }
 
-/// Apply `changes`, and a change of authentication method, to `client`. Moving to a secret
-/// method gives the client a new secret, returned once; moving to `private_key_jwt` drops its
-/// secret. The registration must then hold together: `private_key_jwt` and signed request
-/// objects need keys; a public client can use neither.
-pub async fn update_client_security(
-    store: &Store,
+/// What `changes` and a change of authentication method make of `client`'s registration,
+/// checked as a whole before anything is stored: `private_key_jwt` and signed request objects
+/// need keys; a public client can use neither.
+pub fn plan_client_security(
     client: &Client,
     auth_method: Option<ClientAuthMethod>,
     changes: SecurityChanges,
-    now: UnixTime,
-) -> Result<(Client, Option<Secret>), RegistrationError> {
+) -> Result<(ClientSecurity, ClientAuthMethod), RegistrationError> {
     check_security_changes(&changes)?;
     let mut security: ClientSecurity = client.security.clone();
     let value = |v: String| (!v.trim().is_empty()).then_some(v);
@@ -147,7 +147,24 @@ pub async fn update_client_security(
             "--require-signed-request-object needs the client's keys: --jwks, --jwks-file or --jwks-uri",
         ));
     }
+    Ok((security, method))
+}
+
+/// Apply `changes`, and a change of authentication method, to `client` (as planned by
+/// `plan_client_security`). Moving to a secret method gives the client a new secret, returned
+/// once; moving to `private_key_jwt` drops its secret. Audited as `client_updated` naming the
+/// settings changed (never a key or secret), when something changed.
+pub async fn change_client_security(
+    store: &Store,
+    client: &Client,
+    auth_method: Option<ClientAuthMethod>,
+    changes: SecurityChanges,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<(Client, Option<Secret>), RegistrationError> {
+    let (security, method) = plan_client_security(client, auth_method, changes)?;
     let mut secret = None;
+    let mut changed: Vec<&str> = Vec::new();
     if method != client.auth_method {
         if method != ClientAuthMethod::PrivateKeyJwt
             && client.auth_method == ClientAuthMethod::PrivateKeyJwt
@@ -158,15 +175,77 @@ pub async fn update_client_security(
         store
             .set_client_auth_method(&client.id, method, hash.as_deref(), now)
             .await?;
+        changed.push("token_endpoint_auth_method");
     }
     if security != client.security {
         store
             .set_client_security(&client.id, &security, now)
             .await?;
+        let old = &client.security;
+        for (name, differs) in [
+            ("jwks", security.jwks != old.jwks),
+            ("jwks_uri", security.jwks_uri != old.jwks_uri),
+            ("require_dpop", security.require_dpop != old.require_dpop),
+            ("require_par", security.require_par != old.require_par),
+            (
+                "require_signed_request_object",
+                security.require_signed_request_object != old.require_signed_request_object,
+            ),
+        ] {
+            if differs {
+                changed.push(name);
+            }
+        }
+    }
+    if !changed.is_empty() {
+        let event = Event::new(Kind::ClientUpdated, now)
+            .server(&client.server_id)
+            .actor(actor.label())
+            .subject(client.id.as_str())
+            .detail("changed", changed.join(" "));
+        audit::write(store, event).await;
     }
     let client = store
         .client(&client.id)
         .await?
         .ok_or_else(|| invalid(format!("no client `{}`", client.id)))?;
     Ok((client, secret))
+}
+
+/// `change_client_security` by an operator on the command line.
+pub async fn update_client_security(
+    store: &Store,
+    client: &Client,
+    auth_method: Option<ClientAuthMethod>,
+    changes: SecurityChanges,
+    now: UnixTime,
+) -> Result<(Client, Option<Secret>), RegistrationError> {
+    change_client_security(store, client, auth_method, changes, &Actor::Cli, now).await
+}
+
+/// Set a client's second-factor policy (`default`, `off`, `optional`, `required`), audited as
+/// `mfa_policy_changed` when it changes.
+pub async fn set_client_mfa(
+    store: &Store,
+    client: &mut Client,
+    mfa: ClientMfa,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<(), RegistrationError> {
+    if mfa == client.mfa {
+        return Ok(());
+    }
+    store.set_client_mfa(&client.id, mfa.as_str(), now).await?;
+    client.mfa = mfa;
+    audit::write(
+        store,
+        Event::new(Kind::MfaPolicyChanged, now)
+            .server(&client.server_id)
+            .actor(actor.label())
+            .subject(client.id.as_str())
+            .detail("client_id", client.id.as_str())
+            .detail("mfa", mfa.as_str()),
+    )
+    .await;
+    Ok(())
 }

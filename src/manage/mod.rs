@@ -5,8 +5,10 @@
 pub mod clients;
 pub mod groups;
 pub mod logout;
+pub mod mfa;
 pub mod registration;
 pub mod servers;
+pub mod user_access;
 pub mod users;
 
 /// Who made a change, for the audit log's `actor`.

@@ -6,6 +6,7 @@ use super::Actor;
 use crate::audit::{self, Event, Kind};
 use crate::clock::UnixTime;
 use crate::keys::{KeyRing, Rotation};
+use crate::mfa::MfaPolicy;
 use crate::protocol::admin_scopes::{ADMIN_AUDIENCE, ADMIN_SERVER};
 use crate::store::servers::ServerChanges;
 use crate::store::{AuthorizationServer, Store, StoreError};
@@ -114,4 +115,31 @@ pub async fn update_server(
         }
     }
     Ok((server, rotation))
+}
+
+/// `server update --mfa`: the server's second-factor policy, written on its own and audited
+/// as `mfa_policy_changed` when it changed. The server as stored after.
+pub async fn set_server_mfa(
+    store: &Store,
+    server: AuthorizationServer,
+    mfa: MfaPolicy,
+    actor: &Actor,
+    now: UnixTime,
+) -> Result<AuthorizationServer, ManageError> {
+    if !store.set_server_mfa(&server.id, mfa.as_str(), now).await? {
+        return Ok(server);
+    }
+    audit::write(
+        store,
+        Event::new(Kind::MfaPolicyChanged, now)
+            .server(&server.id)
+            .actor(actor.label())
+            .subject(server.id.as_str())
+            .detail("mfa", mfa.as_str()),
+    )
+    .await;
+    store
+        .server(&server.id)
+        .await?
+        .ok_or_else(|| ManageError::NotFound(format!("no authorization server `{}`", server.id)))
 }

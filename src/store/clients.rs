@@ -224,6 +224,14 @@ fn join(items: impl IntoIterator<Item = impl AsRef<str>>, sep: &str) -> String {
         .join(sep)
 }
 
+/// A client's position in the order of client lists.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientKey {
+    pub server_id: String,
+    pub name: String,
+    pub id: String,
+}
+
 impl Store {
     pub async fn insert_client(&self, new: &NewClient, now: i64) -> Result<Client, StoreError> {
         let grant_types = join(new.grant_types.iter().map(|g| g.as_str()), " ");
@@ -281,21 +289,43 @@ impl Store {
         server_id: Option<&str>,
         page: super::Page<'_>,
     ) -> Result<Vec<Client>, StoreError> {
-        if let Some(after) = page.after {
-            if self.client(after).await?.is_none() {
-                return Err(StoreError::NotFound(format!("client `{after}`")));
+        let after = match page.after {
+            None => None,
+            Some(after) => {
+                let client = self
+                    .client(after)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("client `{after}`")))?;
+                Some(ClientKey {
+                    server_id: client.server_id,
+                    name: client.name,
+                    id: client.id,
+                })
             }
-        }
+        };
+        self.clients_after(server_id, after.as_ref(), page.sql_limit())
+            .await
+    }
+
+    /// A page of clients after a position in the order (server, name, id), which need not be a
+    /// client that still exists (the management API's cursor outlives a deleted client).
+    pub async fn clients_after(
+        &self,
+        server_id: Option<&str>,
+        after: Option<&ClientKey>,
+        limit: i64,
+    ) -> Result<Vec<Client>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM clients WHERE ($1 IS NULL OR server_id = $1) \
-             AND ($2 IS NULL OR (server_id, name, id) > \
-                 (SELECT a.server_id, a.name, a.id FROM clients a WHERE a.id = $2)) \
-             ORDER BY server_id, name, id LIMIT $3"
+             AND ($2 IS NULL OR (server_id, name, id) > ($2, $3, $4)) \
+             ORDER BY server_id, name, id LIMIT $5"
         );
         let rows = on_pool!(self, pool => sqlx::query_as::<_, ClientRow>(&sql)
             .bind(server_id)
-            .bind(page.after)
-            .bind(page.sql_limit())
+            .bind(after.map(|k| k.server_id.as_str()))
+            .bind(after.map(|k| k.name.as_str()))
+            .bind(after.map(|k| k.id.as_str()))
+            .bind(limit)
             .fetch_all(pool)
             .await?);
         rows.into_iter().map(Client::try_from).collect()

@@ -5,6 +5,8 @@
 //! (one query), never cached: removing a user from a group takes effect on the next token
 //! request, on every replica.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use super::{on_pool, or_already_exists, Store, StoreError};
@@ -215,6 +217,67 @@ impl Store {
         .bind(group_id)
         .fetch_all(pool)
         .await?))
+    }
+
+    /// The members (id, username) of several groups in one query, by group id, each by
+    /// username; a group without members is absent.
+    pub async fn members_of_groups(
+        &self,
+        group_ids: &[&str],
+    ) -> Result<HashMap<String, Vec<(String, String)>>, StoreError> {
+        if group_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT m.group_id, u.id, u.username FROM group_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.group_id IN ({}) \
+             ORDER BY m.group_id, u.username",
+            super::placeholders(1, group_ids.len())
+        );
+        let rows: Vec<(String, String, String)> = on_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for id in group_ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut members: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (group_id, user_id, username) in rows {
+            members
+                .entry(group_id)
+                .or_default()
+                .push((user_id, username));
+        }
+        Ok(members)
+    }
+
+    /// The names of the groups of several users in one query, by user id, each list by name;
+    /// a user in no group is absent.
+    pub async fn group_names_of_users(
+        &self,
+        user_ids: &[&str],
+    ) -> Result<HashMap<String, Vec<String>>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT m.user_id, g.name FROM group_members m \
+             JOIN user_groups g ON g.id = m.group_id WHERE m.user_id IN ({}) \
+             ORDER BY m.user_id, g.name",
+            super::placeholders(1, user_ids.len())
+        );
+        let rows: Vec<(String, String)> = on_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for id in user_ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut groups: HashMap<String, Vec<String>> = HashMap::new();
+        for (user_id, name) in rows {
+            groups.entry(user_id).or_default().push(name);
+        }
+        Ok(groups)
     }
 
     /// The groups a user belongs to, by name.

@@ -4,6 +4,7 @@
 //! win, `SKIP LOCKED` on PostgreSQL), and deleted when delivered or given up. A replica that
 //! dies holding a lease loses nothing: the lease runs out and another replica sends it.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::{on_pool, Db, Store, StoreError};
@@ -17,6 +18,17 @@ pub struct ClientLogout {
     pub backchannel_session_required: bool,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_session_required: bool,
+}
+
+impl ClientLogout {
+    /// A client that registered no logout URIs: the specifications' defaults for the flags.
+    pub fn unregistered() -> Self {
+        Self {
+            backchannel_session_required: true,
+            frontchannel_session_required: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// A client to show in a front-channel iframe when a session ends.
@@ -158,11 +170,47 @@ impl Store {
         .bind(client_id)
         .fetch_optional(pool)
         .await?);
-        Ok(row.unwrap_or(ClientLogout {
-            backchannel_session_required: true,
-            frontchannel_session_required: true,
-            ..ClientLogout::default()
-        }))
+        Ok(row.unwrap_or_else(ClientLogout::unregistered))
+    }
+
+    /// The logout URIs of several clients in one query (a page of the management API's client
+    /// list), by client id; a client without a row has none.
+    pub async fn client_logouts(
+        &self,
+        client_ids: &[&str],
+    ) -> Result<HashMap<String, ClientLogout>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            client_id: String,
+            #[sqlx(flatten)]
+            logout: ClientLogout,
+        }
+        if client_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT client_id, backchannel_logout_uri, backchannel_session_required, \
+             frontchannel_logout_uri, frontchannel_session_required \
+             FROM client_logout WHERE client_id IN ({})",
+            super::placeholders(1, client_ids.len())
+        );
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            let mut query = sqlx::query_as::<_, Row>(&sql);
+            for id in client_ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut found: HashMap<String, ClientLogout> = rows
+            .into_iter()
+            .map(|row| (row.client_id, row.logout))
+            .collect();
+        for id in client_ids {
+            found
+                .entry((*id).to_string())
+                .or_insert_with(ClientLogout::unregistered);
+        }
+        Ok(found)
     }
 
     /// Replace a client's logout URIs.

@@ -28,6 +28,7 @@ mod housekeeping;
 mod interactions;
 mod keys;
 mod lanes;
+mod locks;
 mod login_attempts;
 pub mod logout;
 mod mfa;
@@ -39,6 +40,7 @@ mod revocations;
 mod scopes;
 pub mod servers;
 mod sessions;
+mod user_grants;
 mod users;
 pub mod wal;
 // High-assurance clients (issue 21).
@@ -50,7 +52,7 @@ mod pushed_requests;
 pub use access_policies::{AccessPolicy, AccessRule, People, PolicyClients};
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use claims::{ClaimSource, ClaimTarget, CustomClaim, GroupFilter, GroupPattern, GroupsClaim};
-pub use clients::{Client, NewClient};
+pub use clients::{Client, ClientKey, NewClient};
 pub use device_codes::{DeviceCode, DeviceDecision, DevicePoll, NewDeviceCode, SLOW_DOWN_STEP};
 pub use grants::{AuthorizationCode, Redemption};
 pub use groups::{Assignee, Group};
@@ -65,6 +67,7 @@ pub use refresh_tokens::{RefreshToken, Rotation as RefreshRotation, SuccessorKey
 pub use scopes::Scope;
 pub use servers::{AuthorizationServer, ServerChanges};
 pub use sessions::Session;
+pub use user_grants::{GrantKey, UserConsent, UserGrant, UserGrants};
 pub use users::{NewUser, User, Username};
 // High-assurance clients (issue 21).
 pub use client_security::ClientSecurity;
@@ -102,6 +105,16 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// `$first, $first + 1, …`: the placeholders of an `IN (…)` over `n` values bound in order,
+/// for the batch lookups that give a page of a list its related rows in one query instead of
+/// one per item. `n` is at most a page (the management API's 200).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// One page of a list (keyset paging): the rows after the key `after` in the list's order, at
 /// most `limit` of them (all without a limit). Used by the CLI's `--after` / `--limit` and

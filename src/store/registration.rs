@@ -1,6 +1,8 @@
 //! Dynamic client registration (RFC 7591/7592): each server's policy, initial access tokens and
 //! registration access tokens, the tokens stored only as hashes.
 
+use std::collections::HashMap;
+
 use super::{on_pool, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::security::verify_secret;
@@ -60,6 +62,39 @@ impl Store {
             None => Ok(RegistrationPolicy::Closed),
             Some((policy,)) => RegistrationPolicy::parse(&policy).map_err(StoreError::Corrupt),
         }
+    }
+
+    /// The registration policies of several servers in one query, by server id; a server
+    /// without a row is closed.
+    pub async fn registration_policies(
+        &self,
+        server_ids: &[&str],
+    ) -> Result<HashMap<String, RegistrationPolicy>, StoreError> {
+        if server_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT server_id, policy FROM server_registration WHERE server_id IN ({})",
+            super::placeholders(1, server_ids.len())
+        );
+        let rows: Vec<(String, String)> = on_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql);
+            for id in server_ids {
+                query = query.bind(*id);
+            }
+            query.fetch_all(pool).await?
+        });
+        let mut policies = HashMap::with_capacity(server_ids.len());
+        for (server_id, policy) in rows {
+            let policy = RegistrationPolicy::parse(&policy).map_err(StoreError::Corrupt)?;
+            policies.insert(server_id, policy);
+        }
+        for id in server_ids {
+            policies
+                .entry((*id).to_string())
+                .or_insert(RegistrationPolicy::Closed);
+        }
+        Ok(policies)
     }
 
     pub async fn set_registration_policy(

@@ -621,7 +621,6 @@ async fn lists_page_with_an_opaque_cursor_and_a_next_link(backend: Backend) {
     for i in 0..7 {
         made.push(server.create_user(&format!("user{i}"), "pw").await.id);
     }
-    made.sort();
     let mut seen = Vec::new();
     let mut path = "/admin/v1/users?limit=3".to_string();
     let mut pages = 0;
@@ -653,7 +652,7 @@ async fn lists_page_with_an_opaque_cursor_and_a_next_link(backend: Backend) {
         }
     }
     assert_eq!(pages, 3, "7 users in pages of 3");
-    assert_eq!(seen, made, "every user once, in id order");
+    assert_eq!(seen, made, "every user once, in username order");
 
     for bad in [
         "limit=0",
@@ -802,6 +801,10 @@ async fn the_openapi_document_describes_every_route(backend: Backend) {
         ("/admin/v1/users/{user_id}", "patch"),
         ("/admin/v1/users/{user_id}/password", "put"),
         ("/admin/v1/users/{user_id}/sessions/{sid}", "delete"),
+        ("/admin/v1/users/{user_id}/grants", "get"),
+        ("/admin/v1/users/{user_id}/grants/{grant_id}", "delete"),
+        ("/admin/v1/users/{user_id}/consents/{client_id}", "delete"),
+        ("/admin/v1/users/{user_id}/factors", "delete"),
         ("/admin/v1/audit-events", "get"),
     ];
     for (path, method) in expected {
@@ -902,6 +905,454 @@ async fn groups_and_members_through_the_api(backend: Backend) {
     }
 }
 
+/// A first-party password-grant app on `default`, for grants that belong to a user.
+async fn password_app(server: &TestServer) -> (String, String) {
+    let (client, secret) = server
+        .register(portcullis::manage::clients::ClientRequest {
+            server_id: "default".into(),
+            name: "Password app".into(),
+            grant_types: vec![
+                portcullis::protocol::GrantType::Password,
+                portcullis::protocol::GrantType::RefreshToken,
+            ],
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            scopes: vec!["invoices.read".into()],
+            default_scopes: vec![],
+            public: false,
+            first_party: true,
+            auth_method: None,
+        })
+        .await;
+    (client.id, secret.unwrap().expose().to_string())
+}
+
+/// Signs `user` in to `app` with the password grant: (access token, refresh token).
+async fn password_tokens(
+    server: &TestServer,
+    app: &(String, String),
+    user: &str,
+) -> (String, String) {
+    let response = server
+        .post_form(
+            "/token",
+            Some((app.0.as_str(), app.1.as_str())),
+            &[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", "pw-of-the-user-1"),
+                ("scope", "openid invoices.read"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200, "password grant");
+    let body: Value = response.json().await.unwrap();
+    (
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn refresh_status(server: &TestServer, app: &(String, String), refresh_token: &str) -> u16 {
+    server
+        .post_form(
+            "/token",
+            Some((app.0.as_str(), app.1.as_str())),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn a_users_grants_and_consents_are_listed_and_withdrawn_with_their_tokens(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let user = server.create_user("ada", "pw-of-the-user-1").await;
+    let other = server.create_user("grace", "pw-of-the-user-1").await;
+    let app = password_app(&server).await;
+    let second_app = password_app(&server).await;
+    let (first_access, first_refresh) = password_tokens(&server, &app, "ada").await;
+    let (kept_access, _) = password_tokens(&server, &app, "ada").await;
+    let (second_access, second_refresh) = password_tokens(&server, &second_app, "ada").await;
+    let (others_access, others_refresh) = password_tokens(&server, &app, "grace").await;
+    let scope = portcullis::protocol::ScopeSet::parse("openid invoices.read").unwrap();
+    server
+        .store()
+        .save_consent(
+            "default",
+            &user.id,
+            &second_app.0,
+            &scope,
+            server.clock_now(),
+        )
+        .await
+        .unwrap();
+    let admin = Admin::with_scopes(&server, &["portcullis.users.manage"]).await;
+    let grants_path = format!("/admin/v1/users/{}/grants", user.id);
+
+    // Listed newest first, in pages.
+    let response = admin.get(&format!("{grants_path}?limit=2")).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("link"), "a next page");
+    let first_page: Value = response.json().await.unwrap();
+    let cursor = first_page["next_cursor"].as_str().unwrap().to_string();
+    let response = admin
+        .get(&format!("{grants_path}?limit=2&cursor={cursor}"))
+        .await;
+    let second_page: Value = response.json().await.unwrap();
+    assert!(second_page.get("next_cursor").is_none(), "{second_page}");
+    let grants: Vec<Value> = first_page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second_page["items"].as_array().unwrap())
+        .cloned()
+        .collect();
+    assert_eq!(
+        grants.len(),
+        3,
+        "ada's three grants, not grace's: {grants:?}"
+    );
+    let keys: Vec<(i64, String)> = grants
+        .iter()
+        .map(|g| {
+            (
+                g["created_at"].as_i64().unwrap(),
+                g["id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut newest_first = keys.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, newest_first, "newest first");
+    assert!(grants.iter().all(|g| g["scope"] == "invoices.read openid"));
+
+    // Revoke one: its refresh token and access token stop; the user's other grants do not.
+    let introspect = |token: String| {
+        let server = &server;
+        let app = &app;
+        async move {
+            server
+                .is_active((app.0.as_str(), app.1.as_str()), &token)
+                .await
+        }
+    };
+    // The access token names its grant (`gid`).
+    let target = {
+        use base64::Engine;
+        let payload = first_access.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["gid"].as_str().expect("gid").to_string()
+    };
+    assert!(keys.iter().any(|(_, id)| *id == target), "listed");
+    let response = admin
+        .send(Method::DELETE, &format!("{grants_path}/{target}"), None)
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(refresh_status(&server, &app, &first_refresh).await, 400);
+    assert!(!introspect(first_access.clone()).await);
+    assert!(introspect(kept_access.clone()).await);
+    // Again: nothing in force, still 204, and audited once.
+    let response = admin
+        .send(Method::DELETE, &format!("{grants_path}/{target}"), None)
+        .await;
+    assert_eq!(response.status(), 204);
+    let actor = format!("client:{}", admin.client_id);
+    let kinds = audit_kinds_by(&server, &actor).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "grants_revoked").count(), 1);
+
+    // Consents: listed; revoking one forgets it and withdraws that client's grants.
+    let consents_path = format!("/admin/v1/users/{}/consents", user.id);
+    let body: Value = admin.get(&consents_path).await.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["items"][0]["client_id"], second_app.0.as_str());
+    let response = admin
+        .send(
+            Method::DELETE,
+            &format!("{consents_path}/{}", second_app.0),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert!(server
+        .store()
+        .consented_scope("default", &user.id, &second_app.0)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        refresh_status(&server, &second_app, &second_refresh).await,
+        400
+    );
+    assert!(
+        !server
+            .is_active(
+                (second_app.0.as_str(), second_app.1.as_str()),
+                &second_access
+            )
+            .await
+    );
+    let response = admin
+        .send(
+            Method::DELETE,
+            &format!("{consents_path}/{}", second_app.0),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204, "idempotent");
+    let kinds = audit_kinds_by(&server, &actor).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "consent_revoked").count(), 1);
+
+    // Revoke all: what is left of ada's goes; grace keeps hers.
+    let response = admin.send(Method::DELETE, &grants_path, None).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["grants_revoked"], 1, "{body}");
+    assert!(!introspect(kept_access).await);
+    let body: Value = admin.get(&grants_path).await.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 0);
+    assert!(
+        introspect(others_access).await,
+        "another user's grant is untouched"
+    );
+    assert_eq!(refresh_status(&server, &app, &others_refresh).await, 200);
+    let _ = other;
+
+    // A reader may list but not revoke; an unknown user is a 404; a bad cursor a 400.
+    let reader = Admin::with_scopes(&server, &["portcullis.users.read"]).await;
+    assert_eq!(reader.get(&grants_path).await.status(), 200);
+    let response = reader.send(Method::DELETE, &grants_path, None).await;
+    assert_problem(response, 403, "insufficient-scope").await;
+    assert_problem(
+        admin.get("/admin/v1/users/nobody/grants").await,
+        404,
+        "not-found",
+    )
+    .await;
+    assert_problem(
+        admin.get(&format!("{grants_path}?cursor=bm9kb3Q")).await,
+        400,
+        "bad-request",
+    )
+    .await;
+}
+
+async fn a_users_second_factors_are_listed_and_reset(backend: Backend) {
+    let kek = portcullis::keys::kek::Kek::generate().expose().to_string();
+    let server = TestServer::start_with(backend, move |c| {
+        c.keys.kek = portcullis::config::SecretValue::new(kek)
+    })
+    .await;
+    let user = server.create_user("ada", "pw-of-the-user-1").await;
+    let keks = server.state.keys.keks().unwrap();
+    let now = server.clock_now();
+    let first = portcullis::mfa::enrol::totp(server.store(), keks, &user.id, true, now)
+        .await
+        .unwrap();
+    portcullis::mfa::enrol::recovery_codes(server.store(), &user.id, now)
+        .await
+        .unwrap();
+    let admin = Admin::with_scopes(&server, &["portcullis.users.manage"]).await;
+    let path = format!("/admin/v1/users/{}/factors", user.id);
+
+    let body: Value = admin.get(&path).await.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["items"][0]["id"], first.factor.id.as_str());
+    assert_eq!(body["items"][0]["kind"], "totp");
+    assert_eq!(body["recovery_codes_left"], 10);
+    assert!(
+        !body.to_string().contains("secret"),
+        "never a secret: {body}"
+    );
+
+    // One factor: removed, then 204 again (idempotent).
+    let one = format!("{path}/{}", first.factor.id);
+    assert_eq!(admin.send(Method::DELETE, &one, None).await.status(), 204);
+    assert_eq!(admin.send(Method::DELETE, &one, None).await.status(), 204);
+    let body: Value = admin.get(&path).await.json().await.unwrap();
+    assert_eq!(body["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        body["recovery_codes_left"], 10,
+        "one factor leaves the codes"
+    );
+
+    // All: factors and recovery codes.
+    portcullis::mfa::enrol::totp(server.store(), keks, &user.id, true, now)
+        .await
+        .unwrap();
+    let response = admin.send(Method::DELETE, &path, None).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["factors_removed"], 1);
+    let body: Value = admin.get(&path).await.json().await.unwrap();
+    assert_eq!(body["recovery_codes_left"], 0);
+    let kinds = audit_kinds_by(&server, &format!("client:{}", admin.client_id)).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "mfa_reset").count(),
+        2,
+        "{kinds:?}"
+    );
+}
+
+/// RFC 8037 §A.2's Ed25519 public key.
+fn ed25519_jwks() -> Value {
+    json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]})
+}
+
+async fn client_keys_requirements_and_mfa_are_managed_through_the_api(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = Admin::with_scopes(&server, &["portcullis.clients.manage"]).await;
+    let before = Snapshot::take(&server).await;
+
+    // private_key_jwt without keys, or with a private key, is refused and stores nothing.
+    for body in [
+        json!({"name": "bank", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt"}),
+        json!({"name": "bank", "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}}),
+        json!({"name": "bank", "grant_types": ["client_credentials"],
+            "jwks_uri": "http://internal.example/keys"}),
+        json!({"name": "bank", "grant_types": ["client_credentials"], "mfa": "sometimes"}),
+    ] {
+        let response = admin
+            .send(Method::POST, "/admin/v1/clients", Some(body))
+            .await;
+        assert_problem(response, 400, "invalid").await;
+    }
+    before.assert_unchanged(&Snapshot::take(&server).await, "a refused client");
+
+    let response = admin
+        .send(
+            Method::POST,
+            "/admin/v1/clients",
+            Some(
+                json!({"name": "bank", "grant_types": ["client_credentials"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks": ed25519_jwks(),
+                "require_dpop": true, "mfa": "required"}),
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert!(
+        created.get("client_secret").is_none(),
+        "no secret: {created}"
+    );
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(created["jwks"], ed25519_jwks());
+    assert_eq!(created["require_dpop"], true);
+    assert_eq!(created["mfa"], "required");
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let stored = server.store().client(&id).await.unwrap().unwrap();
+    assert!(stored.security.require_dpop);
+    assert!(stored.security.jwks.is_some());
+
+    // Back to a secret: the new secret is in this response only, and it works.
+    let path = format!("/admin/v1/clients/{id}");
+    let response = admin
+        .send_with(
+            Method::PATCH,
+            &path,
+            Some(
+                json!({"token_endpoint_auth_method": "client_secret_basic", "jwks": null,
+                "require_dpop": false}),
+            ),
+            &[("content-type", "application/merge-patch+json")],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let changed: Value = response.json().await.unwrap();
+    let secret = changed["client_secret"]
+        .as_str()
+        .expect("a new secret")
+        .to_string();
+    assert_eq!(changed["jwks"], Value::Null);
+    assert_eq!(changed["require_dpop"], false);
+    server
+        .client_credentials_token("", (id.as_str(), secret.as_str()))
+        .await;
+    let shown: Value = admin.get(&path).await.json().await.unwrap();
+    assert!(shown.get("client_secret").is_none());
+
+    // A patch that would leave private_key_jwt without keys changes nothing.
+    let before = Snapshot::take(&server).await;
+    let response = admin
+        .send(
+            Method::PATCH,
+            &path,
+            Some(json!({"token_endpoint_auth_method": "private_key_jwt", "name": "renamed"})),
+        )
+        .await;
+    assert_problem(response, 400, "invalid").await;
+    before.assert_unchanged(&Snapshot::take(&server).await, "a refused client");
+
+    let kinds = audit_kinds_by(&server, &format!("client:{}", admin.client_id)).await;
+    assert!(kinds.iter().any(|k| k == "mfa_policy_changed"), "{kinds:?}");
+    assert!(
+        kinds.iter().filter(|k| *k == "client_updated").count() >= 2,
+        "{kinds:?}"
+    );
+}
+
+async fn concurrent_writes_with_the_same_etag_let_exactly_one_through(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = Admin::with_scopes(&server, &["portcullis.servers.manage"]).await;
+    let path = "/admin/v1/servers/default";
+    let response = admin.get(path).await;
+    let tag = etag(&response);
+    let writers = (0..6).map(|i| {
+        let admin = &admin;
+        let tag = tag.clone();
+        async move {
+            admin
+                .send_with(
+                    Method::PATCH,
+                    path,
+                    Some(json!({"name": format!("writer {i}")})),
+                    &[("if-match", tag.as_str())],
+                )
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let mut statuses = futures_util::future::join_all(writers).await;
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![200, 412, 412, 412, 412, 412],
+        "one writer wins"
+    );
+    // Without If-Match there is nothing to protect: every write goes through.
+    let response = admin
+        .send(Method::PATCH, path, Some(json!({"name": "last"})))
+        .await;
+    assert_eq!(response.status(), 200);
+    // The server's mfa policy is a field like the others.
+    let response = admin
+        .send(Method::PATCH, path, Some(json!({"mfa": "optional"})))
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["mfa"], "optional");
+    let response = admin
+        .send(Method::PATCH, path, Some(json!({"mfa": "always"})))
+        .await;
+    assert_problem(response, 400, "invalid").await;
+}
+
 on_both_databases!(
     groups_and_members_through_the_api,
     only_admin_tokens_with_the_route_scope_open_the_api,
@@ -912,4 +1363,8 @@ on_both_databases!(
     lists_page_with_an_opaque_cursor_and_a_next_link,
     servers_keys_and_the_audit_log_through_the_api,
     the_openapi_document_describes_every_route,
+    a_users_grants_and_consents_are_listed_and_withdrawn_with_their_tokens,
+    a_users_second_factors_are_listed_and_reset,
+    client_keys_requirements_and_mfa_are_managed_through_the_api,
+    concurrent_writes_with_the_same_etag_let_exactly_one_through,
 );

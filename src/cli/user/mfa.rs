@@ -11,6 +11,7 @@ use crate::cli::print_json;
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::keys::kek::Keks;
+use crate::manage::Actor;
 use crate::mfa::{base32, enrol, totp};
 use crate::store::{Store, User, TOTP};
 
@@ -122,21 +123,10 @@ pub async fn execute(
         }
         MfaCommand::Reset { user, factor } => {
             let user = find_user(store, &user).await?;
-            let removed = store
-                .reset_mfa(&user.id, factor.as_deref())
-                .await
-                .map_err(CliError::from)?;
-            if let (Some(id), 0) = (&factor, removed) {
-                return Err(CliError(format!(
-                    "user `{}` has no factor `{id}`",
-                    user.username
-                )));
-            }
-            audit_mfa(store, Kind::MfaReset, &user, now, |e| match &factor {
-                Some(id) => e.detail("factor", id.as_str()),
-                None => e.detail("factor", "all"),
-            })
-            .await;
+            let removed =
+                crate::manage::mfa::reset(store, &user, factor.as_deref(), &Actor::Cli, now)
+                    .await
+                    .map_err(CliError::from)?;
             print_json(&json!({
                 "user": user.id,
                 "username": user.username,
