@@ -138,9 +138,10 @@ async fn policy_clients(
     let mut kept: Vec<String> = Vec::new();
     for id in ids {
         // An id with a control character names no client (and never reaches a query).
-        let found = match id.chars().any(char::is_control) {
-            true => None,
-            false => store.client(id).await?,
+        let found = if id.chars().any(char::is_control) {
+            None
+        } else {
+            store.client(id).await?
         };
         match found {
             Some(c) if c.server_id == server => {

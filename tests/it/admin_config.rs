@@ -552,7 +552,7 @@ async fn configuration_routes_need_a_token_with_their_scope(backend: Backend) {
         .await;
     let before = Snapshot::take(&server).await;
     let rules = format!("{location}/rules");
-    let scoped: Vec<(&str, &Admin, Method, Value)> = vec![
+    let scoped: &[(&str, &Admin, Method, Value)] = &[
         (
             "/admin/v1/servers/default/scopes",
             &policies,
@@ -580,7 +580,7 @@ async fn configuration_routes_need_a_token_with_their_scope(backend: Backend) {
         (&location, &servers, Method::DELETE, Value::Null),
         (&rules, &servers, Method::POST, json!({"name": "r"})),
     ];
-    for (path, caller, method, body) in scoped.iter() {
+    for (path, caller, method, body) in scoped {
         // No token: 401.
         let response = server
             .http
@@ -626,7 +626,7 @@ async fn bad_configuration_bodies_change_nothing(backend: Backend) {
     let scope = format!("{base}/scopes/hr");
 
     let before = Snapshot::take(&server).await;
-    let cases: Vec<(Method, &str, Value, u16, &str)> = vec![
+    let cases: &[(Method, &str, Value, u16, &str)] = &[
         (
             Method::POST,
             &scopes,
@@ -796,8 +796,8 @@ async fn bad_configuration_bodies_change_nothing(backend: Backend) {
     for (method, path, body, status, slug) in cases {
         let response = admin.send(method.clone(), path, Some(body.clone())).await;
         let got = response.status().as_u16();
-        assert_eq!(got, status, "{method} {path} {body}");
-        assert_problem(response, status, slug).await;
+        assert_eq!(got, *status, "{method} {path} {body}");
+        assert_problem(response, *status, slug).await;
     }
     before.assert_unchanged(&Snapshot::take(&server).await, "bad bodies");
 }
