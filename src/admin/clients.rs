@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::caller::Caller;
@@ -166,7 +166,7 @@ pub struct NewClientBody {
     pub mfa: Option<String>,
     /// A JWK Set of its public signing keys.
     #[schema(value_type = Option<Object>)]
-    pub jwks: Option<Value>,
+    pub jwks: Option<Map<String, Value>>,
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub require_dpop: bool,
@@ -205,7 +205,7 @@ pub struct ClientPatch {
     pub token_endpoint_auth_method: Option<String>,
     pub mfa: Option<String>,
     #[schema(value_type = Option<Object>)]
-    pub jwks: Option<Value>,
+    pub jwks: Option<Map<String, Value>>,
     pub jwks_uri: Option<String>,
     pub require_dpop: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
@@ -312,7 +312,7 @@ pub async fn create(
         .transpose()?;
     let mfa = body.mfa.as_deref().map(mfa_of).transpose()?;
     let security = SecurityChanges {
-        jwks: body.jwks.as_ref().map(Value::to_string),
+        jwks: body.jwks.clone().map(|k| Value::Object(k).to_string()),
         jwks_uri: body.jwks_uri.clone(),
         require_dpop: Some(body.require_dpop),
         require_par: Some(body.require_pushed_authorization_requests),
@@ -465,11 +465,11 @@ pub async fn update(
             let security = SecurityChanges {
                 // Only what the patch changes (the stored set is not rewritten in another
                 // key order); a removed (null) key set or URI is the CLI's `''`.
-                jwks: (patch.jwks != current.jwks).then(|| {
+                jwks: (patch.jwks.clone().map(Value::Object) != current.jwks).then(|| {
                     patch
                         .jwks
-                        .as_ref()
-                        .map(Value::to_string)
+                        .clone()
+                        .map(|k| Value::Object(k).to_string())
                         .unwrap_or_default()
                 }),
                 jwks_uri: (patch.jwks_uri != current.jwks_uri)

@@ -6,10 +6,15 @@
 
 mod audit_log;
 mod caller;
+mod claims;
 mod clients;
 mod conventions;
 mod groups;
+mod nested;
 mod openapi;
+mod policies;
+mod rules;
+mod scopes;
 mod servers;
 mod user_access;
 mod users;
@@ -95,6 +100,44 @@ pub fn router() -> Router<AppState> {
             put(groups::add_member).delete(groups::remove_member),
         )
         .route("/audit-events", get(audit_log::list))
+        .route(
+            "/servers/{server_id}/scopes",
+            get(scopes::list).post(scopes::create),
+        )
+        .route(
+            "/servers/{server_id}/scopes/{name}",
+            get(scopes::show)
+                .patch(scopes::update)
+                .delete(scopes::delete),
+        )
+        .route(
+            "/servers/{server_id}/claims",
+            get(claims::list).post(claims::create),
+        )
+        .route(
+            "/servers/{server_id}/claims/{name}",
+            get(claims::show)
+                .patch(claims::update)
+                .delete(claims::delete),
+        )
+        .route(
+            "/servers/{server_id}/policies",
+            get(policies::list).post(policies::create),
+        )
+        .route(
+            "/servers/{server_id}/policies/{policy_id}",
+            get(policies::show)
+                .patch(policies::update)
+                .delete(policies::delete),
+        )
+        .route(
+            "/servers/{server_id}/policies/{policy_id}/rules",
+            get(rules::list).post(rules::create),
+        )
+        .route(
+            "/servers/{server_id}/policies/{policy_id}/rules/{rule_id}",
+            get(rules::show).patch(rules::update).delete(rules::delete),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(conventions::MAX_BODY_BYTES))
@@ -132,6 +175,17 @@ impl FromRequestParts<AppState> for PathIds {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         Ok(PathIds(path_params::<2>(parts, state).await?))
+    }
+}
+
+/// The three path parameters of a route, in order.
+pub struct PathIds3(pub [String; 3]);
+
+impl FromRequestParts<AppState> for PathIds3 {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        Ok(PathIds3(path_params::<3>(parts, state).await?))
     }
 }
 

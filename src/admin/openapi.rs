@@ -12,6 +12,7 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{audit_log, clients, groups, servers, user_access, users};
+use super::{claims, policies, rules, scopes};
 use crate::http::problem::ProblemBody;
 
 #[derive(OpenApi)]
@@ -36,6 +37,10 @@ use crate::http::problem::ProblemBody;
         groups::list, groups::create, groups::show, groups::update, groups::delete,
         groups::add_member, groups::remove_member,
         audit_log::list,
+        scopes::list, scopes::create, scopes::show, scopes::update, scopes::delete,
+        claims::list, claims::create, claims::show, claims::update, claims::delete,
+        policies::list, policies::create, policies::show, policies::update, policies::delete,
+        rules::list, rules::create, rules::show, rules::update, rules::delete,
     ),
     components(schemas(ProblemBody)),
     modifiers(&Conventions),
@@ -46,6 +51,10 @@ use crate::http::problem::ProblemBody;
         (name = "users", description = "Users: their sessions, grants, consents, second factors and passwords"),
         (name = "groups", description = "Groups of users and their members"),
         (name = "audit", description = "The audit log"),
+        (name = "scopes", description = "Custom scopes of a server"),
+        (name = "claims", description = "Custom claims of a server"),
+        (name = "policies", description = "Access policies of a server, in evaluation order"),
+        (name = "rules", description = "Rules of an access policy, in evaluation order"),
     )
 )]
 struct ApiDoc;

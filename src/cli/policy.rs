@@ -7,16 +7,12 @@ use clap::{ArgGroup, Subcommand};
 use serde_json::{json, Value};
 
 use super::rule::rule_json;
-use super::scope::check_server;
 use super::{open_store, print_json, CliError};
-use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
-use crate::security::random_id;
+use crate::manage::policies::{self, ClientsChoice, PolicyChanges};
+use crate::manage::Actor;
 use crate::store::{AccessPolicy, PolicyClients, Store};
-
-/// Policy and rule names: printable and short, they appear in error descriptions.
-const MAX_NAME_CHARS: usize = 128;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -39,10 +35,13 @@ pub enum PolicyCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// A server's policies with their rules, in the order they are evaluated.
+    /// A server's policies with their rules, in the order they are evaluated (`--after` a
+    /// policy name: the page goes on after that policy's priority and name).
     List {
         #[arg(long)]
         server: String,
+        #[command(flatten)]
+        page: super::page::PageArgs,
     },
     /// One policy with its rules.
     Show {
@@ -86,6 +85,7 @@ pub async fn run(config: &Config, command: PolicyCommand) -> Result<(), CliError
 }
 
 async fn execute(store: &Store, command: PolicyCommand, now: UnixTime) -> Result<(), CliError> {
+    let actor = &Actor::Cli;
     match command {
         PolicyCommand::Create {
             server,
@@ -95,41 +95,36 @@ async fn execute(store: &Store, command: PolicyCommand, now: UnixTime) -> Result
             all_clients,
             description,
         } => {
-            check_server(store, &server).await?;
-            let name = check_name("policy", &name)?;
-            let clients = policy_clients(store, &server, all_clients, clients).await?;
-            let existing = store
-                .access_policies(&server)
-                .await
-                .map_err(CliError::from)?;
-            let priority = match priority {
-                Some(p) => check_priority(p)?,
-                None => existing.iter().map(|p| p.priority + 1).max().unwrap_or(1),
-            };
-            let policy = AccessPolicy {
-                id: random_id(20),
-                server_id: server.clone(),
-                name,
-                description: description.trim().to_string(),
+            let changes = PolicyChanges {
+                name: Some(name),
+                description: Some(description),
                 priority,
-                clients,
-                rules: Vec::new(),
-                created_at: now,
-                updated_at: now,
+                clients: Some(ClientsChoice {
+                    all: all_clients,
+                    ids: clients,
+                }),
             };
-            store
-                .insert_access_policy(&policy)
+            let policy = policies::create_policy(store, &server, changes, actor, now)
                 .await
                 .map_err(CliError::from)?;
-            audit_policy(store, Kind::AccessPolicyCreated, &policy, now).await;
             print_json(&policy_json(store, &policy).await?);
         }
-        PolicyCommand::List { server } => {
-            check_server(store, &server).await?;
-            let policies = store
-                .access_policies(&server)
-                .await
-                .map_err(CliError::from)?;
+        PolicyCommand::List { server, page } => {
+            let after = match page.after.as_deref() {
+                Some(name) => {
+                    let policy = find_policy(store, &server, name).await?;
+                    Some((policy.priority, policy.name))
+                }
+                None => None,
+            };
+            let policies = policies::list_policies(
+                store,
+                &server,
+                after.as_ref().map(|(p, n)| (*p, n.as_str())),
+                page.limit,
+            )
+            .await
+            .map_err(CliError::from)?;
             let mut out = Vec::new();
             for policy in &policies {
                 out.push(policy_json(store, policy).await?);
@@ -149,97 +144,36 @@ async fn execute(store: &Store, command: PolicyCommand, now: UnixTime) -> Result
             all_clients,
             description,
         } => {
-            let mut policy = find_policy(store, &server, &name).await?;
-            if let Some(new_name) = rename {
-                policy.name = check_name("policy", &new_name)?;
-            }
-            if let Some(p) = priority {
-                policy.priority = check_priority(p)?;
-            }
-            if all_clients || clients.is_some() {
-                policy.clients =
-                    policy_clients(store, &server, all_clients, clients.unwrap_or_default())
-                        .await?;
-            }
-            if let Some(d) = description {
-                policy.description = d.trim().to_string();
-            }
-            policy.updated_at = now;
-            if !store
-                .update_access_policy(&policy)
+            let policy = find_policy(store, &server, &name).await?;
+            let clients = (all_clients || clients.is_some()).then(|| ClientsChoice {
+                all: all_clients,
+                ids: clients.unwrap_or_default(),
+            });
+            let changes = PolicyChanges {
+                name: rename,
+                description,
+                priority,
+                clients,
+            };
+            let policy = policies::update_policy(store, &policy, changes, actor, now)
                 .await
-                .map_err(CliError::from)?
-            {
-                return Err(no_policy(&server, &name));
-            }
-            audit_policy(store, Kind::AccessPolicyUpdated, &policy, now).await;
+                .map_err(CliError::from)?;
             print_json(&policy_json(store, &policy).await?);
         }
         PolicyCommand::Delete { server, name } => {
             let policy = find_policy(store, &server, &name).await?;
-            if !store
-                .delete_access_policy(&policy.id)
+            if !policies::delete_policy(store, &policy, actor, now)
                 .await
                 .map_err(CliError::from)?
             {
-                return Err(no_policy(&server, &name));
+                return Err(CliError(format!(
+                    "no access policy `{name}` on server `{server}`"
+                )));
             }
-            audit_policy(store, Kind::AccessPolicyDeleted, &policy, now).await;
             print_json(&json!({ "deleted": policy.name, "server": server }));
         }
     }
     Ok(())
-}
-
-/// `--all-clients`, or clients that exist on this server.
-async fn policy_clients(
-    store: &Store,
-    server: &str,
-    all: bool,
-    ids: Vec<String>,
-) -> Result<PolicyClients, CliError> {
-    if all {
-        return Ok(PolicyClients::All);
-    }
-    let mut kept: Vec<String> = Vec::new();
-    for id in ids.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
-        match store.client(id).await.map_err(CliError::from)? {
-            Some(c) if c.server_id == server => {
-                if !kept.iter().any(|k| k == id) {
-                    kept.push(id.to_string());
-                }
-            }
-            _ => return Err(CliError(format!("no client `{id}` on server `{server}`"))),
-        }
-    }
-    if kept.is_empty() {
-        return Err(CliError(
-            "give at least one --client, or --all-clients".into(),
-        ));
-    }
-    Ok(PolicyClients::Only(kept))
-}
-
-pub(super) fn check_name(what: &str, name: &str) -> Result<String, CliError> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(|c| c.is_control() || c == '`')
-    {
-        return Err(CliError(format!(
-            "{what} name `{name}` must be 1 to {MAX_NAME_CHARS} characters without control characters or backquotes"
-        )));
-    }
-    Ok(name.to_string())
-}
-
-pub(super) fn check_priority(priority: i64) -> Result<i64, CliError> {
-    if !(0..=1_000_000).contains(&priority) {
-        return Err(CliError(format!(
-            "--priority {priority} must be 0 to 1000000"
-        )));
-    }
-    Ok(priority)
 }
 
 /// A server's policy by name.
@@ -248,18 +182,9 @@ pub(super) async fn find_policy(
     server: &str,
     name: &str,
 ) -> Result<AccessPolicy, CliError> {
-    check_server(store, server).await?;
-    store
-        .access_policies(server)
+    policies::find_policy(store, server, name)
         .await
-        .map_err(CliError::from)?
-        .into_iter()
-        .find(|p| p.name == name.trim())
-        .ok_or_else(|| no_policy(server, name))
-}
-
-fn no_policy(server: &str, name: &str) -> CliError {
-    CliError(format!("no access policy `{name}` on server `{server}`"))
+        .map_err(CliError::from)
 }
 
 async fn policy_json(store: &Store, policy: &AccessPolicy) -> Result<Value, CliError> {
@@ -280,13 +205,4 @@ async fn policy_json(store: &Store, policy: &AccessPolicy) -> Result<Value, CliE
         "created_at": policy.created_at,
         "updated_at": policy.updated_at,
     }))
-}
-
-async fn audit_policy(store: &Store, kind: Kind, policy: &AccessPolicy, now: UnixTime) {
-    let event = Event::new(kind, now)
-        .server(&policy.server_id)
-        .actor("cli")
-        .subject(policy.id.as_str())
-        .detail("policy", policy.name.as_str());
-    audit::write(store, event).await;
 }

@@ -5,16 +5,12 @@
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::group::find_group;
-use super::policy::{check_name, check_priority, find_policy};
-use super::user::find_user;
+use super::policy::find_policy;
 use super::{open_store, parse_bool, parse_ttl, print_json, CliError, TtlOverride};
-use crate::audit::{self, Event, Kind};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::config::Config;
-use crate::protocol::scope::BUILT_IN_SCOPES;
-use crate::protocol::{GrantType, ScopeSet};
-use crate::security::random_id;
+use crate::manage::policies;
+use crate::manage::Actor;
 use crate::store::{AccessPolicy, AccessRule, People, Store};
 
 /// Which rule: `--server S --policy P --name R`.
@@ -79,12 +75,15 @@ pub enum RuleCommand {
         #[arg(long)]
         deny: bool,
     },
-    /// A policy's rules, in the order they are evaluated.
+    /// A policy's rules, in the order they are evaluated (`--after` a rule name: the page goes
+    /// on after that rule's priority and name).
     List {
         #[arg(long)]
         server: String,
         #[arg(long)]
         policy: String,
+        #[command(flatten)]
+        page: super::page::PageArgs,
     },
     Show {
         #[command(flatten)]
@@ -115,41 +114,39 @@ pub async fn run(config: &Config, command: RuleCommand) -> Result<(), CliError> 
 }
 
 async fn execute(store: &Store, command: RuleCommand, now: UnixTime) -> Result<(), CliError> {
+    let actor = &Actor::Cli;
     match command {
         RuleCommand::Create { rule, terms, deny } => {
             let policy = find_policy(store, &rule.server, &rule.policy).await?;
-            let mut new = AccessRule {
-                id: random_id(20),
-                policy_id: policy.id.clone(),
-                name: check_name("rule", &rule.name)?,
-                priority: policy
-                    .rules
-                    .iter()
-                    .map(|r| r.priority + 1)
-                    .max()
-                    .unwrap_or(1),
-                grant_types: Vec::new(),
-                people: People::Everyone,
-                scopes: None,
-                access_token_ttl: None,
-                refresh_token_ttl: None,
-                refresh_idle_ttl: None,
-                deny,
-                created_at: now,
-                updated_at: now,
-            };
-            apply(store, &policy, &mut new, terms).await?;
-            store
-                .insert_access_rule(&new)
+            let terms = terms.into_manage(Some(deny));
+            let new = policies::create_rule(store, &policy, &rule.name, terms, actor, now)
                 .await
                 .map_err(CliError::from)?;
-            audit_rule(store, Kind::AccessRuleCreated, &policy, &new, now).await;
             print_json(&rule_json(store, &new).await?);
         }
-        RuleCommand::List { server, policy } => {
+        RuleCommand::List {
+            server,
+            policy,
+            page,
+        } => {
             let policy = find_policy(store, &server, &policy).await?;
+            let after = match page.after.as_deref() {
+                Some(name) => {
+                    let rule = policies::find_rule(&policy, name).map_err(CliError::from)?;
+                    Some((rule.priority, rule.name))
+                }
+                None => None,
+            };
+            let rules = policies::list_rules(
+                store,
+                &policy,
+                after.as_ref().map(|(p, n)| (*p, n.as_str())),
+                page.limit,
+            )
+            .await
+            .map_err(CliError::from)?;
             let mut out = Vec::new();
-            for rule in &policy.rules {
+            for rule in &rules {
                 out.push(rule_json(store, rule).await?);
             }
             print_json(&json!(out));
@@ -164,35 +161,22 @@ async fn execute(store: &Store, command: RuleCommand, now: UnixTime) -> Result<(
             terms,
             deny,
         } => {
-            let (policy, mut found) = find_rule(store, &rule).await?;
-            if let Some(name) = rename {
-                found.name = check_name("rule", &name)?;
-            }
-            if let Some(deny) = deny {
-                found.deny = deny;
-            }
-            apply(store, &policy, &mut found, terms).await?;
-            found.updated_at = now;
-            if !store
-                .update_access_rule(&found)
-                .await
-                .map_err(CliError::from)?
-            {
-                return Err(no_rule(&rule));
-            }
-            audit_rule(store, Kind::AccessRuleUpdated, &policy, &found, now).await;
-            print_json(&rule_json(store, &found).await?);
+            let (policy, found) = find_rule(store, &rule).await?;
+            let terms = terms.into_manage(deny);
+            let updated =
+                policies::update_rule(store, &policy, &found, rename.as_deref(), terms, actor, now)
+                    .await
+                    .map_err(CliError::from)?;
+            print_json(&rule_json(store, &updated).await?);
         }
         RuleCommand::Delete { rule } => {
             let (policy, found) = find_rule(store, &rule).await?;
-            if !store
-                .delete_access_rule(&found.id)
+            if !policies::delete_rule(store, &policy, &found, actor, now)
                 .await
                 .map_err(CliError::from)?
             {
                 return Err(no_rule(&rule));
             }
-            audit_rule(store, Kind::AccessRuleDeleted, &policy, &found, now).await;
             print_json(
                 &json!({ "deleted": found.name, "policy": policy.name, "server": policy.server_id }),
             );
@@ -201,91 +185,22 @@ async fn execute(store: &Store, command: RuleCommand, now: UnixTime) -> Result<(
     Ok(())
 }
 
-/// Check the flags given and apply them to `rule`; nothing is stored here.
-async fn apply(
-    store: &Store,
-    policy: &AccessPolicy,
-    rule: &mut AccessRule,
-    terms: RuleTerms,
-) -> Result<(), CliError> {
-    if let Some(p) = terms.priority {
-        rule.priority = check_priority(p)?;
-    }
-    if let Some(given) = terms.grant_types {
-        let mut grants = given
-            .iter()
-            .filter(|g| !g.trim().is_empty())
-            .map(|g| GrantType::from_cli(g.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(CliError)?;
-        grants.sort();
-        grants.dedup();
-        rule.grant_types = grants;
-    }
-    if terms.everyone {
-        rule.people = People::Everyone;
-    } else if terms.groups.is_some() || terms.users.is_some() {
-        let mut groups = Vec::new();
-        for key in terms
-            .groups
-            .iter()
-            .flatten()
-            .filter(|k| !k.trim().is_empty())
-        {
-            let id = find_group(store, key).await?.id;
-            if !groups.contains(&id) {
-                groups.push(id);
-            }
+impl RuleTerms {
+    fn into_manage(self, deny: Option<bool>) -> policies::RuleTerms {
+        policies::RuleTerms {
+            priority: self.priority,
+            grant_types: self.grant_types,
+            groups: self.groups,
+            users: self.users,
+            everyone: self.everyone,
+            scopes: self.scopes,
+            any_scope: self.any_scope,
+            access_token_ttl: self.access_token_ttl.map(|t| t.0),
+            refresh_token_ttl: self.refresh_token_ttl.map(|t| t.0),
+            refresh_idle_ttl: self.refresh_idle_ttl.map(|t| t.0),
+            deny,
         }
-        let mut users = Vec::new();
-        for key in terms
-            .users
-            .iter()
-            .flatten()
-            .filter(|k| !k.trim().is_empty())
-        {
-            let id = find_user(store, key).await?.id;
-            if !users.contains(&id) {
-                users.push(id);
-            }
-        }
-        if groups.is_empty() && users.is_empty() {
-            return Err(CliError("give a --group or a --user, or --everyone".into()));
-        }
-        rule.people = People::Some { groups, users };
     }
-    if terms.any_scope {
-        rule.scopes = None;
-    } else if let Some(scopes) = terms.scopes {
-        let scopes = ScopeSet::from_tokens(&scopes).map_err(CliError::from)?;
-        if scopes.is_empty() {
-            return Err(CliError("give a --scope, or --any-scope".into()));
-        }
-        let known = store
-            .scope_names(&policy.server_id)
-            .await
-            .map_err(CliError::from)?;
-        if let Some(unknown) = scopes
-            .iter()
-            .find(|s| !BUILT_IN_SCOPES.contains(s) && !known.iter().any(|k| k == s))
-        {
-            return Err(CliError(format!(
-                "no scope `{unknown}` on server `{}`",
-                policy.server_id
-            )));
-        }
-        rule.scopes = Some(scopes);
-    }
-    if let Some(t) = terms.access_token_ttl {
-        rule.access_token_ttl = t.0;
-    }
-    if let Some(t) = terms.refresh_token_ttl {
-        rule.refresh_token_ttl = t.0;
-    }
-    if let Some(t) = terms.refresh_idle_ttl {
-        rule.refresh_idle_ttl = t.0;
-    }
-    Ok(())
 }
 
 async fn find_rule(store: &Store, name: &RuleName) -> Result<(AccessPolicy, AccessRule), CliError> {
@@ -342,20 +257,4 @@ pub(super) async fn rule_json(store: &Store, rule: &AccessRule) -> Result<Value,
         "created_at": rule.created_at,
         "updated_at": rule.updated_at,
     }))
-}
-
-async fn audit_rule(
-    store: &Store,
-    kind: Kind,
-    policy: &AccessPolicy,
-    rule: &AccessRule,
-    now: UnixTime,
-) {
-    let event = Event::new(kind, now)
-        .server(&policy.server_id)
-        .actor("cli")
-        .subject(rule.id.as_str())
-        .detail("policy", policy.name.as_str())
-        .detail("rule", rule.name.as_str());
-    audit::write(store, event).await;
 }

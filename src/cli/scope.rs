@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{open_store, parse_bool, print_json, CliError};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::protocol::scope::{is_scope_token, BUILT_IN_SCOPES};
+use crate::manage::{scopes, Actor};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -27,10 +27,13 @@ pub enum ScopeCommand {
         #[arg(long)]
         default: bool,
     },
-    /// List a server's custom scopes (including those registered by giving them to a client).
+    /// List a server's custom scopes (including those registered by giving them to a client),
+    /// by name (`--after` a scope name).
     List {
         #[arg(long)]
         server: String,
+        #[command(flatten)]
+        page: super::page::PageArgs,
     },
     /// Change a scope's description or default flag.
     Update {
@@ -60,6 +63,8 @@ pub async fn run(config: &Config, command: ScopeCommand) -> Result<(), CliError>
 }
 
 async fn execute(store: &Store, command: ScopeCommand) -> Result<(), CliError> {
+    let actor = &Actor::Cli;
+    let now = SystemClock.now();
     match command {
         ScopeCommand::Create {
             server,
@@ -67,22 +72,16 @@ async fn execute(store: &Store, command: ScopeCommand) -> Result<(), CliError> {
             description,
             default,
         } => {
-            check_server(store, &server).await?;
-            check_name(&name)?;
-            let scope = store
-                .create_scope(&server, &name, description.trim(), default, SystemClock.now())
-                .await
-                .map_err(|e| match e {
-                    crate::store::StoreError::AlreadyExists(_) => CliError(format!(
-                        "scope `{name}` already exists on server `{server}`; change it with `scope update`"
-                    )),
-                    e => CliError::from(e),
-                })?;
+            let scope =
+                scopes::create_scope(store, &server, &name, &description, default, actor, now)
+                    .await
+                    .map_err(CliError::from)?;
             print_json(&json!(scope));
         }
-        ScopeCommand::List { server } => {
-            check_server(store, &server).await?;
-            let scopes = store.scopes(&server).await.map_err(CliError::from)?;
+        ScopeCommand::List { server, page } => {
+            let scopes = scopes::list_scopes(store, &server, page.page())
+                .await
+                .map_err(CliError::from)?;
             print_json(&json!(scopes));
         }
         ScopeCommand::Update {
@@ -91,81 +90,28 @@ async fn execute(store: &Store, command: ScopeCommand) -> Result<(), CliError> {
             description,
             default,
         } => {
-            check_server(store, &server).await?;
-            check_name(&name)?;
-            let scope = store
-                .update_scope(
-                    &server,
-                    &name,
-                    description.as_deref().map(str::trim),
-                    default,
-                )
-                .await
-                .map_err(CliError::from)?
-                .ok_or_else(|| no_scope(&server, &name))?;
+            let scope = scopes::update_scope(
+                store,
+                &server,
+                &name,
+                description.as_deref(),
+                default,
+                actor,
+                now,
+            )
+            .await
+            .map_err(CliError::from)?;
             print_json(&json!(scope));
         }
         ScopeCommand::Delete { server, name } => {
-            check_server(store, &server).await?;
-            check_name(&name)?;
-            let clients = store.clients(Some(&server)).await.map_err(CliError::from)?;
-            let users: Vec<&str> = clients
-                .iter()
-                .filter(|c| c.scopes.contains(&name))
-                .map(|c| c.id.as_str())
-                .collect();
-            if !users.is_empty() {
-                return Err(CliError(format!(
-                    "scope `{name}` is still given to client(s) {}; remove it from them with `client update --scope …` first",
-                    users.join(", ")
-                )));
-            }
-            let claims = store.claims(&server).await.map_err(CliError::from)?;
-            let releasing: Vec<&str> = claims
-                .iter()
-                .filter(|c| c.scopes.contains(&name))
-                .map(|c| c.name.as_str())
-                .collect();
-            if !releasing.is_empty() {
-                return Err(CliError(format!(
-                    "scope `{name}` still releases claim(s) {}; delete them first",
-                    releasing.join(", ")
-                )));
-            }
-            if !store
-                .delete_scope(&server, &name)
+            if !scopes::delete_scope(store, &server, &name, actor, now)
                 .await
                 .map_err(CliError::from)?
             {
-                return Err(no_scope(&server, &name));
+                return Err(CliError(format!("no scope `{name}` on server `{server}`")));
             }
             print_json(&json!({ "deleted": name, "server": server }));
         }
     }
     Ok(())
-}
-
-pub(super) async fn check_server(store: &Store, server: &str) -> Result<(), CliError> {
-    match store.server(server).await.map_err(CliError::from)? {
-        Some(_) => Ok(()),
-        None => Err(CliError(format!("no authorization server `{server}`"))),
-    }
-}
-
-fn check_name(name: &str) -> Result<(), CliError> {
-    if BUILT_IN_SCOPES.contains(&name) {
-        return Err(CliError(format!(
-            "`{name}` is a built-in OpenID Connect scope and cannot be changed"
-        )));
-    }
-    if !is_scope_token(name) {
-        return Err(CliError(format!(
-            "`{name}` is not a scope token (RFC 6749 §3.3: printable ASCII without spaces, `\"` or `\\`)"
-        )));
-    }
-    Ok(())
-}
-
-fn no_scope(server: &str, name: &str) -> CliError {
-    CliError(format!("no scope `{name}` on server `{server}`"))
 }

@@ -2,11 +2,14 @@
 //! API (`admin/`) both call, so one set of rules holds whichever way a change arrives, and
 //! every change is audited with who made it.
 
+pub mod claims;
 pub mod clients;
 pub mod groups;
 pub mod logout;
 pub mod mfa;
+pub mod policies;
 pub mod registration;
+pub mod scopes;
 pub mod servers;
 pub mod user_access;
 pub mod users;

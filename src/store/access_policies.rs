@@ -173,6 +173,24 @@ fn rule_columns(rule: &AccessRule) -> (String, bool, String, String, bool, Strin
     (grant_types, everyone, groups, users, any_scope, scopes)
 }
 
+fn policy_of(row: PolicyRow, rules: Vec<AccessRule>) -> AccessPolicy {
+    AccessPolicy {
+        clients: if row.all_clients {
+            PolicyClients::All
+        } else {
+            PolicyClients::Only(split_list(&row.client_ids))
+        },
+        rules,
+        id: row.id,
+        server_id: row.server_id,
+        name: row.name,
+        description: row.description,
+        priority: row.priority,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
 impl Store {
     /// A server's policies with their rules, in the order they are evaluated.
     pub async fn access_policies(&self, server_id: &str) -> Result<Vec<AccessPolicy>, StoreError> {
@@ -202,23 +220,86 @@ impl Store {
                 let (mine, rest): (Vec<_>, Vec<_>) =
                     rules.drain(..).partition(|r| r.policy_id == row.id);
                 rules = rest;
-                AccessPolicy {
-                    clients: if row.all_clients {
-                        PolicyClients::All
-                    } else {
-                        PolicyClients::Only(split_list(&row.client_ids))
-                    },
-                    rules: mine,
-                    id: row.id,
-                    server_id: row.server_id,
-                    name: row.name,
-                    description: row.description,
-                    priority: row.priority,
-                    created_at: row.created_at,
-                    updated_at: row.updated_at,
-                }
+                policy_of(row, mine)
             })
             .collect())
+    }
+
+    /// One policy of a server, by id, with its rules.
+    pub async fn access_policy(
+        &self,
+        server_id: &str,
+        id: &str,
+    ) -> Result<Option<AccessPolicy>, StoreError> {
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS} FROM access_policies WHERE server_id = $1 AND id = $2"
+        );
+        let row = on_pool!(self, pool => sqlx::query_as::<_, PolicyRow>(&sql)
+            .bind(server_id)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?);
+        match row {
+            Some(row) => {
+                let rules = self.list_access_rules(&row.id, None, None).await?;
+                Ok(Some(policy_of(row, rules)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A page of a server's policies, with their rules, in the order they are evaluated
+    /// (priority, then name: both unique together per server): keyset paging after the
+    /// (priority, name) of the previous page's last policy.
+    pub async fn list_access_policies(
+        &self,
+        server_id: &str,
+        after: Option<(i64, &str)>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AccessPolicy>, StoreError> {
+        let sql = format!(
+            "SELECT {POLICY_COLUMNS} FROM access_policies WHERE server_id = $1 \
+             AND ($2 IS NULL OR priority > $2 OR (priority = $2 AND name > $3)) \
+             ORDER BY priority, name LIMIT $4"
+        );
+        let page = super::Page { after: None, limit };
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, PolicyRow>(&sql)
+            .bind(server_id)
+            .bind(after.map(|(priority, _)| priority))
+            .bind(after.map(|(_, name)| name))
+            .bind(page.sql_limit())
+            .fetch_all(pool)
+            .await?);
+        let mut policies = Vec::with_capacity(rows.len());
+        for row in rows {
+            let rules = self.list_access_rules(&row.id, None, None).await?;
+            policies.push(policy_of(row, rules));
+        }
+        Ok(policies)
+    }
+
+    /// A page of a policy's rules in the order they are evaluated (priority, then name):
+    /// keyset paging after the (priority, name) of the previous page's last rule.
+    pub async fn list_access_rules(
+        &self,
+        policy_id: &str,
+        after: Option<(i64, &str)>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AccessRule>, StoreError> {
+        let sql = format!(
+            "SELECT {RULE_COLUMNS} FROM access_rules r WHERE r.policy_id = $1 \
+             AND ($2 IS NULL OR r.priority > $2 OR (r.priority = $2 AND r.name > $3)) \
+             ORDER BY r.priority, r.name LIMIT $4"
+        );
+        let page = super::Page { after: None, limit };
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, RuleRow>(&sql)
+            .bind(policy_id)
+            .bind(after.map(|(priority, _)| priority))
+            .bind(after.map(|(_, name)| name))
+            .bind(page.sql_limit())
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(AccessRule::try_from).collect()
     }
 
     /// Store a new policy (without rules); `AlreadyExists` when the server has one so named.

@@ -227,19 +227,25 @@ impl TryFrom<ClaimRow> for CustomClaim {
 
 const COLUMNS: &str = "server_id, name, source, value, scopes, token_types, created_at";
 
+/// The columns of a claim as bound: (source, value, token_types).
+fn claim_columns(claim: &CustomClaim) -> (&'static str, String, String) {
+    let (source, value) = match &claim.source {
+        ClaimSource::Attribute(attribute) => ("attribute", attribute.clone()),
+        ClaimSource::Static(value) => ("static", value.to_string()),
+        ClaimSource::Groups(groups) => ("groups", groups.to_json().to_string()),
+    };
+    let token_types = claim
+        .token_types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (source, value, token_types)
+}
+
 impl Store {
     pub async fn insert_claim(&self, claim: &CustomClaim) -> Result<CustomClaim, StoreError> {
-        let (source, value) = match &claim.source {
-            ClaimSource::Attribute(attribute) => ("attribute", attribute.clone()),
-            ClaimSource::Static(value) => ("static", value.to_string()),
-            ClaimSource::Groups(groups) => ("groups", groups.to_json().to_string()),
-        };
-        let token_types = claim
-            .token_types
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let (source, value, token_types) = claim_columns(claim);
         let result = on_pool!(self, pool => sqlx::query(
             "INSERT INTO claims (server_id, name, source, value, scopes, token_types, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -259,6 +265,61 @@ impl Store {
         })?;
         self.cache.invalidate_server(&claim.server_id);
         Ok(claim.clone())
+    }
+
+    /// Write back a claim's source, scopes and token types (its name and server stay); false
+    /// when there is no such claim.
+    pub async fn update_claim(&self, claim: &CustomClaim) -> Result<bool, StoreError> {
+        let (source, value, token_types) = claim_columns(claim);
+        let done = on_pool!(self, pool => sqlx::query(
+            "UPDATE claims SET source = $1, value = $2, scopes = $3, token_types = $4 \
+             WHERE server_id = $5 AND name = $6",
+        )
+        .bind(source)
+        .bind(&value)
+        .bind(claim.scopes.to_string())
+        .bind(&token_types)
+        .bind(&claim.server_id)
+        .bind(&claim.name)
+        .execute(pool)
+        .await?
+        .rows_affected());
+        self.cache.invalidate_server(&claim.server_id);
+        Ok(done == 1)
+    }
+
+    pub async fn claim(
+        &self,
+        server_id: &str,
+        name: &str,
+    ) -> Result<Option<CustomClaim>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM claims WHERE server_id = $1 AND name = $2");
+        let row = on_pool!(self, pool => sqlx::query_as::<_, ClaimRow>(&sql)
+            .bind(server_id)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?);
+        row.map(CustomClaim::try_from).transpose()
+    }
+
+    /// A page of a server's custom claims by name (`Page::after` is a claim name): keyset
+    /// paging on the primary key (server_id, name).
+    pub async fn list_claims(
+        &self,
+        server_id: &str,
+        page: super::Page<'_>,
+    ) -> Result<Vec<CustomClaim>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM claims WHERE server_id = $1 AND ($2 IS NULL OR name > $2) \
+             ORDER BY name LIMIT $3"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as::<_, ClaimRow>(&sql)
+            .bind(server_id)
+            .bind(page.after)
+            .bind(page.sql_limit())
+            .fetch_all(pool)
+            .await?);
+        rows.into_iter().map(CustomClaim::try_from).collect()
     }
 
     /// A server's custom claims, by name.

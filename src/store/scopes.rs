@@ -97,6 +97,25 @@ impl Store {
             .await?))
     }
 
+    /// A page of a server's custom scopes by name (`Page::after` is a scope name): keyset
+    /// paging on the primary key (server_id, name).
+    pub async fn list_scopes(
+        &self,
+        server_id: &str,
+        page: super::Page<'_>,
+    ) -> Result<Vec<Scope>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM scopes WHERE server_id = $1 AND ($2 IS NULL OR name > $2) \
+             ORDER BY name LIMIT $3"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, Scope>(&sql)
+            .bind(server_id)
+            .bind(page.after)
+            .bind(page.sql_limit())
+            .fetch_all(pool)
+            .await?))
+    }
+
     /// The server's default scopes.
     pub async fn default_scopes(&self, server_id: &str) -> Result<ScopeSet, StoreError> {
         let rows: Vec<(String,)> = on_pool!(self, pool => sqlx::query_as(

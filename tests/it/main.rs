@@ -3,6 +3,7 @@
 mod common;
 
 mod admin_api;
+mod admin_config;
 mod attacks;
 mod audit;
 mod browser;
