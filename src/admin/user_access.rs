@@ -14,7 +14,8 @@ use super::users::find;
 use super::{PathId, PathIds};
 use crate::http::problem::Problem;
 use crate::manage::clients::RegistrationError as ManageError;
-use crate::manage::{mfa, user_access};
+use crate::manage::mfa::{self, FactorSummary};
+use crate::manage::user_access;
 use crate::protocol::admin_scopes::{USERS_MANAGE, USERS_READ};
 use crate::state::AppState;
 use crate::store::{GrantKey, UserConsent, UserGrant};
@@ -79,23 +80,10 @@ pub struct RevokedView {
     pub grants_revoked: u64,
 }
 
-/// A second factor (never its secret).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FactorView {
-    pub id: String,
-    /// `totp` or `passkey`.
-    pub kind: String,
-    pub label: String,
-    pub created_at: i64,
-    /// A TOTP enrolment waiting for its first code is not.
-    pub confirmed: bool,
-    pub last_used_at: Option<i64>,
-}
-
 /// The user's factors and recovery codes.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FactorsView {
-    pub items: Vec<FactorView>,
+    pub items: Vec<FactorSummary>,
     pub recovery_codes_left: i64,
 }
 
@@ -248,18 +236,7 @@ pub async fn factors(
 ) -> Result<Response, Problem> {
     caller.require(USERS_READ)?;
     let user = find(&state, &user_id).await?;
-    let (factors, recovery_codes_left) = mfa::factors(&state.store, &user).await?;
-    let items = factors
-        .into_iter()
-        .map(|f| FactorView {
-            id: f.id,
-            kind: f.kind,
-            label: f.label,
-            created_at: f.created_at,
-            confirmed: f.confirmed,
-            last_used_at: f.last_used_at,
-        })
-        .collect();
+    let (items, recovery_codes_left) = mfa::factors(&state.store, &user).await?;
     Ok(ok_json(&FactorsView {
         items,
         recovery_codes_left,

@@ -9,8 +9,8 @@ use crate::audit::{self, Event, Kind};
 use crate::clock::UnixTime;
 use crate::store::{Store, User};
 
-/// A factor: an authenticator app (`totp`) or a passkey.
-#[derive(Debug, Clone, Serialize)]
+/// A factor: an authenticator app (`totp`) or a passkey; never its secret.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FactorSummary {
     pub id: String,
     /// `totp` or `passkey`.

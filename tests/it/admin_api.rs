@@ -3,9 +3,10 @@
 //! cursor pages, merge patches) and the CLI's rules; every change is audited with the calling
 //! client as actor; bad input changes nothing.
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::admin::{assert_problem, etag, Admin};
 use crate::common::snapshot::Snapshot;
 use crate::common::{Backend, TestServer};
 use crate::on_both_databases;
@@ -17,54 +18,6 @@ const ALL_SCOPES: &[&str] = &[
     "portcullis.keys.manage",
     "portcullis.audit.read",
 ];
-
-/// A caller of the API: a client of the `admin` server and a token of its.
-struct Admin<'a> {
-    server: &'a TestServer,
-    client_id: String,
-    token: String,
-}
-
-impl<'a> Admin<'a> {
-    async fn with_scopes(server: &'a TestServer, scopes: &[&str]) -> Admin<'a> {
-        let (client, secret) = server.service_client("admin", scopes).await;
-        let token = token_of(server, "/oauth2/admin", &client.id, secret.expose(), scopes).await;
-        Admin {
-            server,
-            client_id: client.id,
-            token,
-        }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        self.send_with(method, path, body, &[]).await
-    }
-
-    async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        let mut request = self
-            .server
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(&self.token);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.expect("admin request")
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.send(Method::GET, path, None).await
-    }
-}
 
 async fn token_of(
     server: &TestServer,
@@ -86,39 +39,6 @@ async fn token_of(
     body["access_token"]
         .as_str()
         .expect("access_token")
-        .to_string()
-}
-
-/// Asserts an RFC 9457 problem of `slug` with `status`, and returns its body.
-async fn assert_problem(response: Response, status: u16, slug: &str) -> Value {
-    assert_eq!(
-        response.status().as_u16(),
-        status,
-        "status of a {slug} problem"
-    );
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "problem content type"
-    );
-    let body: Value = response.json().await.expect("problem JSON");
-    assert_eq!(
-        body["type"],
-        format!("urn:portcullis:problem:{slug}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], status, "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
-    body
-}
-
-fn etag(response: &Response) -> String {
-    response.headers()["etag"]
-        .to_str()
-        .expect("ETag")
         .to_string()
 }
 

@@ -4,9 +4,10 @@
 //! pages read from the store with a next link), every change audited with the calling client
 //! as actor, bad input changing nothing; and the paging of the four list commands.
 
-use reqwest::{Method, Response, StatusCode};
+use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
+use crate::common::admin::{assert_problem, etag, Admin};
 use crate::common::snapshot::Snapshot;
 use crate::common::{Backend, TestServer};
 use crate::on_both_databases;
@@ -15,144 +16,9 @@ use crate::policy::{ok, refused};
 const SERVERS: &str = "portcullis.servers.manage";
 const POLICIES: &str = "portcullis.policies.manage";
 
-/// A caller of the API: a client of the `admin` server and a token of its.
-struct Admin<'a> {
-    server: &'a TestServer,
-    client_id: String,
-    token: String,
-}
-
-impl<'a> Admin<'a> {
-    async fn with_scopes(server: &'a TestServer, scopes: &[&str]) -> Admin<'a> {
-        let (client, secret) = server.service_client("admin", scopes).await;
-        let scope = scopes.join(" ");
-        let response = server
-            .post_form(
-                "/oauth2/admin/token",
-                Some((&client.id, secret.expose())),
-                &[("grant_type", "client_credentials"), ("scope", &scope)],
-            )
-            .await;
-        assert_eq!(response.status(), 200, "admin token");
-        let body: Value = response.json().await.expect("token JSON");
-        let token = body["access_token"].as_str().expect("token").to_string();
-        Admin {
-            server,
-            client_id: client.id,
-            token,
-        }
-    }
-
-    fn actor(&self) -> String {
-        format!("client:{}", self.client_id)
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
-        self.send_with(method, path, body, &[]).await
-    }
-
-    async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Response {
-        let mut request = self
-            .server
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(&self.token);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.expect("admin request")
-    }
-
-    async fn get(&self, path: &str) -> Response {
-        self.send(Method::GET, path, None).await
-    }
-
-    /// A JSON body of a response with `status`.
-    async fn expect(&self, response: Response, status: u16) -> Value {
-        let got = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert_eq!(got, status, "{body}");
-        body
-    }
-
-    /// POST `body` to `path`: 201 with a Location that serves the same resource and ETag.
-    async fn create(&self, path: &str, body: Value) -> (String, Value) {
-        let response = self.send(Method::POST, path, Some(body)).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let created_etag = etag(&response);
-        let location = response.headers()["location"].to_str().unwrap().to_string();
-        let created: Value = response.json().await.unwrap();
-        let response = self.get(&location).await;
-        assert_eq!(response.status(), 200, "GET {location}");
-        assert_eq!(etag(&response), created_etag, "ETag of {location}");
-        assert_eq!(response.json::<Value>().await.unwrap(), created);
-        (location, created)
-    }
-
-    /// Every item of a list, following `Link: <…>; rel="next"` with pages of `limit`.
-    async fn walk(&self, path: &str, limit: usize) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut next = Some(format!("{path}?limit={limit}"));
-        let mut pages = 0;
-        while let Some(url) = next.take() {
-            pages += 1;
-            assert!(pages < 100, "pages never end at {url}");
-            let response = self.get(&url).await;
-            assert_eq!(response.status(), 200, "{url}");
-            let link = response
-                .headers()
-                .get("link")
-                .map(|l| l.to_str().unwrap().to_string());
-            let body: Value = response.json().await.unwrap();
-            let page = body["items"].as_array().unwrap();
-            assert!(page.len() <= limit);
-            items.extend(page.iter().cloned());
-            match (link, body.get("next_cursor")) {
-                (Some(link), Some(_)) => {
-                    let target = link
-                        .strip_prefix('<')
-                        .and_then(|l| l.split_once(">; rel=\"next\""))
-                        .map(|(target, _)| target.to_string())
-                        .expect("Link: <…>; rel=\"next\"");
-                    next = Some(target);
-                }
-                (None, None) => {}
-                other => panic!("Link and next_cursor disagree: {other:?}"),
-            }
-        }
-        items
-    }
-}
-
-fn etag(response: &Response) -> String {
-    response.headers()["etag"]
-        .to_str()
-        .expect("ETag")
-        .to_string()
-}
-
-/// Asserts an RFC 9457 problem of `slug` with `status`, and returns its detail.
-async fn assert_problem(response: Response, status: u16, slug: &str) -> String {
-    assert_eq!(response.status().as_u16(), status, "status of {slug}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.expect("problem JSON");
-    assert_eq!(
-        body["type"],
-        format!("urn:portcullis:problem:{slug}"),
-        "{body}"
-    );
+/// The `detail` of an RFC 9457 problem of `slug` with `status`.
+async fn problem_detail(response: Response, status: u16, slug: &str) -> String {
+    let body = assert_problem(response, status, slug).await;
     body["detail"].as_str().unwrap_or_default().to_string()
 }
 
@@ -237,7 +103,7 @@ async fn scopes_are_created_changed_and_deleted_under_the_cli_rules(backend: Bac
         .contains("invoices.read"));
 
     // The CLI's refusals, with its messages.
-    let detail = assert_problem(
+    let detail = problem_detail(
         admin
             .send(Method::POST, scopes, Some(json!({"name": "invoices.read"})))
             .await,
@@ -249,7 +115,7 @@ async fn scopes_are_created_changed_and_deleted_under_the_cli_rules(backend: Bac
         detail.contains("already exists on server `default`"),
         "{detail}"
     );
-    let detail = assert_problem(
+    let detail = problem_detail(
         admin
             .send(Method::POST, scopes, Some(json!({"name": "openid"})))
             .await,
@@ -281,7 +147,7 @@ async fn scopes_are_created_changed_and_deleted_under_the_cli_rules(backend: Bac
 
     // Still given to a client: 409, and the scope stays.
     let (client, _) = server.service_client("default", &["invoices.read"]).await;
-    let detail = assert_problem(
+    let detail = problem_detail(
         admin.send(Method::DELETE, &location, None).await,
         409,
         "conflict",

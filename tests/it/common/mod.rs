@@ -15,6 +15,7 @@ use portcullis::state::AppState;
 use portcullis::store::{Client, Store};
 use tokio::net::TcpListener;
 
+pub mod admin;
 pub mod agent;
 pub mod browser;
 pub mod db;
