@@ -59,8 +59,9 @@ impl ClientKeys {
         kid: Option<&str>,
         now: UnixTime,
     ) -> Result<Arc<JwkSet>, String> {
-        if let Some(inline) = &client.security.jwks {
-            return parse_set(inline.as_bytes()).map(Arc::new);
+        // Parsed once per cached client, not per assertion (docs/performance.md, issue 21).
+        if let Some(inline) = client.inline_jwks(|json| parse_set(json.as_bytes())) {
+            return inline;
         }
         let Some(uri) = &client.security.jwks_uri else {
             return Err("the client has no registered keys (jwks or jwks_uri)".into());

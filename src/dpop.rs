@@ -177,8 +177,8 @@ async fn single_use(
 ) -> Result<Result<(), &'static str>, Error> {
     let until = proof.iat + state.config.dpop.proof_max_age.as_i64() + 1;
     let first = state
-        .store
-        .use_jti(JtiKind::DpopProof, &proof.jkt, &proof.jti, until, now)
+        .used_jtis
+        .first_use(JtiKind::DpopProof, &proof.jkt, &proof.jti, until, now)
         .await?;
     Ok(if first {
         Ok(())

@@ -37,6 +37,7 @@ pub mod passwords;
 pub mod policy;
 pub mod rate_limit;
 pub mod tokens;
+pub mod used_jtis;
 
 // Storage.
 pub mod store;

@@ -17,6 +17,7 @@ use crate::passwords::PasswordHasher;
 use crate::rate_limit::RateLimiter;
 use crate::store::Store;
 use crate::tokens::dpop_nonce::DpopNonces;
+use crate::used_jtis::UsedJtis;
 
 /// One `Arc`: axum clones the state for every extractor and middleware that asks for it, so a
 /// clone is one reference count, not one per field.
@@ -50,6 +51,9 @@ pub struct Shared {
     pub client_keys: Arc<ClientKeys>,
     /// DPoP server nonces, valid on every replica (issue 21).
     pub dpop_nonces: Arc<DpopNonces>,
+    /// Single use of assertion, proof and request object ids, group-committed (needs a tokio
+    /// runtime: the writer is spawned here).
+    pub used_jtis: UsedJtis,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
         let metrics = Arc::new(Metrics::new(config.database_pool_size()));
         let client_keys = Arc::new(ClientKeys::new(&config.client_assertions, config.mode));
         let dpop_nonces = Arc::new(DpopNonces::new(&config));
+        let used_jtis = UsedJtis::start(store.clone());
         Self(Arc::new(Shared {
             config: Arc::new(config),
             store,
@@ -74,6 +79,7 @@ impl AppState {
             discovery: DiscoveryCache::default(),
             client_keys,
             dpop_nonces,
+            used_jtis,
         }))
     }
 

@@ -123,8 +123,8 @@ pub async fn verify(
     }
     // §10.8 (replay): each request object once, until it expires, on every replica.
     if !state
-        .store
-        .use_jti(JtiKind::RequestObject, &client.id, jti, exp, now)
+        .used_jtis
+        .first_use(JtiKind::RequestObject, &client.id, jti, exp, now)
         .await?
     {
         return Err(fail("the request object was already used (jti)"));

@@ -69,8 +69,8 @@ pub async fn verify(
         jws.claim_i64("exp").unwrap_or(now),
     );
     if !state
-        .store
-        .use_jti(JtiKind::ClientAssertion, &client.id, jti, exp, now)
+        .used_jtis
+        .first_use(JtiKind::ClientAssertion, &client.id, jti, exp, now)
         .await?
     {
         return Ok(Err("the assertion's jti was already used".into()));

@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The algorithms accepted from clients: RFC 7518 RS256/PS256/ES256 and RFC 8037 EdDSA
@@ -177,7 +178,8 @@ pub fn public_jwk(value: &Value) -> Result<Jwk, &'static str> {
     if PRIVATE.iter().any(|m| members.contains_key(*m)) {
         return Err("jwk must be a public key (it holds private or symmetric key material)");
     }
-    serde_json::from_value(value.clone()).map_err(|_| "jwk is not a supported public key")
+    // From the borrowed value: no copy of the header's JSON per proof.
+    Jwk::deserialize(value).map_err(|_| "jwk is not a supported public key")
 }
 
 /// RFC 7638 SHA-256 thumbprint of a key that fits one of our algorithms (jsonwebtoken's own

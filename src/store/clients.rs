@@ -1,5 +1,9 @@
 //! Clients. Each belongs to one authorization server.
 
+use std::sync::{Arc, OnceLock};
+
+use jsonwebtoken::jwk::JwkSet;
+
 use super::client_security::ClientSecurity;
 use super::{on_pool, split_list, Store, StoreError};
 use crate::protocol::scope::{OFFLINE_ACCESS, OIDC_SCOPES};
@@ -33,6 +37,10 @@ pub struct Client {
     pub mfa: crate::mfa::ClientMfa,
     /// Keys and requirements of a high-assurance client (`store::client_security`).
     pub security: ClientSecurity,
+    /// `security.jwks` parsed, on first use (`client_keys`). It lives and dies with this value:
+    /// the per-replica cache (`store::cache`) drops a client on any change to its row, and the
+    /// reloaded `Client` starts with an empty cell, so a changed JWK Set is never served stale.
+    parsed_jwks: OnceLock<Result<Arc<JwkSet>, String>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -61,6 +69,20 @@ impl Client {
         OIDC_SCOPES.contains(&scope)
             || (scope == OFFLINE_ACCESS && self.allows(GrantType::RefreshToken))
             || self.scopes.contains(scope)
+    }
+
+    /// The inline JWK Set (`security.jwks`), parsed by `parse` the first time it is asked for
+    /// and kept with this client; `None` when the client registered none inline.
+    pub fn inline_jwks(
+        &self,
+        parse: impl FnOnce(&str) -> Result<JwkSet, String>,
+    ) -> Option<Result<Arc<JwkSet>, String>> {
+        let inline = self.security.jwks.as_deref()?;
+        Some(
+            self.parsed_jwks
+                .get_or_init(|| parse(inline).map(Arc::new))
+                .clone(),
+        )
     }
 
     /// Constant-time check of a presented secret; a public client has none to match.
@@ -143,6 +165,7 @@ impl NewClient {
             updated_at: now,
             mfa: crate::mfa::ClientMfa::Default,
             security: ClientSecurity::default(),
+            parsed_jwks: OnceLock::new(),
         }
     }
 }
@@ -206,6 +229,7 @@ impl TryFrom<ClientRow> for Client {
             updated_at: row.updated_at,
             mfa: crate::mfa::ClientMfa::from_stored(&row.mfa),
             security: row.security,
+            parsed_jwks: OnceLock::new(),
         })
     }
 }

@@ -71,7 +71,7 @@ pub use user_grants::{GrantKey, UserConsent, UserGrant, UserGrants};
 pub use users::{NewUser, User, Username};
 // High-assurance clients (issue 21).
 pub use client_security::ClientSecurity;
-pub use jti::JtiKind;
+pub use jti::{JtiKind, JtiUse};
 pub use pushed_requests::PushedRequest;
 
 #[derive(Clone)]

@@ -617,7 +617,95 @@ async fn housekeeping_deletes_expired_jtis_and_a_replay_stays_refused(backend: B
         .contains("expired"));
 }
 
+/// The same assertion sent many times at once, to two replicas: the ids are recorded in batches
+/// (`portcullis::used_jtis`), and exactly one request gets a token, however the batches fall.
+/// Distinct assertions sent at once all get theirs.
+async fn an_assertion_sent_many_times_at_once_is_accepted_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let key = TestKey::es256("k1");
+    let (client, _) = server.service_client("default", &["invoices.read"]).await;
+    let client = use_private_key_jwt(&server, &client, &jwks(&[&key])).await;
+    let issuer = server.base.clone();
+    let replica = server
+        .replica(move |c| c.issuer = issuer)
+        .await
+        .expect("replica");
+    let now = server.clock_now();
+    let audience = server.url("/token");
+    let send_all = |assertions: Vec<String>| {
+        let requests: Vec<_> = assertions
+            .into_iter()
+            .enumerate()
+            .map(|(i, assertion)| {
+                let base = if i % 2 == 0 { &server } else { &replica };
+                let request = base.http.post(base.url("/token")).form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", assertion.as_str()),
+                ]);
+                tokio::spawn(async move { request.send().await.expect("request").status() })
+            })
+            .collect();
+        async move {
+            let mut statuses = Vec::new();
+            for request in requests {
+                statuses.push(request.await.expect("task").as_u16());
+            }
+            statuses
+        }
+    };
+    let once = key.sign(
+        json!({"kid": "k1"}),
+        &assertion_claims(&client.id, &audience, now, "burst"),
+    );
+    let statuses = send_all(vec![once; 24]).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        23,
+        "{statuses:?}"
+    );
+    let distinct = (0..24)
+        .map(|i| {
+            key.sign(
+                json!({"kid": "k1"}),
+                &assertion_claims(&client.id, &audience, now, &format!("burst-{i}")),
+            )
+        })
+        .collect();
+    let statuses = send_all(distinct).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
+/// The parsed JWK Set is kept with the cached client: a change of keys takes effect at once
+/// on the replica that made it (the old key refused, the new one accepted).
+async fn a_changed_jwks_is_used_at_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (old, new) = (TestKey::es256("old"), TestKey::es256("new"));
+    let (client, _) = server.service_client("default", &["invoices.read"]).await;
+    let client = use_private_key_jwt(&server, &client, &jwks(&[&old])).await;
+    let now = server.clock_now();
+    let audience = server.url("/token");
+    let sign = |key: &TestKey, jti: &str| {
+        key.sign(
+            json!({"kid": key.kid}),
+            &assertion_claims(&client.id, &audience, now, jti),
+        )
+    };
+    assert_eq!(token_with(&server, &sign(&old, "a")).await.status(), 200);
+    use_private_key_jwt(&server, &client, &jwks(&[&new])).await;
+    let response = token_with(&server, &sign(&old, "b")).await;
+    assert_oauth_error(response, 401, "invalid_client").await;
+    assert_eq!(token_with(&server, &sign(&new, "c")).await.status(), 200);
+}
+
 on_both_databases!(
+    an_assertion_sent_many_times_at_once_is_accepted_once,
+    a_changed_jwks_is_used_at_once,
     a_device_authenticates_with_private_key_jwt_at_device_authorize,
     housekeeping_deletes_expired_jtis_and_a_replay_stays_refused,
     private_key_jwt_works_with_each_algorithm_at_token_introspect_and_revoke,
