@@ -13,7 +13,7 @@ use super::conventions::{
     etag_of, listing, no_content, patch_of, resource, IfMatch, JsonBody, Listing, Page, PageQuery,
     QueryOf,
 };
-use super::nested::{page_of, segment, store_page};
+use super::nested::segment;
 use super::{PathId, PathIds};
 use crate::http::problem::Problem;
 use crate::manage::claims::{self, ClaimDefinition};
@@ -205,8 +205,8 @@ pub async fn list(
 ) -> Result<Response, Problem> {
     caller.require(SERVERS_MANAGE)?;
     let page = Page::from_query(&query)?;
-    let rows = claims::list_claims(&state.store, &server, store_page(&page)?).await?;
-    let (rows, next) = page_of(rows, &page, |c| c.name.clone());
+    let rows = claims::list_claims(&state.store, &server, page.store_page()).await?;
+    let (rows, next) = page.finish(rows, |c| c.name.clone());
     let items = rows.iter().map(ClaimView::from).collect();
     let path = format!("/admin/v1/servers/{}/claims", segment(&server));
     Ok(listing(&path, &page, &[], items, next))

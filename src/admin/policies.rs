@@ -13,7 +13,7 @@ use super::conventions::{
     etag_of, listing, no_content, patch_of, resource, IfMatch, JsonBody, Listing, Page, PageQuery,
     QueryOf,
 };
-use super::nested::{page_of, parse_priority_key, priority_key, segment, store_limit};
+use super::nested::{parse_priority_key, priority_key, segment};
 use super::rules::RuleView;
 use super::{PathId, PathIds};
 use crate::http::problem::Problem;
@@ -135,10 +135,10 @@ pub async fn list(
         &state.store,
         &server,
         after.as_ref().map(|(p, n)| (*p, n.as_str())),
-        Some(store_limit(&page)),
+        page.store_page().limit,
     )
     .await?;
-    let (rows, next) = page_of(rows, &page, |p| priority_key(p.priority, &p.name));
+    let (rows, next) = page.finish(rows, |p| priority_key(p.priority, &p.name));
     let items = rows.iter().map(PolicyView::from).collect();
     let path = format!("/admin/v1/servers/{}/policies", segment(&server));
     Ok(listing(&path, &page, &[], items, next))

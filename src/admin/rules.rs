@@ -13,7 +13,7 @@ use super::conventions::{
     etag_of, listing, no_content, patch_of, resource, IfMatch, JsonBody, Listing, Page, PageQuery,
     QueryOf,
 };
-use super::nested::{page_of, parse_priority_key, priority_key, segment, store_limit};
+use super::nested::{parse_priority_key, priority_key, segment};
 use super::policies::{self as policy_routes, find as find_policy};
 use super::{PathIds, PathIds3};
 use crate::http::problem::Problem;
@@ -199,10 +199,10 @@ pub async fn list(
         &state.store,
         &policy,
         after.as_ref().map(|(p, n)| (*p, n.as_str())),
-        Some(store_limit(&page)),
+        page.store_page().limit,
     )
     .await?;
-    let (rows, next) = page_of(rows, &page, |r| priority_key(r.priority, &r.name));
+    let (rows, next) = page.finish(rows, |r| priority_key(r.priority, &r.name));
     let items = rows.iter().map(RuleView::from).collect();
     let path = format!(
         "{}/rules",

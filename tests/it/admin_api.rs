@@ -973,6 +973,33 @@ async fn a_users_grants_and_consents_are_listed_and_withdrawn_with_their_tokens(
         claims["gid"].as_str().expect("gid").to_string()
     };
     assert!(keys.iter().any(|(_, id)| *id == target), "listed");
+    // Through another user's path the grant is not theirs: nothing is withdrawn.
+    let response = admin
+        .send(
+            Method::DELETE,
+            &format!("/admin/v1/users/{}/grants/{target}", other.id),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert!(
+        introspect(first_access.clone()).await,
+        "ada's grant is untouched"
+    );
+    let response = admin
+        .send(
+            Method::DELETE,
+            &format!("/admin/v1/users/{}/consents/{}", other.id, second_app.0),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    assert!(server
+        .store()
+        .consented_scope("default", &user.id, &second_app.0)
+        .await
+        .unwrap()
+        .is_some());
     let response = admin
         .send(Method::DELETE, &format!("{grants_path}/{target}"), None)
         .await;
@@ -1044,7 +1071,6 @@ async fn a_users_grants_and_consents_are_listed_and_withdrawn_with_their_tokens(
         "another user's grant is untouched"
     );
     assert_eq!(refresh_status(&server, &app, &others_refresh).await, 200);
-    let _ = other;
 
     // A reader may list but not revoke; an unknown user is a 404; a bad cursor a 400.
     let reader = Admin::with_scopes(&server, &["portcullis.users.read"]).await;
