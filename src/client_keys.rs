@@ -11,11 +11,12 @@
 //!
 //! The cache is per replica, and safe to be: it holds public keys the client publishes, each
 //! replica fetches them for itself, and a replica that has not yet seen a rotation fetches on
-//! the first unknown `kid`. Nothing in it must agree across replicas.
+//! the first unknown `kid`. Nothing in it must agree across replicas. Within a replica,
+//! concurrent requests that need the same set share one fetch and its outcome.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use jsonwebtoken::jwk::JwkSet;
 
@@ -26,14 +27,34 @@ use crate::store::Client;
 /// An unknown `kid` fetches the set again at most this often.
 const REFETCH_AFTER: i64 = 60;
 
-/// Cached sets beyond which the map is emptied rather than grown.
+/// `jwks_uri`s remembered beyond which the map is emptied rather than grown.
 const MAX_ENTRIES: usize = 10_000;
 
 pub struct ClientKeys {
     config: ClientAssertionConfig,
     mode: Mode,
     /// By `jwks_uri`.
-    fetched: RwLock<HashMap<String, Fetched>>,
+    slots: RwLock<HashMap<String, Arc<Slot>>>,
+}
+
+/// One `jwks_uri`: the set last fetched from it, and its fetches, one at a time. Requests that
+/// need the set while it is being fetched wait for that fetch and share its outcome (the set,
+/// or the reason it could not be had) instead of each fetching: a burst of assertions naming a
+/// new `kid` costs the client's server one GET, not one per request.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    /// Held for the length of a fetch.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    fetched: Option<Fetched>,
+    /// Fetches finished so far, and the outcome of the last: a request that waited on a fetch
+    /// sees the count move and takes that outcome.
+    fetches: u64,
+    outcome: Option<Result<Arc<JwkSet>, String>>,
 }
 
 #[derive(Clone)]
@@ -47,7 +68,7 @@ impl ClientKeys {
         Self {
             config: config.clone(),
             mode,
-            fetched: RwLock::new(HashMap::new()),
+            slots: RwLock::new(HashMap::new()),
         }
     }
 
@@ -66,34 +87,56 @@ impl ClientKeys {
         let Some(uri) = &client.security.jwks_uri else {
             return Err("the client has no registered keys (jwks or jwks_uri)".into());
         };
-        let cached = self
-            .fetched
-            .read()
-            .ok()
-            .and_then(|f| f.get(uri.as_str()).cloned());
-        if let Some(cached) = &cached {
-            let age = now - cached.fetched_at;
-            let fresh = (0..self.config.jwks_cache_ttl.as_i64()).contains(&age);
-            let has_kid = kid.is_none_or(|kid| cached.set.find(kid).is_some());
-            // A rotation: an unknown kid fetches again, but not more than once a minute.
-            if fresh && (has_kid || age < REFETCH_AFTER) {
-                return Ok(cached.set.clone());
+        let slot = self.slot(uri);
+        let seen = {
+            let state = lock(&slot.state);
+            if let Some(cached) = &state.fetched {
+                let age = now - cached.fetched_at;
+                let fresh = (0..self.config.jwks_cache_ttl.as_i64()).contains(&age);
+                let has_kid = kid.is_none_or(|kid| cached.set.find(kid).is_some());
+                // A rotation: an unknown kid fetches again, but not more than once a minute.
+                if fresh && (has_kid || age < REFETCH_AFTER) {
+                    return Ok(cached.set.clone());
+                }
+            }
+            state.fetches
+        };
+        let _fetching = slot.fetching.lock().await;
+        {
+            // Another request fetched while this one waited: its outcome is as fresh as ours
+            // would be.
+            let state = lock(&slot.state);
+            if state.fetches != seen {
+                if let Some(outcome) = &state.outcome {
+                    return outcome.clone();
+                }
             }
         }
-        let set = Arc::new(self.fetch(uri).await?);
-        if let Ok(mut fetched) = self.fetched.write() {
-            if fetched.len() >= MAX_ENTRIES {
-                fetched.clear();
-            }
-            fetched.insert(
-                uri.clone(),
-                Fetched {
-                    set: set.clone(),
-                    fetched_at: now,
-                },
-            );
+        let outcome = self.fetch(uri).await.map(Arc::new);
+        let mut state = lock(&slot.state);
+        state.fetches += 1;
+        if let Ok(set) = &outcome {
+            state.fetched = Some(Fetched {
+                set: set.clone(),
+                fetched_at: now,
+            });
         }
-        Ok(set)
+        state.outcome = Some(outcome.clone());
+        outcome
+    }
+
+    /// The slot of `uri`, made on first use.
+    fn slot(&self, uri: &str) -> Arc<Slot> {
+        if let Some(slot) = self.slots.read().ok().and_then(|s| s.get(uri).cloned()) {
+            return slot;
+        }
+        let Ok(mut slots) = self.slots.write() else {
+            return Arc::default();
+        };
+        if slots.len() >= MAX_ENTRIES && !slots.contains_key(uri) {
+            slots.clear();
+        }
+        slots.entry(uri.to_string()).or_default().clone()
     }
 
     /// GET the JWK Set at `uri` under the rules above.
@@ -181,6 +224,14 @@ impl ClientKeys {
             .copied()
             .ok_or_else(|| "the jwks_uri host does not resolve".into())
     }
+}
+
+/// A slot's state, also after a panic elsewhere left the lock poisoned (the state is a cache:
+/// any value of it is safe to use).
+fn lock(state: &Mutex<SlotState>) -> MutexGuard<'_, SlotState> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn parse_set(bytes: &[u8]) -> Result<JwkSet, String> {

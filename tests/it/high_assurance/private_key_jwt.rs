@@ -2,7 +2,7 @@
 //! /introspect and /revoke: assertions signed by keys the test generates, every refusal an
 //! `invalid_client` (401) that is audited and issues nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use jsonwebtoken::Algorithm;
@@ -325,11 +325,14 @@ async fn an_assertion_is_single_use_across_replicas(backend: Backend) {
     assert_eq!(token_with(&server, &theirs).await.status(), 200);
 }
 
-/// A client's JWK Set served over HTTP on loopback, counting fetches.
+/// A client's JWK Set served over HTTP on loopback, counting fetches; each answer can be made
+/// to take a while (`delay_ms`) or to fail (`status`).
 struct JwksHost {
     uri: String,
     keys: Arc<std::sync::Mutex<Value>>,
     fetches: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicU64>,
+    status: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -345,15 +348,26 @@ impl JwksHost {
         let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
         let keys = Arc::new(std::sync::Mutex::new(keys));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (k, f) = (keys.clone(), fetches.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let status = Arc::new(AtomicU16::new(200));
+        let (k, f, d, st) = (
+            keys.clone(),
+            fetches.clone(),
+            delay_ms.clone(),
+            status.clone(),
+        );
         let app = axum::Router::new().route(
             "/jwks.json",
             axum::routing::get(move || {
-                let (k, f) = (k.clone(), f.clone());
+                let (k, f, d, st) = (k.clone(), f.clone(), d.clone(), st.clone());
                 async move {
                     f.fetch_add(1, Ordering::SeqCst);
+                    let delay = d.load(Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                    let status = axum::http::StatusCode::from_u16(st.load(Ordering::SeqCst))
+                        .expect("status");
                     let body = k.lock().unwrap().to_string();
-                    ([("content-type", "application/json")], body)
+                    (status, [("content-type", "application/json")], body)
                 }
             }),
         );
@@ -364,6 +378,8 @@ impl JwksHost {
             uri,
             keys,
             fetches,
+            delay_ms,
+            status,
             task,
         }
     }
@@ -432,6 +448,94 @@ async fn jwks_uri_keys_are_cached_and_refetched_for_a_new_kid_at_most_once_a_min
         200
     );
     assert_eq!(host.fetches(), 3);
+}
+
+/// Requests that need a `jwks_uri`'s set while it is being fetched share that one fetch and
+/// its outcome: the first burst of assertions, a burst naming a new `kid`, and a burst while the
+/// client's server fails each cost it one GET.
+async fn concurrent_requests_share_one_jwks_uri_fetch(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let old = TestKey::es256("2026-11");
+    let new = TestKey::ed25519("2026-12");
+    let host = JwksHost::start(jwks(&[&old])).await;
+    // Long enough that every request of a burst arrives while the fetch is under way.
+    host.delay_ms.store(700, Ordering::SeqCst);
+    let (client, _) = server.service_client("default", &["invoices.read"]).await;
+    let (client, _) = update_client_security(
+        server.store(),
+        &client,
+        Some(ClientAuthMethod::PrivateKeyJwt),
+        SecurityChanges {
+            jwks_uri: Some(host.uri.clone()),
+            ..SecurityChanges::default()
+        },
+        server.clock_now(),
+    )
+    .await
+    .expect("jwks_uri client");
+    let burst = |key: &TestKey, round: &str| {
+        let requests: Vec<_> = (0..8)
+            .map(|i| {
+                let assertion = key.sign(
+                    json!({"kid": key.kid}),
+                    &assertion_claims(
+                        &client.id,
+                        &server.base,
+                        server.clock_now(),
+                        &format!("{round}-{i}"),
+                    ),
+                );
+                let request = server.http.post(server.url("/token")).form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", assertion.as_str()),
+                ]);
+                tokio::spawn(async move {
+                    tokio::time::timeout(std::time::Duration::from_secs(20), request.send())
+                        .await
+                        .expect("answered within 20 s")
+                        .expect("request")
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        async move {
+            let mut statuses = Vec::new();
+            for request in requests {
+                statuses.push(request.await.expect("task"));
+            }
+            statuses
+        }
+    };
+    let statuses = burst(&old, "first").await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(host.fetches(), 1, "the first burst shares one fetch");
+
+    // The client rotates; a minute later a burst names the new kid.
+    *host.keys.lock().unwrap() = jwks(&[&old, &new]);
+    server.clock.advance(61);
+    let statuses = burst(&new, "rotated").await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(host.fetches(), 2, "the rotation burst shares one fetch");
+
+    // Past the cache lifetime the client's server fails: the burst shares the failure.
+    host.status.store(503, Ordering::SeqCst);
+    server.clock.advance(301);
+    let statuses = burst(&old, "failing").await;
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(host.fetches(), 3, "the failing burst shares one fetch");
+    // The next request after the failure tries again, and succeeds once the host is back.
+    host.status.store(200, Ordering::SeqCst);
+    host.delay_ms.store(0, Ordering::SeqCst);
+    let statuses = burst(&old, "recovered").await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(host.fetches(), 4);
+    assert_eq!(
+        audit_count(&server, "client_authentication_failed").await,
+        8,
+        "each refused request is audited"
+    );
 }
 
 async fn jwks_uri_is_never_fetched_from_private_addresses_in_production(backend: Backend) {
@@ -712,6 +816,7 @@ on_both_databases!(
     every_bad_assertion_is_invalid_client_audited_and_issues_nothing,
     an_assertion_is_single_use_across_replicas,
     jwks_uri_keys_are_cached_and_refetched_for_a_new_kid_at_most_once_a_minute,
+    concurrent_requests_share_one_jwks_uri_fetch,
     jwks_uri_is_never_fetched_from_private_addresses_in_production,
     registration_refuses_client_secret_jwt_and_bad_keys,
 );
