@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -79,25 +79,49 @@ impl ClientAlg {
 
 /// A compact JWS taken apart, before its signature is checked: the protected header as JSON,
 /// its algorithm (one we accept), and the unverified claims.
+///
+/// Parsed once: the signature is then checked over the parts as they came (`verify`), not by
+/// decoding the token a second time (docs/performance.md, issue 21).
 #[derive(Debug)]
 pub struct Jws<'a> {
-    pub token: &'a str,
     pub header: Map<String, Value>,
     pub alg: ClientAlg,
     pub claims: Map<String, Value>,
+    /// What was signed: the encoded header and payload with the dot between them.
+    signing_input: &'a str,
+    /// The encoded signature.
+    signature: &'a str,
 }
+
+/// Header parameters of RFC 7515 §4.1 that must be strings when present.
+const STRING_HEADERS: [&str; 7] = ["typ", "cty", "kid", "jku", "x5u", "x5t", "x5t#S256"];
 
 impl<'a> Jws<'a> {
     /// Split and decode `token`; Err(reason) for anything but a compact JWS with an
-    /// accepted algorithm and no critical extension.
+    /// accepted algorithm and no critical extension. A header or claims set naming a member
+    /// twice is refused (RFC 7515 §5.2, RFC 7519 §4: which one counts would be up to the
+    /// parser), as is a registered header parameter of the wrong type.
     pub fn parse(token: &'a str) -> Result<Self, &'static str> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(_signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err("not a compact JWS (three parts)");
-        };
+        let (signing_input, signature) = token
+            .rsplit_once('.')
+            .ok_or("not a compact JWS (three parts)")?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .filter(|(_, payload)| !payload.contains('.'))
+            .ok_or("not a compact JWS (three parts)")?;
         let header = decode_object(header).ok_or("malformed JWS header")?;
+        let well_typed = STRING_HEADERS
+            .iter()
+            .all(|name| header.get(*name).is_none_or(Value::is_string))
+            && header.get("jwk").is_none_or(Value::is_object)
+            && header.get("x5c").is_none_or(|chain| {
+                chain
+                    .as_array()
+                    .is_some_and(|certs| certs.iter().all(Value::is_string))
+            });
+        if !well_typed {
+            return Err("malformed JWS header (a parameter of the wrong type)");
+        }
         let alg = header
             .get("alg")
             .and_then(Value::as_str)
@@ -110,10 +134,11 @@ impl<'a> Jws<'a> {
         }
         let claims = decode_object(payload).ok_or("malformed JWT claims")?;
         Ok(Self {
-            token,
             header,
             alg,
             claims,
+            signing_input,
+            signature,
         })
     }
 
@@ -135,15 +160,16 @@ impl<'a> Jws<'a> {
             return Err("the key does not fit the JWS algorithm");
         }
         let key = DecodingKey::from_jwk(jwk).map_err(|_| "unusable key")?;
-        let mut validation = Validation::new(self.alg.jsonwebtoken());
         // The claims are checked by the caller, against the injected clock.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<Value>(self.token, &key, &validation)
-            .map(|_| ())
-            .map_err(|_| "invalid signature")
+        match jsonwebtoken::crypto::verify(
+            self.signature,
+            self.signing_input.as_bytes(),
+            &key,
+            self.alg.jsonwebtoken(),
+        ) {
+            Ok(true) => Ok(()),
+            _ => Err("invalid signature"),
+        }
     }
 
     /// `aud` as a string or an array of strings (RFC 7519 §4.1.3).
@@ -162,11 +188,41 @@ pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
     decode_object(token.split('.').nth(1)?)
 }
 
+/// A base64url-encoded JSON object; None when it is not one, or names a member twice.
 fn decode_object(part: &str) -> Option<Map<String, Value>> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
+    serde_json::from_slice::<UniqueObject>(&bytes)
+        .ok()
+        .map(|object| object.0)
+}
+
+/// A JSON object whose members each appear once (serde_json's own map keeps the last of
+/// duplicates silently).
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some((name, value)) = access.next_entry::<String, Value>()? {
+                    if map.contains_key(&name) {
+                        return Err(serde::de::Error::custom("a member is named twice"));
+                    }
+                    map.insert(name, value);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -204,6 +260,31 @@ mod tests {
         for alg in ["none", "HS256", "RS384", ""] {
             let token = format!("{}.{}.", b64(&format!(r#"{{"alg":"{alg}"}}"#)), b64("{}"));
             assert!(Jws::parse(&token).is_err(), "{alg}");
+        }
+    }
+
+    #[test]
+    fn members_named_twice_or_mistyped_headers_are_refused() {
+        let token = |header: &str, claims: &str| format!("{}.{}.c2ln", b64(header), b64(claims));
+        assert!(Jws::parse(&token(r#"{"alg":"ES256"}"#, r#"{"iss":"a"}"#)).is_ok());
+        for (header, claims) in [
+            (r#"{"alg":"ES256","alg":"ES256"}"#, r#"{}"#),
+            (r#"{"alg":"ES256","kid":"a","kid":"b"}"#, r#"{}"#),
+            (r#"{"alg":"ES256"}"#, r#"{"iss":"a","iss":"b"}"#),
+            (r#"{"alg":"ES256"}"#, r#"{"exp":1,"exp":9999999999}"#),
+            (r#"{"alg":"ES256","kid":7}"#, r#"{}"#),
+            (r#"{"alg":"ES256","typ":["JWT"]}"#, r#"{}"#),
+            (r#"{"alg":"ES256","jwk":"key"}"#, r#"{}"#),
+            (r#"{"alg":"ES256","x5c":[1]}"#, r#"{}"#),
+            (r#"{"alg":"ES256"}"#, r#"[]"#),
+        ] {
+            assert!(
+                Jws::parse(&token(header, claims)).is_err(),
+                "{header} {claims}"
+            );
+        }
+        for broken in ["a.b", "a.b.c.d", "", "..", "e30.e30"] {
+            assert!(Jws::parse(broken).is_err(), "{broken}");
         }
     }
 
