@@ -58,20 +58,12 @@ async fn at_client_endpoint(
     let proof = check(state, proof, "POST", &url, None, now).map_err(invalid_proof)?;
     // §8: the server's nonce, when it demands one; the answer carries the one to use.
     if state.config.dpop.require_nonce {
-        let valid = match &proof.nonce {
-            Some(nonce) => state.dpop_nonces.is_valid(&state.store, nonce, now).await?,
-            None => false,
-        };
-        if !valid {
-            let fresh = state.dpop_nonces.current(&state.store, now).await?;
-            let mut error = Error::new(
+        if let Some(fresh) = missing_nonce(state, &proof, now).await? {
+            let error = Error::new(
                 ErrorCode::UseDpopNonce,
                 "the DPoP proof must carry the server's nonce (DPoP-Nonce)",
             );
-            if let Ok(value) = HeaderValue::from_str(&fresh) {
-                error = error.with_header(DPOP_NONCE, value);
-            }
-            return Err(error);
+            return Err(with_nonce(error, &fresh));
         }
     }
     single_use(state, &proof, now)
@@ -80,13 +72,38 @@ async fn at_client_endpoint(
     Ok(Some(proof))
 }
 
-/// The `DPoP-Nonce` header for a successful token response, when nonces are demanded (§8.2:
-/// the client uses it in its next proof).
+/// None when `proof` carries a nonce we issued and still accept; else the nonce to use (§8.1).
+async fn missing_nonce(
+    state: &AppState,
+    proof: &Proof,
+    now: UnixTime,
+) -> Result<Option<String>, Error> {
+    let valid = match &proof.nonce {
+        Some(nonce) => state.dpop_nonces.is_valid(&state.store, nonce, now).await?,
+        None => false,
+    };
+    Ok(if valid {
+        None
+    } else {
+        Some(state.dpop_nonces.current(&state.store, now).await?)
+    })
+}
+
+fn with_nonce(error: Error, nonce: &str) -> Error {
+    match HeaderValue::from_str(nonce) {
+        Ok(value) => error.with_header(DPOP_NONCE, value),
+        Err(_) => error,
+    }
+}
+
+/// The `DPoP-Nonce` header for a successful response, when nonces are `demanded` there (§8.2,
+/// §9: the client uses it in its next proof).
 pub async fn fresh_nonce(
     state: &AppState,
+    demanded: bool,
     now: UnixTime,
 ) -> Result<Option<(HeaderName, HeaderValue)>, Error> {
-    if !state.config.dpop.require_nonce {
+    if !demanded {
         return Ok(None);
     }
     let nonce = state.dpop_nonces.current(&state.store, now).await?;
@@ -115,19 +132,26 @@ pub fn dpop_authorization(headers: &HeaderMap) -> Result<Option<String>, Error> 
     }
 }
 
+/// Where a bound token is presented (§7.1): our endpoint, and whether it demands a nonce (§9).
+pub struct Resource<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub require_nonce: bool,
+}
+
 /// §7.1: a DPoP-bound token presented at a resource, with its proof: the proof's key must be
-/// the one the token is bound to (`jkt`), and the proof for this request and this token.
-#[allow(clippy::too_many_arguments)]
+/// the one the token is bound to (`jkt`), the proof for this request and this token, and
+/// (§9) carry our nonce where the resource demands one.
 pub async fn at_resource(
     state: &AppState,
     server: &AuthServer,
     headers: &HeaderMap,
-    method: &str,
-    path: &str,
+    resource: &Resource<'_>,
     token: &str,
     jkt: &str,
     now: UnixTime,
 ) -> Result<(), Error> {
+    let Resource { method, path, .. } = *resource;
     let proof = dpop::proof_header(headers)
         .map_err(|why| resource_error(ErrorCode::InvalidDpopProof, why))?
         .ok_or_else(|| resource_error(ErrorCode::InvalidDpopProof, "a DPoP proof is required"))?;
@@ -139,6 +163,16 @@ pub async fn at_resource(
             ErrorCode::InvalidToken,
             "the token is bound to another key",
         ));
+    }
+    // §9: 401 use_dpop_nonce, with the nonce to use.
+    if resource.require_nonce {
+        if let Some(fresh) = missing_nonce(state, &proof, now).await? {
+            let error = resource_error(
+                ErrorCode::UseDpopNonce,
+                "the DPoP proof must carry the server's nonce (DPoP-Nonce)",
+            );
+            return Err(with_nonce(error, &fresh));
+        }
     }
     single_use(state, &proof, now)
         .await?

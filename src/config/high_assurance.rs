@@ -36,6 +36,9 @@ impl Default for ClientAssertionConfig {
 pub struct DpopConfig {
     /// Demand a server nonce (`use_dpop_nonce`, RFC 9449 §8) in proofs sent to /token.
     pub require_nonce: bool,
+    /// Demand one in proofs sent to /userinfo too (RFC 9449 §9: a resource's own nonce; here
+    /// the same nonces, so one from /token serves).
+    pub require_nonce_at_userinfo: bool,
     /// How long a nonce is valid: nonces rotate every this many seconds, and the previous one
     /// is still accepted.
     pub nonce_lifetime: Seconds,
@@ -49,6 +52,7 @@ impl Default for DpopConfig {
     fn default() -> Self {
         Self {
             require_nonce: false,
+            require_nonce_at_userinfo: false,
             nonce_lifetime: Seconds(300),
             proof_max_age: Seconds(300),
             proof_max_skew: Seconds(60),

@@ -97,7 +97,9 @@ pub async fn token(
     }
     let mut response = response.into_response();
     if proof.is_some() {
-        if let Some((name, value)) = dpop::fresh_nonce(&state, now).await? {
+        if let Some((name, value)) =
+            dpop::fresh_nonce(&state, state.config.dpop.require_nonce, now).await?
+        {
             response.headers_mut().insert(name, value);
         }
     }

@@ -46,20 +46,15 @@ pub async fn userinfo(
         now,
     )
     .map_err(Error::invalid_token)?;
+    let require_nonce = state.config.dpop.require_nonce_at_userinfo;
     match (claims.dpop_jkt(), dpop_scheme.is_some()) {
         (Some(jkt), true) => {
-            let method = method.as_str();
-            dpop::at_resource(
-                &state,
-                &server,
-                &headers,
-                method,
-                "/userinfo",
-                &token,
-                jkt,
-                now,
-            )
-            .await?
+            let resource = dpop::Resource {
+                method: method.as_str(),
+                path: "/userinfo",
+                require_nonce,
+            };
+            dpop::at_resource(&state, &server, &headers, &resource, &token, jkt, now).await?
         }
         // §7.2: a bound token is not a bearer token; whoever stole it lacks the key.
         (Some(_), false) => {
@@ -123,6 +118,11 @@ pub async fn userinfo(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // RFC 9449 §9: the nonce for the client's next proof.
+    let demanded = require_nonce && dpop_scheme.is_some();
+    if let Some((name, value)) = dpop::fresh_nonce(&state, demanded, now).await? {
+        response.headers_mut().insert(name, value);
+    }
     Ok(response)
 }
 

@@ -1,6 +1,7 @@
 //! A relying party for conformance-style tests: one client, one user agent, and shortcuts for
 //! authorization requests and code exchange.
 
+use portcullis::config::Config;
 use portcullis::protocol::GrantType;
 use serde_json::Value;
 use url::Url;
@@ -41,7 +42,18 @@ impl Rp {
         public: bool,
         grant_types: &[GrantType],
     ) -> Self {
-        let server = TestServer::start(backend).await;
+        Self::start_configured(backend, first_party, public, grant_types, |_| {}).await
+    }
+
+    /// As `start_with`, on a server whose configuration `tweak` changes.
+    pub async fn start_configured(
+        backend: Backend,
+        first_party: bool,
+        public: bool,
+        grant_types: &[GrantType],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
+        let server = TestServer::start_with(backend, tweak).await;
         let user = server.create_user(USER, PASSWORD).await;
         let (client, secret) = server
             .web_client_with(REDIRECT, first_party, public, grant_types)

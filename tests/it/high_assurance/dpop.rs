@@ -387,6 +387,55 @@ async fn userinfo_demands_a_proof_by_the_bound_key_and_refuses_bearer(backend: B
     }
 }
 
+/// RFC 9449 §9, with `dpop.require_nonce_at_userinfo`: a proof without our nonce (or with one
+/// we did not issue) is `401 use_dpop_nonce` with the nonce to use, and answers nothing; the
+/// retry with it is answered, with the next nonce. /token does not demand one meanwhile.
+async fn userinfo_demands_a_nonce_when_configured(backend: Backend) {
+    let rp = Rp::start_configured(backend, true, false, &[GrantType::AuthorizationCode], |c| {
+        c.dpop.require_nonce_at_userinfo = true
+    })
+    .await;
+    let key = TestKey::es256("holder");
+    let tokens = bound_code_flow(&rp, &key).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let userinfo = rp.server.url("/userinfo");
+    let now = rp.server.clock_now();
+    let call = |extra: Value| {
+        let mut claims = json!({ "ath": ath(token) });
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        rp.server
+            .http
+            .get(&userinfo)
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", dpop_proof(&key, "GET", &userinfo, now, claims))
+            .send()
+    };
+    let mut nonce = String::new();
+    for extra in [json!({}), json!({ "nonce": "made-up" })] {
+        let response = call(extra).await.unwrap();
+        assert_eq!(response.status(), 401);
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""),
+            "{challenge}"
+        );
+        nonce = response.headers()["dpop-nonce"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body: Value = response.json().await.unwrap();
+        assert!(body.get("sub").is_none(), "nothing answered: {body}");
+    }
+    let response = call(json!({ "nonce": nonce })).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("dpop-nonce"));
+    let claims: Value = response.json().await.unwrap();
+    assert_eq!(claims["sub"], rp.user_id.as_str());
+}
+
 async fn a_public_clients_refresh_token_is_bound_to_its_dpop_key(backend: Backend) {
     let rp = Rp::start_with(
         backend,
@@ -456,5 +505,6 @@ on_both_databases!(
     a_client_that_requires_dpop_gets_no_bearer_token,
     server_nonces_are_demanded_rotate_and_hold_on_every_replica,
     userinfo_demands_a_proof_by_the_bound_key_and_refuses_bearer,
+    userinfo_demands_a_nonce_when_configured,
     a_public_clients_refresh_token_is_bound_to_its_dpop_key,
 );
