@@ -8,6 +8,7 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 use portcullis::manage::client_security::{update_client_security, SecurityChanges};
 use portcullis::protocol::ClientAuthMethod;
+use portcullis::store::Client;
 use serde_json::{json, Value};
 
 use super::{
@@ -325,6 +326,23 @@ async fn an_assertion_is_single_use_across_replicas(backend: Backend) {
     assert_eq!(token_with(&server, &theirs).await.status(), 200);
 }
 
+/// `client`, authenticating with `private_key_jwt` by the keys published at `uri`.
+async fn use_jwks_uri(server: &TestServer, client: &Client, uri: &str) -> Client {
+    let (client, _) = update_client_security(
+        server.store(),
+        client,
+        Some(ClientAuthMethod::PrivateKeyJwt),
+        SecurityChanges {
+            jwks_uri: Some(uri.to_string()),
+            ..SecurityChanges::default()
+        },
+        server.clock_now(),
+    )
+    .await
+    .expect("jwks_uri client");
+    client
+}
+
 /// A client's JWK Set served over HTTP on loopback, counting fetches; each answer can be made
 /// to take a while (`delay_ms`) or to fail (`status`).
 struct JwksHost {
@@ -397,18 +415,7 @@ async fn jwks_uri_keys_are_cached_and_refetched_for_a_new_kid_at_most_once_a_min
     let new = TestKey::ed25519("2026-12");
     let host = JwksHost::start(jwks(&[&old])).await;
     let (client, _) = server.service_client("default", &["invoices.read"]).await;
-    let (client, _) = update_client_security(
-        server.store(),
-        &client,
-        Some(ClientAuthMethod::PrivateKeyJwt),
-        SecurityChanges {
-            jwks_uri: Some(host.uri.clone()),
-            ..SecurityChanges::default()
-        },
-        server.clock_now(),
-    )
-    .await
-    .expect("jwks_uri client");
+    let client = use_jwks_uri(&server, &client, &host.uri).await;
     let assertion = |key: &TestKey, jti: &str| {
         key.sign(
             json!({"kid": key.kid}),
@@ -461,18 +468,7 @@ async fn concurrent_requests_share_one_jwks_uri_fetch(backend: Backend) {
     // Long enough that every request of a burst arrives while the fetch is under way.
     host.delay_ms.store(700, Ordering::SeqCst);
     let (client, _) = server.service_client("default", &["invoices.read"]).await;
-    let (client, _) = update_client_security(
-        server.store(),
-        &client,
-        Some(ClientAuthMethod::PrivateKeyJwt),
-        SecurityChanges {
-            jwks_uri: Some(host.uri.clone()),
-            ..SecurityChanges::default()
-        },
-        server.clock_now(),
-    )
-    .await
-    .expect("jwks_uri client");
+    let client = use_jwks_uri(&server, &client, &host.uri).await;
     let burst = |key: &TestKey, round: &str| {
         let requests: Vec<_> = (0..8)
             .map(|i| {
@@ -554,18 +550,7 @@ async fn jwks_uri_is_never_fetched_from_private_addresses_in_production(backend:
         "https://10.0.0.1/jwks.json".to_string(),
         "https://169.254.169.254/latest/meta-data".to_string(),
     ] {
-        let (client, _) = update_client_security(
-            server.store(),
-            &client,
-            Some(ClientAuthMethod::PrivateKeyJwt),
-            SecurityChanges {
-                jwks_uri: Some(uri.clone()),
-                ..SecurityChanges::default()
-            },
-            server.clock_now(),
-        )
-        .await
-        .expect("jwks_uri client");
+        let client = use_jwks_uri(&server, &client, &uri).await;
         let assertion = key.sign(
             json!({"kid": "k"}),
             &assertion_claims(&client.id, &server.base, server.clock_now(), &uri),
