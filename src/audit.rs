@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::UnixTime;
 use crate::error::Error;
-use crate::store::{NewAuditEvent, Store, StoreError};
+use crate::store::{BatchFailure, NewAuditEvent, Store, StoreError};
 
 /// The kinds of audit event, as stored in `audit_events.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,27 +316,8 @@ impl Event {
 enum Message {
     Event(NewAuditEvent),
     /// An event whose request waits for the answer: written, or why not.
-    Commit(NewAuditEvent, oneshot::Sender<Result<(), Failed>>),
+    Commit(NewAuditEvent, oneshot::Sender<Result<(), BatchFailure>>),
     Flush(oneshot::Sender<()>),
-}
-
-/// Why a batch was not written, for every request waiting on it (`StoreError` is not `Clone`).
-#[derive(Debug, Clone)]
-struct Failed {
-    /// The database could not be reached (retry shortly) rather than refused the insert.
-    unavailable: bool,
-    message: String,
-}
-
-impl From<Failed> for Error {
-    fn from(failed: Failed) -> Self {
-        let cause = format_args!("audit log: {}", failed.message);
-        if failed.unavailable {
-            Error::unavailable(cause)
-        } else {
-            Error::internal(cause)
-        }
-    }
 }
 
 /// Events written at most this many per INSERT.
@@ -386,7 +367,7 @@ impl AuditLog {
             .map_err(|_| stopped())?;
         match written.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(failed)) => Err(failed.into()),
+            Ok(Err(failed)) => Err(failed.into_error("audit log")),
             Err(_) => Err(stopped()),
         }
     }
@@ -440,10 +421,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Message>) {
         } else {
             insert(&store, &batch).await.map_err(|e| {
                 tracing::error!(error = %e, events = batch.len(), "cannot write audit events");
-                Failed {
-                    unavailable: e.is_unavailable(),
-                    message: e.to_string(),
-                }
+                BatchFailure::of(&e)
             })
         };
         batch.clear();

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::UnixTime;
 use crate::error::Error;
-use crate::store::{JtiKind, JtiUse, Store};
+use crate::store::{BatchFailure, JtiKind, JtiUse, Store};
 
 /// Ids recorded at most this many per INSERT (4 parameters each: well under either
 /// database's limit).
@@ -33,25 +33,7 @@ pub struct UsedJtis {
 struct Claim {
     used: JtiUse,
     now: UnixTime,
-    done: oneshot::Sender<Result<bool, Failed>>,
-}
-
-/// Why a batch was not written, for every request waiting on it (`StoreError` is not `Clone`).
-#[derive(Debug, Clone)]
-struct Failed {
-    unavailable: bool,
-    message: String,
-}
-
-impl From<Failed> for Error {
-    fn from(failed: Failed) -> Self {
-        let cause = format_args!("used JWT ids: {}", failed.message);
-        if failed.unavailable {
-            Error::unavailable(cause)
-        } else {
-            Error::internal(cause)
-        }
-    }
+    done: oneshot::Sender<Result<bool, BatchFailure>>,
 }
 
 impl UsedJtis {
@@ -88,7 +70,7 @@ impl UsedJtis {
         self.sender.send(claim).await.map_err(|_| stopped())?;
         match answer.await {
             Ok(Ok(first)) => Ok(first),
-            Ok(Err(failed)) => Err(failed.into()),
+            Ok(Err(failed)) => Err(failed.into_error("used JWT ids")),
             Err(_) => Err(stopped()),
         }
     }
@@ -122,10 +104,7 @@ async fn write_batches(store: Store, mut receiver: mpsc::Receiver<Claim>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, ids = batch.len(), "cannot record used JWT ids");
-                let failed = Failed {
-                    unavailable: e.is_unavailable(),
-                    message: e.to_string(),
-                };
+                let failed = BatchFailure::of(&e);
                 for claim in batch.drain(..) {
                     let _ = claim.done.send(Err(failed.clone()));
                 }

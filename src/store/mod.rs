@@ -159,6 +159,35 @@ impl StoreError {
     }
 }
 
+/// A failed batched write, told to every request that waited on it (`StoreError` is not
+/// `Clone`): the audit log's and the used JWT ids' writers.
+#[derive(Debug, Clone)]
+pub struct BatchFailure {
+    /// The database could not be reached (retry shortly) rather than refused the write.
+    unavailable: bool,
+    message: String,
+}
+
+impl BatchFailure {
+    pub fn of(e: &StoreError) -> Self {
+        Self {
+            unavailable: e.is_unavailable(),
+            message: e.to_string(),
+        }
+    }
+
+    /// The request's error: 503 when the database was unavailable, else 500; `what` names
+    /// the write in the log.
+    pub fn into_error(self, what: &str) -> crate::error::Error {
+        let cause = format_args!("{what}: {}", self.message);
+        if self.unavailable {
+            crate::error::Error::unavailable(cause)
+        } else {
+            crate::error::Error::internal(cause)
+        }
+    }
+}
+
 impl From<StoreError> for crate::error::Error {
     fn from(e: StoreError) -> Self {
         if e.is_unavailable() {
