@@ -205,6 +205,17 @@ async fn every_bad_assertion_is_invalid_client_audited_and_issues_nothing(backen
             ec.sign(json!({"kid": "es", "typ": "dpop+jwt"}), &good("l")),
         ),
         ("not a JWT", "not.a.jwt".to_string()),
+        // Signed, but which `exp` counts would be up to the parser: the expired one first, a
+        // good one last (RFC 7519 §4).
+        ("exp named twice", {
+            let claims = good("n").to_string();
+            let twice = format!(r#"{{"exp":{},{}"#, now - 60, &claims[1..]);
+            ec.sign_text(r#"{"alg":"ES256","kid":"es"}"#, &twice)
+        }),
+        (
+            "kid not a string",
+            ec.sign_text(r#"{"alg":"ES256","kid":7}"#, &good("o").to_string()),
+        ),
     ];
     for (case, assertion) in &cases {
         let response = post(
@@ -324,6 +335,28 @@ async fn an_assertion_is_single_use_across_replicas(backend: Backend) {
         &assertion_claims(&second.id, &server.url("/token"), now, "once"),
     );
     assert_eq!(token_with(&server, &theirs).await.status(), 200);
+}
+
+/// Client credentials requests, each authenticated by its assertion at its server, sent at
+/// once; their statuses in order.
+async fn tokens_at_once(requests: Vec<(&TestServer, String)>) -> Vec<u16> {
+    let sent: Vec<_> = requests
+        .into_iter()
+        .map(|(server, assertion)| {
+            let request = server.http.post(server.url("/token")).form(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", assertion.as_str()),
+            ]);
+            // The tests' HTTP client bounds each request (common::process::HTTP_LIMIT).
+            tokio::spawn(async move { request.send().await.expect("request").status() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in sent {
+        statuses.push(request.await.expect("task").as_u16());
+    }
+    statuses
 }
 
 /// `client`, authenticating with `private_key_jwt` by the keys published at `uri`.
@@ -470,39 +503,18 @@ async fn concurrent_requests_share_one_jwks_uri_fetch(backend: Backend) {
     let (client, _) = server.service_client("default", &["invoices.read"]).await;
     let client = use_jwks_uri(&server, &client, &host.uri).await;
     let burst = |key: &TestKey, round: &str| {
-        let requests: Vec<_> = (0..8)
-            .map(|i| {
-                let assertion = key.sign(
-                    json!({"kid": key.kid}),
-                    &assertion_claims(
-                        &client.id,
-                        &server.base,
-                        server.clock_now(),
-                        &format!("{round}-{i}"),
-                    ),
-                );
-                let request = server.http.post(server.url("/token")).form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_assertion_type", ASSERTION_TYPE),
-                    ("client_assertion", assertion.as_str()),
-                ]);
-                tokio::spawn(async move {
-                    tokio::time::timeout(std::time::Duration::from_secs(20), request.send())
-                        .await
-                        .expect("answered within 20 s")
-                        .expect("request")
-                        .status()
-                        .as_u16()
-                })
-            })
-            .collect();
-        async move {
-            let mut statuses = Vec::new();
-            for request in requests {
-                statuses.push(request.await.expect("task"));
-            }
-            statuses
-        }
+        let assertions = (0..8).map(|i| {
+            key.sign(
+                json!({"kid": key.kid}),
+                &assertion_claims(
+                    &client.id,
+                    &server.base,
+                    server.clock_now(),
+                    &format!("{round}-{i}"),
+                ),
+            )
+        });
+        tokens_at_once(assertions.map(|a| (&server, a)).collect())
     };
     let statuses = burst(&old, "first").await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
@@ -722,26 +734,9 @@ async fn an_assertion_sent_many_times_at_once_is_accepted_once(backend: Backend)
     let now = server.clock_now();
     let audience = server.url("/token");
     let send_all = |assertions: Vec<String>| {
-        let requests: Vec<_> = assertions
-            .into_iter()
-            .enumerate()
-            .map(|(i, assertion)| {
-                let base = if i % 2 == 0 { &server } else { &replica };
-                let request = base.http.post(base.url("/token")).form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_assertion_type", ASSERTION_TYPE),
-                    ("client_assertion", assertion.as_str()),
-                ]);
-                tokio::spawn(async move { request.send().await.expect("request").status() })
-            })
-            .collect();
-        async move {
-            let mut statuses = Vec::new();
-            for request in requests {
-                statuses.push(request.await.expect("task").as_u16());
-            }
-            statuses
-        }
+        let replicas = [&server, &replica];
+        let requests = assertions.into_iter().enumerate();
+        tokens_at_once(requests.map(|(i, a)| (replicas[i % 2], a)).collect())
     };
     let once = key.sign(
         json!({"kid": "k1"}),
